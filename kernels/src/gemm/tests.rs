@@ -1,0 +1,138 @@
+//! GEMM results against twice-f64 references, for every format, shape and path.
+
+use super::accuracy::{self, Accuracy};
+use super::*;
+use crate::precision::Overflow;
+use crate::precision::scaling::ScaleMode;
+use crate::rng::uniform_f32;
+
+const SEED_A: u64 = 11;
+const SEED_B: u64 = 12;
+
+/// Inputs `AMP · uniform[-1, 1)`: exactly representable in f32.
+fn input(seed: u64, i: usize, amp: f32) -> f32 {
+    amp * uniform_f32(seed, i as u64)
+}
+
+fn operands<T: Element>(m: usize, n: usize, k: usize, mode: ScaleMode, amp: f32) -> (Quantized<T>, Quantized<T>) {
+    let a: Vec<f32> = (0..m * k).map(|i| input(SEED_A, i, amp)).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| input(SEED_B, i, amp)).collect();
+    (
+        Quantized::from_f32(&a, m, k, KAxis::Cols, mode, Overflow::Saturate),
+        Quantized::from_f32(&b, k, n, KAxis::Rows, mode, Overflow::Saturate),
+    )
+}
+
+fn run<T: GemmElement>(m: usize, n: usize, k: usize, mode: ScaleMode, params: GemmParams) -> (Vec<T::Acc>, Accuracy, GemmPath) {
+    run_amp::<T>(m, n, k, mode, params, 1.0)
+}
+
+fn run_amp<T: GemmElement>(m: usize, n: usize, k: usize, mode: ScaleMode, params: GemmParams, amp: f32) -> (Vec<T::Acc>, Accuracy, GemmPath) {
+    let (a, b) = operands::<T>(m, n, k, mode, amp);
+    let mut c = vec![T::Acc::default(); m * n];
+    let info = gemm(&mut c, &a, &b, &params).unwrap();
+    let acc = accuracy::check(
+        &c,
+        &a,
+        &b,
+        |i, l| input(SEED_A, i * k + l, amp) as f64,
+        |l, j| input(SEED_B, l * n + j, amp) as f64,
+        (m * n).min(400),
+        5,
+    );
+    (c, acc, info.path)
+}
+
+/// Shapes around the block sizes of every path (MR 12, NR 32, KC 256, kc 512, MC 288).
+const SHAPES: [(usize, usize, usize); 8] =
+    [(1, 1, 1), (2, 3, 1), (3, 5, 7), (13, 33, 2), (12, 32, 256), (33, 65, 257), (289, 31, 513), (47, 97, 1025)];
+
+fn check_all<T: GemmElement>(mode: ScaleMode, params: GemmParams) {
+    for (m, n, k) in SHAPES {
+        let (_, acc, path) = run::<T>(m, n, k, mode, params);
+        let p = T::PRECISION;
+        assert!(acc.valid(), "{p} {m}×{n}×{k} via {}: arithmetic error {:e} > bound {:e}", path.name(), acc.rel_error_vs_rounded, acc.arithmetic_bound);
+        // FP8 subnormals add an absolute error of at most half the smallest subnormal per
+        // element; relative to the elements' mean magnitude it stays below 1e-3·u.
+        let slack = if p.is_fp8() { 1.001 } else { 1.0 };
+        assert!(
+            acc.rel_error_vs_f64 <= acc.expected_error * slack,
+            "{p} {mode:?} {m}×{n}×{k} via {}: error vs f64 {:e} > expected {:e}",
+            path.name(),
+            acc.rel_error_vs_f64,
+            acc.expected_error
+        );
+    }
+}
+
+#[test]
+fn f64_and_f32_are_accurate() {
+    check_all::<f64>(ScaleMode::None, GemmParams::default());
+    check_all::<f32>(ScaleMode::None, GemmParams::default());
+}
+
+#[test]
+fn bf16_is_accurate_on_every_path() {
+    check_all::<bf16>(ScaleMode::None, GemmParams::default());
+    check_all::<bf16>(ScaleMode::None, GemmParams { backend: Backend::Portable, convert_kc: 64 });
+}
+
+#[test]
+fn f16_and_fp8_are_accurate_with_every_scaling() {
+    for mode in [ScaleMode::None, ScaleMode::Tensor, ScaleMode::Mx] {
+        check_all::<f16>(mode, GemmParams::default());
+        check_all::<E5M2>(mode, GemmParams::default());
+    }
+    for mode in [ScaleMode::Tensor, ScaleMode::Mx] {
+        check_all::<E4M3>(mode, GemmParams { convert_kc: 3, ..Default::default() });
+    }
+}
+
+#[test]
+fn fp8_without_scaling_loses_small_values() {
+    // Inputs in [-1e-3, 1e-3) lie below E4M3's smallest subnormal (2^-9) unless scaled.
+    let p = GemmParams::default();
+    let (_, plain, _) = run_amp::<E4M3>(64, 64, 256, ScaleMode::None, p, 1e-3);
+    let (_, scaled, _) = run_amp::<E4M3>(64, 64, 256, ScaleMode::Tensor, p, 1e-3);
+    assert!(plain.rel_error_vs_f64 > plain.expected_error, "{plain:?}");
+    assert!(scaled.rel_error_vs_f64 <= scaled.expected_error, "{scaled:?}");
+}
+
+#[test]
+fn native_bf16_matches_the_portable_path() {
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if !bf16_avx512::available() {
+        eprintln!("skipped: this CPU has no AVX512_BF16");
+        return;
+    }
+    for (m, n, k) in SHAPES {
+        let (native, _, path) = run::<bf16>(m, n, k, ScaleMode::None, GemmParams::default());
+        assert_eq!(path, GemmPath::Avx512Bf16);
+        let (portable, _, _) = run::<bf16>(m, n, k, ScaleMode::None, GemmParams { backend: Backend::Portable, convert_kc: 512 });
+        let (a, b) = operands::<bf16>(m, n, k, ScaleMode::None, 1.0);
+        for i in 0..m {
+            for j in 0..n {
+                let (_, scale) = accuracy::dot2((0..k).map(|l| a.value(i, l)), (0..k).map(|l| b.value(l, j)));
+                let diff = (native[i * n + j] - portable[i * n + j]).abs() as f64;
+                // Both are within (k+4)u of the exact sum: they differ by at most twice that.
+                assert!(diff <= 2.0 * accuracy::arithmetic_bound(Precision::Bf16, k) * scale, "{m}×{n}×{k} ({i},{j}): {diff:e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn mismatched_dimensions_and_scaled_wide_operands_are_errors() {
+    let (a, b) = operands::<f32>(4, 5, 6, ScaleMode::None, 1.0);
+    let mut c = vec![0f32; 19];
+    assert!(matches!(gemm(&mut c, &a, &b, &GemmParams::default()), Err(KernelError::Dimensions(_))));
+    let (a, b) = operands::<f32>(4, 5, 6, ScaleMode::Tensor, 1.0);
+    let mut c = vec![0f32; 20];
+    let err = gemm(&mut c, &a, &b, &GemmParams::default()).unwrap_err();
+    assert!(err.to_string().contains("scaling only for bf16, f16, e4m3, e5m2"), "{err}");
+}
+
+use crate::Precision;

@@ -1,0 +1,31 @@
+//! IEEE 754 binary16: 5 exponent bits, bias 15, 10 mantissa bits, max 65504,
+//! min normal 2^-14, min subnormal 2^-24, epsilon 2^-10.
+//! Decoding uses F16C through the `half` crate (detected at run time).
+
+use super::codec::{Layout, Overflow, Special, decode, encode};
+use super::{Element, Precision, minifloat};
+pub use half::f16;
+use half::slice::HalfFloatSliceExt;
+
+pub const LAYOUT: Layout = Layout { exp_bits: 5, man_bits: 10, bias: 15, special: Special::Ieee };
+
+impl super::private::Sealed for f16 {}
+impl Element for f16 {
+    const PRECISION: Precision = Precision::F16;
+    type Acc = f32;
+    fn from_f64(x: f64, overflow: Overflow) -> Self {
+        f16::from_bits(encode(&LAYOUT, x, overflow) as u16)
+    }
+    fn to_f64(self) -> f64 {
+        decode(&LAYOUT, self.to_bits() as u32)
+    }
+    fn from_f32_slice(src: &[f32], dst: &mut [Self], overflow: Overflow) {
+        assert_eq!(src.len(), dst.len());
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = f16::from_bits(minifloat::encode_f32(&LAYOUT, s, overflow) as u16);
+        }
+    }
+    fn to_f32_slice(src: &[Self], dst: &mut [f32]) {
+        src.convert_to_f32_slice(dst);
+    }
+}
