@@ -1,1 +1,292 @@
-//! effcal-harness
+//! effcal-harness: MPI world, timing, topology, run plans, drivers, calibration JSON, CLI.
+//!
+//! [`main`] is the whole program: it parses the command line, runs the command on every
+//! rank, prints the human tables on rank 0's stdout, writes the calibration JSON from
+//! rank 0, and returns the exit code: 0 all results PASSED, 1 a result FAILED its
+//! validation (everything measured is still written), 2 bad input, 3 another error.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod output;
+pub mod report;
+pub mod timing;
+pub mod topology;
+pub mod world;
+
+use bench::Ctx;
+use bench::gemm::GemmSettings;
+use bench::peak::PeakSettings;
+use clap::Parser;
+use cli::{Cli, Command, FormatsAction};
+use effcal_kernels::gemm::GemmParams;
+use effcal_kernels::precision::scaling::ScaleMode;
+use effcal_kernels::{Overflow, Precision};
+use error::{Error, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use report::{Binding, Calibration, Record, System};
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// Did every result pass its validation?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+}
+
+/// Runs effcal and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Passed) => 0,
+        Ok(Outcome::Failed) => 1,
+        Err(e) => {
+            eprintln!("effcal: error: {e}");
+            match e {
+                Error::InvalidInput { .. } | Error::Config { .. } | Error::Kernel(_) => 2,
+                _ => 3,
+            }
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<Outcome> {
+    let threads = cli.threads.map(|t| t as usize);
+    match cli.command {
+        Command::Formats { action: None } => {
+            print!("{}", output::formats_table());
+            Ok(Outcome::Passed)
+        }
+        Command::Formats { action: Some(FormatsAction::Quantize { to, overflow, values }) } => {
+            let overflow = if overflow == "ieee" { Overflow::NonSaturating } else { Overflow::Saturate };
+            quantize(to, overflow, values)
+        }
+        Command::Schema => {
+            print!("{}", report::schema_json());
+            Ok(Outcome::Passed)
+        }
+        Command::Gemm(a) => {
+            let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+            let n = a.n as usize;
+            let settings = GemmSettings {
+                precision: a.precision,
+                m: a.m.map_or(n, |m| m as usize),
+                n,
+                k: a.k.map_or(n, |k| k as usize),
+                scaling: a.scaling.unwrap_or(ScaleMode::default_for(a.precision)),
+                params: GemmParams { backend: a.backend, ..Default::default() },
+                samples: a.samples,
+            };
+            let settings_peak = PeakSettings { fma_seconds: 0.2, triad_elements: None, clock_ghz: None, flop_per_cycle: BTreeMap::new() };
+            let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
+            session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
+            let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
+            session.add(record)?;
+            session.finish()
+        }
+        Command::Peak(a) => {
+            let ctx = setup(threads, a.reps as usize, 1, 42)?;
+            let s = PeakSettings {
+                fma_seconds: a.fma_seconds,
+                triad_elements: Some(a.triad_elements.unwrap_or(0)),
+                clock_ghz: None,
+                flop_per_cycle: BTreeMap::new(),
+            };
+            if !(a.fma_seconds > 0.0 && a.fma_seconds <= 60.0) {
+                return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
+            }
+            Session::start(&ctx, a.json.as_deref(), &s).finish()
+        }
+        Command::Run(a) => {
+            let checked = match &a.config {
+                Some(path) => config::Plan::load(path)?,
+                None => config::Plan::parse(config::LOCAL_TOML, "configs/local.toml (built in)")?,
+            };
+            let plan = &checked.plan;
+            let ctx = setup(threads, plan.run.reps, plan.run.warmup, plan.run.seed)?;
+            let s = PeakSettings {
+                fma_seconds: plan.peak.fma_seconds,
+                triad_elements: Some(plan.peak.triad_elements),
+                clock_ghz: plan.system.clock_ghz,
+                flop_per_cycle: checked.flop_per_cycle.clone(),
+            };
+            let steps = 1 + checked.gemm_precisions.len() as u64;
+            let bar = progress(&ctx, steps);
+            bar.set_message("peaks");
+            let mut session = Session::start(&ctx, Some(&a.out), &s);
+            bar.inc(1);
+            if let Some(g) = &plan.gemm {
+                session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
+                for &p in &checked.gemm_precisions {
+                    bar.set_message(format!("gemm {p} n={}", g.n));
+                    let settings = GemmSettings {
+                        precision: p,
+                        m: g.n,
+                        n: g.n,
+                        k: g.n,
+                        scaling: if p.is_fp8() { checked.fp8_scaling } else { ScaleMode::None },
+                        params: GemmParams::default(),
+                        samples: g.samples,
+                    };
+                    let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
+                    session.add(record)?;
+                    bar.inc(1);
+                }
+            }
+            bar.finish_and_clear();
+            session.finish()
+        }
+    }
+}
+
+/// `effcal formats quantize`: one "<input> <rounded>" line per value.
+fn quantize(to: Precision, overflow: Overflow, values: Vec<String>) -> Result<Outcome> {
+    let values = if values.is_empty() {
+        let stdin = std::io::stdin();
+        let mut v = Vec::new();
+        for line in stdin.lock().lines() {
+            let line = line.map_err(|e| Error::io("reading values from stdin", e))?;
+            v.extend(line.split_whitespace().map(str::to_string));
+        }
+        v
+    } else {
+        values
+    };
+    let mut out = std::io::stdout().lock();
+    for s in values {
+        let x: f64 = s.trim().parse().map_err(|_| Error::invalid("value", &s, "a decimal number such as 0.1, -3e5, inf or nan"))?;
+        let _ = writeln!(out, "{s} {}", to.quantize(x, overflow));
+    }
+    Ok(Outcome::Passed)
+}
+
+/// Detects the node, starts MPI and the rayon pool of this rank.
+fn setup(threads: Option<usize>, reps: usize, warmup: usize, seed: u64) -> Result<Ctx> {
+    let node = topology::Node::detect();
+    let world = world::World::init()?;
+    let threads = threads.unwrap_or(node.bound_cores);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .map_err(|e| Error::invalid("--threads", threads, format!("a thread count the system can start ({e})")))?;
+    Ok(Ctx { world, node, threads, reps, warmup, seed })
+}
+
+fn progress(ctx: &Ctx, steps: u64) -> ProgressBar {
+    if !ctx.world.is_root() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(steps);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]").expect("valid template"));
+    bar
+}
+
+/// A calibration being built: printed as it grows, rewritten atomically after each record.
+struct Session<'a> {
+    ctx: &'a Ctx,
+    doc: Calibration,
+    out: Option<&'a Path>,
+    outcome: Outcome,
+}
+
+impl<'a> Session<'a> {
+    /// Gathers the system, measures the peaks, prints them.
+    fn start(ctx: &'a Ctx, out: Option<&'a Path>, peak: &PeakSettings) -> Self {
+        let system = gather_system(ctx);
+        let (peaks, measured_clock) = bench::peak::measure(ctx, peak);
+        let mut system = system;
+        system.clock_ghz_measured = measured_clock;
+        let outcome = match &peaks.stream_triad {
+            Some(t) if !t.valid => Outcome::Failed,
+            _ => Outcome::Passed,
+        };
+        let doc = Calibration {
+            schema_version: report::SCHEMA_VERSION,
+            effcal_version: env!("CARGO_PKG_VERSION").to_string(),
+            created: report::now_rfc3339(),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+            system,
+            peaks: Some(peaks),
+            records: Vec::new(),
+        };
+        let s = Session { ctx, doc, out, outcome };
+        s.print(&format!("effcal {} on {} ({}), {} rank(s) × {} thread(s)\n", s.doc.effcal_version, s.doc.system.host, s.doc.system.cpu_model, ctx.world.size(), ctx.threads));
+        s.print(&output::peaks_table(s.doc.peaks.as_ref().expect("set above")));
+        s
+    }
+
+    fn print(&self, text: &str) {
+        if self.ctx.world.is_root() {
+            print!("{text}");
+            let _ = std::io::stdout().flush();
+        }
+    }
+
+    fn add(&mut self, record: Record) -> Result<()> {
+        self.print(&output::gemm_row(&record));
+        if !record.valid {
+            self.outcome = Outcome::Failed;
+        }
+        self.doc.records.push(record);
+        self.write()
+    }
+
+    fn write(&self) -> Result<()> {
+        match self.out {
+            Some(path) if self.ctx.world.is_root() => report::write_atomic(path, &self.doc),
+            _ => Ok(()),
+        }
+    }
+
+    fn finish(self) -> Result<Outcome> {
+        self.write()?;
+        self.print(&output::bindings_line(&self.doc));
+        if let Some(path) = self.out {
+            self.print(&format!("Calibration written to {}\n", path.display()));
+        }
+        let word = if self.outcome == Outcome::Passed { "PASSED" } else { "FAILED" };
+        self.print(&format!("Result: {word}\n"));
+        Ok(self.outcome)
+    }
+}
+
+/// Every rank's host, binding and threads, and rank 0's node facts.
+fn gather_system(ctx: &Ctx) -> System {
+    let w = &ctx.world;
+    let hosts = w.all_gather_string(&ctx.node.host);
+    let cpus = w.all_gather_string(&ctx.node.binding);
+    let threads = w.all_gather_string(&ctx.threads.to_string());
+    let bindings: Vec<Binding> = (0..w.size())
+        .map(|r| Binding { rank: r, host: hosts[r].clone(), cpus: cpus[r].clone(), threads: threads[r].parse().unwrap_or(0) })
+        .collect();
+    let mut distinct: Vec<String> = Vec::new();
+    for h in &hosts {
+        if !distinct.contains(h) {
+            distinct.push(h.clone());
+        }
+    }
+    let on_my_host: usize = bindings.iter().filter(|b| b.host == ctx.node.host).map(|b| b.threads).sum();
+    if on_my_host > ctx.node.cores && bindings.iter().find(|b| b.host == ctx.node.host).map(|b| b.rank) == Some(w.rank()) {
+        eprintln!(
+            "effcal: warning: {} threads on {} with {} cores: oversubscribed, figures will be low",
+            on_my_host, ctx.node.host, ctx.node.cores
+        );
+    }
+    System {
+        host: ctx.node.host.clone(),
+        hosts: distinct,
+        cpu_model: ctx.node.cpu_model.clone(),
+        cores_per_node: ctx.node.cores,
+        numa_nodes: ctx.node.numa_nodes,
+        llc_bytes: ctx.node.llc_bytes,
+        ranks: w.size(),
+        threads_per_rank: ctx.threads,
+        clock_ghz_measured: None,
+        cpu_features: ctx.node.features.clone(),
+        mpi_library: world::library_version(),
+        bindings,
+    }
+}

@@ -1,0 +1,123 @@
+//! The command line. Every measuring command runs under MPI (one rank when started
+//! plainly); `formats` and `schema` measure nothing and need no MPI.
+
+use clap::{Args, Parser, Subcommand};
+use effcal_kernels::Precision;
+use effcal_kernels::gemm::Backend;
+use effcal_kernels::precision::scaling::ScaleMode;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "effcal", version, about = "How much of a machine's peak real mixed-precision work gets: measured, validated, calibrated.")]
+pub struct Cli {
+    /// rayon threads per rank [default: the cores in the rank's binding]
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub threads: Option<u32>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the table of storage formats, or round values to one
+    Formats {
+        #[command(subcommand)]
+        action: Option<FormatsAction>,
+    },
+    /// Mixed-precision GEMM: every rank multiplies its own n×n matrices
+    Gemm(GemmArgs),
+    /// Theoretical and empirical peaks (FMA per precision, clock, STREAM triad)
+    Peak(PeakArgs),
+    /// Run a plan (peaks, then every kernel in it) and write one calibration JSON
+    Run(RunArgs),
+    /// Print the JSON Schema of the calibration document
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FormatsAction {
+    /// Round values to a format; prints "<input> <rounded>" per value, the rounded value
+    /// exactly (shortest decimal that reads back as the same f64)
+    Quantize {
+        /// Target format
+        #[arg(long, value_parser = parse_precision)]
+        to: Precision,
+        /// Overflow handling: saturate (to ±max) or ieee (±Inf; NaN for e4m3)
+        #[arg(long, default_value = "saturate", value_parser = ["saturate", "ieee"])]
+        overflow: String,
+        /// Values to round; one per line on stdin when none are given
+        #[arg(allow_hyphen_values = true)]
+        values: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GemmArgs {
+    /// Storage precision of A and B
+    #[arg(long, value_parser = parse_precision)]
+    pub precision: Precision,
+    /// Matrix size (C is n×n, inner dimension n); --m/--k override those dimensions
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub n: u32,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub m: Option<u32>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub k: Option<u32>,
+    /// Timed repetitions
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub reps: u32,
+    /// Repetitions run first and discarded
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+    /// Input scaling: none, tensor, mx [default: tensor for e4m3/e5m2, none otherwise]
+    #[arg(long, value_parser = parse_scaling)]
+    pub scaling: Option<ScaleMode>,
+    /// auto (fastest path on this CPU) or portable (convert to f32)
+    #[arg(long, default_value = "auto", value_parser = parse_backend)]
+    pub backend: Backend,
+    /// Entries of C checked against a twice-f64 reference, per rank
+    #[arg(long, default_value_t = 64)]
+    pub samples: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Write the calibration JSON here
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PeakArgs {
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub reps: u32,
+    /// Seconds per FMA repetition
+    #[arg(long, default_value_t = 0.2)]
+    pub fma_seconds: f64,
+    /// f64 elements per triad array per rank [default: 4 × last-level cache]
+    #[arg(long)]
+    pub triad_elements: Option<usize>,
+    /// Write the calibration JSON here
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Plan TOML [default: configs/local.toml, built in]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Calibration JSON to write (rewritten atomically after every record)
+    #[arg(long, default_value = "results/calibration.json")]
+    pub out: PathBuf,
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    s.parse().map_err(|e: effcal_kernels::KernelError| e.to_string())
+}
+
+fn parse_scaling(s: &str) -> Result<ScaleMode, String> {
+    s.parse().map_err(|e: effcal_kernels::KernelError| e.to_string())
+}
+
+fn parse_backend(s: &str) -> Result<Backend, String> {
+    s.parse().map_err(|e: effcal_kernels::KernelError| e.to_string())
+}

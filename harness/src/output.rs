@@ -1,0 +1,119 @@
+//! What a person reads on stdout: fixed-width tables in the spirit of HPL's output, with the
+//! counting conventions stated, and a PASSED/FAILED word per result.
+
+use crate::report::{Calibration, Peaks, Record};
+use effcal_kernels::Precision;
+use std::fmt::Write;
+
+/// `effcal formats`: one row per format.
+pub fn formats_table() -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<6} {:>4} {:>3} {:>3} {:>5}  {:<24} {:<10} {:<13} {:<8} {}",
+        "format", "bits", "exp", "man", "bias", "max", "min normal", "min subnormal", "epsilon", "Inf/NaN"
+    );
+    for p in Precision::ALL {
+        let i = p.info();
+        let max = if i.max < 1e6 { format!("{}", i.max) } else { format!("{:e}", i.max) };
+        let _ = writeln!(
+            s,
+            "{:<6} {:>4} {:>3} {:>3} {:>5}  {:<24} {:<10} {:<13} {:<8} {}",
+            p.name(),
+            i.bits,
+            i.exp_bits,
+            i.man_bits,
+            i.bias,
+            max,
+            pow2(i.min_normal),
+            pow2(i.min_subnormal),
+            pow2(i.epsilon),
+            i.special
+        );
+    }
+    s.push_str("epsilon = 2^-man (gap from 1 to the next value); rounding is to nearest, ties to even.\n");
+    s.push_str("Overflow: saturate to ±max by default (effcal's GEMM inputs); IEEE mode gives ±Inf, or NaN for e4m3.\n");
+    s
+}
+
+/// "2^-6" for an exact power of two.
+fn pow2(x: f64) -> String {
+    format!("2^{}", x.log2().round() as i64)
+}
+
+fn opt_pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{:.1}", 100.0 * v))
+}
+
+/// The peak table, and the triad line when measured.
+pub fn peaks_table(p: &Peaks) -> String {
+    let mut s = String::new();
+    let clock = p.clock_ghz.map_or_else(|| "unknown".into(), |c| format!("{c:.3} GHz ({})", p.clock_source));
+    let _ = writeln!(s, "Peaks for {} cores, clock {clock}. Theoretical = cores × clock × FLOP/cycle/core.", p.cores);
+    let _ = writeln!(
+        s,
+        "{:<6} {:<8} {:>9} {:>12} {:>11} {:>11} {:>11}  {}",
+        "prec", "accum", "FLOP/cyc", "theor GF/s", "emp min", "emp median", "emp max", "FMA kernel"
+    );
+    for name in Precision::ALL.map(Precision::name) {
+        let Some(e) = p.per_precision.get(name) else { continue };
+        let _ = writeln!(
+            s,
+            "{:<6} {:<8} {:>9} {:>12} {:>11.1} {:>11.1} {:>11.1}  {}",
+            name,
+            e.compute_precision,
+            e.flop_per_cycle_per_core.map_or("-".into(), |f| format!("{f}")),
+            e.theoretical_gflops.map_or("-".into(), |t| format!("{t:.1}")),
+            e.empirical.min,
+            e.empirical.median,
+            e.empirical.max,
+            e.isa
+        );
+    }
+    if let Some(t) = &p.stream_triad {
+        let _ = writeln!(
+            s,
+            "STREAM triad a = b + s·c, {} f64/array/rank, 24 B/element: {:.1} / {:.1} / {:.1} GB/s (min/median/max) {}",
+            t.elements_per_rank,
+            t.gbs.min,
+            t.gbs.median,
+            t.gbs.max,
+            if t.valid { "PASSED" } else { "FAILED" }
+        );
+    }
+    s
+}
+
+/// Header of the GEMM table.
+pub fn gemm_header(ranks: usize, threads: usize) -> String {
+    format!(
+        "GEMM C = A·B on every rank (HPCC StarDGEMM style); FLOPs = 2mnk per rank; {ranks} rank(s) × {threads} thread(s)\n\
+         {:<5} {:>6} {:<17} {:>9} {:>9} {:>9} {:>6} {:>6} {:>10} {:>9}  {}\n",
+        "prec", "n", "path", "GF/s min", "median", "max", "%theo", "%emp", "err vs f64", "expected", "status"
+    )
+}
+
+/// One row of the GEMM table.
+pub fn gemm_row(r: &Record) -> String {
+    let p = |k: &str| r.params.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
+    format!(
+        "{:<5} {:>6} {:<17} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>6} {:>10.2e} {:>9.2e}  {}\n",
+        r.precision,
+        p("n"),
+        p("path"),
+        r.gflops.min,
+        r.gflops.median,
+        r.gflops.max,
+        opt_pct(r.efficiency.vs_theoretical),
+        opt_pct(r.efficiency.vs_empirical),
+        r.accuracy.rel_error_vs_f64,
+        r.accuracy.expected_error,
+        if r.valid { "PASSED" } else { "FAILED" }
+    )
+}
+
+/// The closing line: the binding of every rank, as a person checks it.
+pub fn bindings_line(c: &Calibration) -> String {
+    let b: Vec<String> = c.system.bindings.iter().map(|b| format!("rank {} on {} cpus {}", b.rank, b.host, b.cpus)).collect();
+    format!("Binding: {}\n", b.join("; "))
+}

@@ -1,0 +1,62 @@
+//! The one timing routine: warm-up repetitions discarded, a barrier before each timed
+//! region, time = maximum over ranks, statistics over repetitions.
+
+use crate::world::World;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// Minimum, median and maximum of a series.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Stats {
+    pub min: f64,
+    pub median: f64,
+    pub max: f64,
+}
+
+impl Stats {
+    /// Statistics of a non-empty series (NaN-free).
+    pub fn of(xs: &[f64]) -> Self {
+        assert!(!xs.is_empty(), "statistics of an empty series");
+        let mut v = xs.to_vec();
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 { v[n / 2] } else { 0.5 * (v[n / 2 - 1] + v[n / 2]) };
+        Self { min: v[0], median, max: v[n - 1] }
+    }
+
+    /// `work / t` for each of min, median, max of times t (so min time gives max rate).
+    pub fn rate(work: f64, times: &Stats) -> Self {
+        Self { min: work / times.max, median: work / times.median, max: work / times.min }
+    }
+}
+
+/// Runs `f` `warmup + reps` times on every rank; returns the `reps` kept times in seconds,
+/// each the maximum over ranks. `f` runs between two barriers.
+pub fn time_reps(world: &World, warmup: usize, reps: usize, mut f: impl FnMut()) -> Vec<f64> {
+    let mut kept = Vec::with_capacity(reps);
+    for r in 0..warmup + reps {
+        world.barrier();
+        let t = Instant::now();
+        f();
+        let dt = t.elapsed().as_secs_f64();
+        let dt = world.max(dt);
+        if r >= warmup {
+            kept.push(dt);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stats;
+
+    #[test]
+    fn stats_and_rates() {
+        let s = Stats::of(&[3.0, 1.0, 2.0, 10.0]);
+        assert_eq!(s, Stats { min: 1.0, median: 2.5, max: 10.0 });
+        assert_eq!(Stats::rate(10.0, &s), Stats { min: 1.0, median: 4.0, max: 10.0 });
+        assert_eq!(Stats::of(&[5.0]).median, 5.0);
+    }
+}

@@ -1,0 +1,186 @@
+//! What this node is: cores, caches and NUMA nodes (hwloc), CPU features (CPUID), the
+//! rank's binding (its cpuset), and the FLOP per cycle per core of each precision.
+
+use effcal_kernels::Precision;
+use hwlocality::Topology;
+use hwlocality::cpu::binding::CpuBindingFlags;
+use hwlocality::object::attributes::ObjectAttributes;
+use hwlocality::object::types::ObjectType;
+
+/// Facts about the node one rank runs on.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub host: String,
+    pub cpu_model: String,
+    /// Physical cores of the node.
+    pub cores: usize,
+    /// Cores with at least one hardware thread in this rank's binding.
+    pub bound_cores: usize,
+    /// The rank's cpuset as a list, e.g. "0-1" or "3".
+    pub binding: String,
+    pub numa_nodes: usize,
+    /// Size of the largest (last-level) cache, bytes.
+    pub llc_bytes: u64,
+    pub features: Vec<String>,
+}
+
+impl Node {
+    pub fn detect() -> Self {
+        let cpus = affinity();
+        let binding = cpu_list(&cpus);
+        let host = hostname();
+        let mut node = Node {
+            host,
+            cpu_model: proc_cpuinfo_model().unwrap_or_else(|| "unknown".into()),
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            bound_cores: cpus.len().max(1),
+            binding,
+            numa_nodes: 1,
+            llc_bytes: 0,
+            features: cpu_features(),
+        };
+        if let Ok(topo) = Topology::new() {
+            node.cores = topo.objects_with_type(ObjectType::Core).count().max(1);
+            node.numa_nodes = topo.objects_with_type(ObjectType::NUMANode).count().max(1);
+            node.llc_bytes = [ObjectType::L3Cache, ObjectType::L2Cache]
+                .into_iter()
+                .flat_map(|t| topo.objects_with_type(t))
+                .filter_map(|o| match o.attributes() {
+                    Some(ObjectAttributes::Cache(c)) => c.size().map(|s| s.get()),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(0);
+            if let Some(model) = topo.objects_with_type(ObjectType::Package).find_map(|p| p.info("CPUModel")) {
+                node.cpu_model = model.to_string_lossy().trim().to_string();
+            }
+            if let Ok(set) = topo.cpu_binding(CpuBindingFlags::PROCESS) {
+                let bound = topo
+                    .objects_with_type(ObjectType::Core)
+                    .filter(|core| core.cpuset().is_some_and(|cs| cs.intersects(&set)))
+                    .count();
+                node.bound_cores = bound.max(1);
+            }
+        }
+        node
+    }
+}
+
+/// CPUs in this process's affinity mask.
+fn affinity() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize).filter(|&c| libc::CPU_ISSET(c, &set)).collect()
+    }
+}
+
+/// "0-3,8" style list of CPU numbers.
+pub fn cpu_list(cpus: &[usize]) -> String {
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < cpus.len() {
+        let start = cpus[i];
+        while i + 1 < cpus.len() && cpus[i + 1] == cpus[i] + 1 {
+            i += 1;
+        }
+        parts.push(if cpus[i] == start { start.to_string() } else { format!("{start}-{}", cpus[i]) });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn proc_cpuinfo_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines().find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+}
+
+/// The CPU features that matter to effcal's kernels, as the kernels detect them.
+pub fn cpu_features() -> Vec<String> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let mut f = Vec::new();
+        macro_rules! probe {
+            ($($name:tt),*) => {$( if std::arch::is_x86_feature_detected!($name) { f.push($name.to_string()); } )*};
+        }
+        probe!("sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "avx512fp16");
+        f
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    Vec::new()
+}
+
+/// FLOP per cycle per core of one precision, and where the figure comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FlopRate {
+    pub per_cycle: f64,
+    pub source: String,
+}
+
+/// FLOP per cycle per core for `p` on this CPU, from its vendor, family and features.
+/// f16 and FP8 compute in f32 on CPUs, so they get the f32 figure. `None` where the CPU is
+/// not in the table (a system config must then supply it).
+pub fn flop_per_cycle(p: Precision) -> Option<FlopRate> {
+    let (fma_bits, pipes, what) = vector_fma_units()?;
+    let f64_lanes = (fma_bits / 64) as f64;
+    let base = match p.compute() {
+        Precision::F64 => f64_lanes * 2.0 * pipes,
+        _ => f64_lanes * 4.0 * pipes,
+    };
+    let bf16_native = p == Precision::Bf16 && cpu_features().iter().any(|f| f == "avx512bf16");
+    let (per_cycle, how) = if bf16_native {
+        (base * 2.0, "; bf16 by vdpbf16ps: 2 products per f32 lane")
+    } else if p.compute() != p && p != Precision::F32 {
+        (base, "; computed in f32 (no native arithmetic)")
+    } else {
+        (base, "")
+    };
+    Some(FlopRate { per_cycle, source: format!("detected: {what}{how}") })
+}
+
+/// (FMA datapath width in bits, FMA pipes per core, description) for known CPUs.
+fn vector_fma_units() -> Option<(u32, f64, String)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        // CPUID leaves 0 and 1 exist on every x86-64 CPU.
+        let (l0, l1) = (__cpuid(0), __cpuid(1));
+        let vendor: Vec<u8> = [l0.ebx, l0.edx, l0.ecx].iter().flat_map(|r| r.to_le_bytes()).collect();
+        let vendor = String::from_utf8_lossy(&vendor).to_string();
+        let base_family = (l1.eax >> 8) & 0xf;
+        let family = if base_family == 0xf { base_family + ((l1.eax >> 20) & 0xff) } else { base_family };
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
+        let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+        let desc = |bits: u32, core: &str| format!("{vendor} family {family:#x} ({core}), 2 FMA pipes × {bits} bit");
+        return match (vendor.as_str(), family) {
+            ("AuthenticAMD", 0x17) => Some((256, 1.0, format!("{vendor} family {family:#x} (Zen 1/2), 256-bit FMA"))),
+            ("AuthenticAMD", 0x19) => Some((256, 2.0, desc(256, "Zen 3/4: 512-bit ops run on 256-bit pipes"))),
+            ("AuthenticAMD", 0x1a) if avx512 => Some((512, 2.0, desc(512, "Zen 5"))),
+            ("GenuineIntel", _) if avx512 => Some((512, 2.0, desc(512, "AVX-512 server core"))),
+            (_, _) if avx2 => Some((256, 2.0, desc(256, "AVX2+FMA"))),
+            _ => None,
+        };
+    }
+    #[allow(unreachable_code)]
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_lists_compress_ranges() {
+        assert_eq!(super::cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");
+        assert_eq!(super::cpu_list(&[3]), "3");
+        assert_eq!(super::cpu_list(&[]), "");
+    }
+}

@@ -1,0 +1,88 @@
+//! The MPI world, through rsmpi's safe API. Started without `mpirun` it is one rank
+//! (MPI singleton); under `mpirun` or `srun` every rank runs its share.
+//! Low-precision data never travels here; everything reduced is f64 or bytes.
+
+use crate::error::{Error, Result};
+use mpi::collective::SystemOperation;
+use mpi::datatype::PartitionMut;
+use mpi::topology::{Communicator, SimpleCommunicator};
+use mpi::traits::*;
+
+pub struct World {
+    _universe: mpi::environment::Universe,
+    comm: SimpleCommunicator,
+}
+
+impl World {
+    pub fn init() -> Result<Self> {
+        let universe = mpi::initialize().ok_or_else(|| Error::Mpi("MPI was already initialised".into()))?;
+        let comm = universe.world();
+        Ok(Self { _universe: universe, comm })
+    }
+
+    pub fn rank(&self) -> usize {
+        self.comm.rank() as usize
+    }
+
+    pub fn size(&self) -> usize {
+        self.comm.size() as usize
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.rank() == 0
+    }
+
+    pub fn barrier(&self) {
+        self.comm.barrier();
+    }
+
+    fn reduce(&self, x: f64, op: SystemOperation) -> f64 {
+        let mut out = 0.0;
+        self.comm.all_reduce_into(&x, &mut out, op);
+        out
+    }
+
+    /// Maximum over ranks, on every rank.
+    pub fn max(&self, x: f64) -> f64 {
+        self.reduce(x, SystemOperation::max())
+    }
+
+    /// Minimum over ranks, on every rank.
+    pub fn min(&self, x: f64) -> f64 {
+        self.reduce(x, SystemOperation::min())
+    }
+
+    /// Sum over ranks, on every rank.
+    pub fn sum(&self, x: f64) -> f64 {
+        self.reduce(x, SystemOperation::sum())
+    }
+
+    /// True on every rank when `x` is true on all ranks.
+    pub fn all(&self, x: bool) -> bool {
+        self.min(if x { 1.0 } else { 0.0 }) == 1.0
+    }
+
+    /// Every rank's bytes, in rank order, on every rank.
+    pub fn all_gather_bytes(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let n = self.size();
+        let mut counts = vec![0i32; n];
+        self.comm.all_gather_into(&(bytes.len() as i32), &mut counts[..]);
+        let displs: Vec<i32> = counts.iter().scan(0, |acc, &c| Some(std::mem::replace(acc, *acc + c))).collect();
+        let mut buf = vec![0u8; counts.iter().sum::<i32>() as usize];
+        {
+            let mut partition = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
+            self.comm.all_gather_varcount_into(bytes, &mut partition);
+        }
+        displs.iter().zip(&counts).map(|(&d, &c)| buf[d as usize..(d + c) as usize].to_vec()).collect()
+    }
+
+    /// Every rank's string, in rank order, on every rank.
+    pub fn all_gather_string(&self, s: &str) -> Vec<String> {
+        self.all_gather_bytes(s.as_bytes()).into_iter().map(|b| String::from_utf8_lossy(&b).into_owned()).collect()
+    }
+}
+
+/// "Open MPI v4.1.4, ..." shortened to its first line.
+pub fn library_version() -> String {
+    mpi::environment::library_version().map(|v| v.lines().next().unwrap_or("").trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()).unwrap_or_default()
+}
