@@ -158,7 +158,7 @@ fn quantize(to: Precision, overflow: Overflow, values: Vec<String>) -> Result<Ou
     let mut out = std::io::stdout().lock();
     for s in values {
         let x: f64 = s.trim().parse().map_err(|_| Error::invalid("value", &s, "a decimal number such as 0.1, -3e5, inf or nan"))?;
-        let _ = writeln!(out, "{s} {}", to.quantize(x, overflow));
+        let _ = writeln!(out, "{s} {}", output::exact(to.quantize(x, overflow)));
     }
     Ok(Outcome::Passed)
 }

@@ -15,7 +15,6 @@ pub fn formats_table() -> String {
     );
     for p in Precision::ALL {
         let i = p.info();
-        let max = if i.max < 1e6 { format!("{}", i.max) } else { format!("{:e}", i.max) };
         let _ = writeln!(
             s,
             "{:<6} {:>4} {:>3} {:>3} {:>5}  {:<24} {:<10} {:<13} {:<8} {}",
@@ -24,7 +23,7 @@ pub fn formats_table() -> String {
             i.exp_bits,
             i.man_bits,
             i.bias,
-            max,
+            exact(i.max),
             pow2(i.min_normal),
             pow2(i.min_subnormal),
             pow2(i.epsilon),
@@ -34,6 +33,13 @@ pub fn formats_table() -> String {
     s.push_str("epsilon = 2^-man (gap from 1 to the next value); rounding is to nearest, ties to even.\n");
     s.push_str("Overflow: saturate to ±max by default (effcal's GEMM inputs); IEEE mode gives ±Inf, or NaN for e4m3.\n");
     s
+}
+
+/// A value written exactly: the shortest decimal that reads back as the same f64, in
+/// scientific notation outside [1e-4, 1e16) ("448", "0.1015625", "5.960464477539063e-8").
+pub fn exact(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || !a.is_finite() || (1e-4..1e16).contains(&a) { format!("{x}") } else { format!("{x:e}") }
 }
 
 /// "2^-6" for an exact power of two.

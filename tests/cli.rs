@@ -1,0 +1,243 @@
+//! The effcal binary as users run it: plainly and under `mpirun -n 1/2/4`. Asserts exit
+//! codes, exact outputs, schema-valid JSON and the figures' internal consistency (never
+//! their speed). mpirun must be installed (scripts/test.sh installs it): a missing mpirun
+//! fails these tests rather than skipping them.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_effcal");
+
+fn effcal(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("effcal runs")
+}
+
+/// `mpirun -n <ranks> effcal <args>`, oversubscribing where ranks exceed cores.
+fn mpirun(ranks: usize, args: &[&str]) -> Output {
+    Command::new("mpirun")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .args(["--oversubscribe", "-n", &ranks.to_string(), BIN])
+        .args(args)
+        .output()
+        .expect("mpirun is installed (scripts/test.sh installs openmpi-bin)")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+fn schema() -> Value {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calibration.schema.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Reads a calibration and checks it against the committed schema.
+fn calibration(path: &Path) -> Value {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let schema = schema();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{} does not match the schema:\n{}", path.display(), errors.join("\n"));
+    doc
+}
+
+#[test]
+fn committed_schema_is_the_generated_one() {
+    let generated = ok(&effcal(&["schema"]));
+    let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calibration.schema.json")).unwrap();
+    assert_eq!(generated, committed, "run `effcal schema > docs/calibration.schema.json`");
+}
+
+#[test]
+fn formats_table_rows() {
+    let out = ok(&effcal(&["formats"]));
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let row = |name: &str| rows.iter().find(|r| r.first() == Some(&name)).unwrap_or_else(|| panic!("no row {name}:\n{out}")).clone();
+    assert_eq!(row("e4m3")[..9], ["e4m3", "8", "4", "3", "7", "448", "2^-6", "2^-9", "2^-3"]);
+    assert_eq!(row("e5m2")[..9], ["e5m2", "8", "5", "2", "15", "57344", "2^-14", "2^-16", "2^-2"]);
+    assert_eq!(row("f16")[..9], ["f16", "16", "5", "10", "15", "65504", "2^-14", "2^-24", "2^-10"]);
+    assert_eq!(row("bf16")[..9], ["bf16", "16", "8", "7", "127", "3.3895313892515355e38", "2^-126", "2^-133", "2^-7"]);
+    assert_eq!(row("f32")[..9], ["f32", "32", "8", "23", "127", "3.4028234663852886e38", "2^-126", "2^-149", "2^-23"]);
+    assert_eq!(row("f64")[..9], ["f64", "64", "11", "52", "1023", "1.7976931348623157e308", "2^-1022", "2^-1074", "2^-52"]);
+    assert!(row("e4m3").join(" ").contains("no Inf; NaN only S.1111.111"));
+}
+
+#[test]
+fn quantize_prints_each_input_and_its_exact_rounding() {
+    let out = ok(&effcal(&["formats", "quantize", "--to", "e4m3", "0.1", "464", "465", "-1e-3", "1e9", "nan"]));
+    assert_eq!(out, "0.1 0.1015625\n464 448\n465 448\n-1e-3 -0.001953125\n1e9 448\nnan NaN\n");
+    let out = ok(&effcal(&["formats", "quantize", "--to", "e4m3", "--overflow", "ieee", "1e9"]));
+    assert_eq!(out, "1e9 NaN\n");
+    let out = ok(&effcal(&["formats", "quantize", "--to", "e5m2", "--overflow", "ieee", "61440", "61439"]));
+    assert_eq!(out, "61440 inf\n61439 57344\n");
+    let out = ok(&effcal(&["formats", "quantize", "--to", "bf16", "1.00390625", "1.01171875", "3.14159"]));
+    assert_eq!(out, "1.00390625 1\n1.01171875 1.015625\n3.14159 3.140625\n");
+
+    // Values on stdin, one per line, when none are given.
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["formats", "quantize", "--to", "f16"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"0.1\n65519\n6e-8\n").unwrap();
+    let out = ok(&child.wait_with_output().unwrap());
+    assert_eq!(out, "0.1 0.0999755859375\n65519 65504\n6e-8 5.960464477539063e-8\n");
+}
+
+#[test]
+fn bad_arguments_name_the_field_and_the_allowed_values() {
+    let out = effcal(&["gemm", "--precision", "fp4", "--n", "8"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown precision 'fp4' (allowed: f64, f32, bf16, f16, e4m3, e5m2)"), "{}", text(&out.stderr));
+
+    let out = effcal(&["gemm", "--precision", "f32", "--n", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--n"), "{}", text(&out.stderr));
+
+    let out = effcal(&["gemm", "--precision", "e4m3", "--n", "8", "--scaling", "block"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid scaling 'block' (allowed: none, tensor, mx)"), "{}", text(&out.stderr));
+
+    let out = effcal(&["formats", "quantize", "--to", "f16", "one"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid value 'one'"), "{}", text(&out.stderr));
+
+    let out = effcal(&["--threads", "1", "gemm", "--precision", "f32", "--n", "8", "--scaling", "tensor", "--reps", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("scaling only for bf16, f16, e4m3, e5m2"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_bad_config_is_refused_before_any_measurement() {
+    let cfg = tmp("bad.toml");
+    std::fs::write(&cfg, "[gemm]\nn = 64\nprecisions = [\"f32\", \"int8\"]\n").unwrap();
+    let out = effcal(&["run", "--config", cfg.to_str().unwrap(), "--out", tmp("bad.json").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("bad.toml") && err.contains("gemm.precisions: unknown precision 'int8'"), "{err}");
+    assert!(text(&out.stdout).is_empty(), "nothing measured: {}", text(&out.stdout));
+
+    std::fs::write(&cfg, "[gemm]\nn = 64\nprecisions = [\"f32\"]\nsize = 3\n").unwrap();
+    let out = effcal(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown field `size`"), "{}", text(&out.stderr));
+}
+
+/// Checks one GEMM record's internal consistency.
+fn check_gemm_record(r: &Value, ranks: u64, n: u64) {
+    let p = r["precision"].as_str().unwrap();
+    assert_eq!(r["kernel"], "gemm");
+    assert_eq!(r["valid"], true, "{p}: {r}");
+    assert_eq!(r["params"]["ranks"], ranks);
+    assert_eq!(r["params"]["n"], n);
+    let g = &r["gflops"];
+    assert!(g["min"].as_f64().unwrap() <= g["median"].as_f64().unwrap() && g["median"].as_f64().unwrap() <= g["max"].as_f64().unwrap());
+    // The rate is ranks · 2n³ over the slowest rank's time.
+    let flops = ranks as f64 * 2.0 * (n as f64).powi(3);
+    let t = r["time_s"]["median"].as_f64().unwrap();
+    let rate = g["median"].as_f64().unwrap();
+    assert!((rate - flops / t / 1e9).abs() <= 1e-9 * rate, "{p}: {rate} vs {}", flops / t / 1e9);
+    let a = &r["accuracy"];
+    assert!(a["rel_error_vs_rounded"].as_f64().unwrap() <= a["arithmetic_bound"].as_f64().unwrap(), "{p}: {a}");
+    assert!(a["rel_error_vs_f64"].as_f64().unwrap() <= a["expected_error"].as_f64().unwrap() * 1.001, "{p}: {a}");
+}
+
+#[test]
+fn gemm_json_is_schema_valid_in_every_precision() {
+    for p in ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"] {
+        let json = tmp(&format!("gemm-{p}.json"));
+        let out = effcal(&["gemm", "--precision", p, "--n", "67", "--reps", "2", "--samples", "200", "--json", json.to_str().unwrap()]);
+        let stdout = ok(&out);
+        assert!(stdout.contains("PASSED") && stdout.contains("Result: PASSED"), "{stdout}");
+        let doc = calibration(&json);
+        assert_eq!(doc["schema_version"], 1);
+        assert_eq!(doc["system"]["ranks"], 1);
+        assert_eq!(doc["records"].as_array().unwrap().len(), 1);
+        check_gemm_record(&doc["records"][0], 1, 67);
+        let peaks = &doc["peaks"]["per_precision"];
+        for q in ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"] {
+            assert!(peaks[q]["empirical_gflops"].as_f64().unwrap() > 0.0, "{q}: {peaks}");
+        }
+        assert_eq!(peaks["f16"]["compute_precision"], "f32");
+    }
+}
+
+#[test]
+fn gemm_under_mpirun_aggregates_every_rank() {
+    for ranks in [1usize, 2, 4] {
+        let json = tmp(&format!("gemm-mpi{ranks}.json"));
+        let out = mpirun(ranks, &["--threads", "1", "gemm", "--precision", "bf16", "--n", "96", "--reps", "2", "--json", json.to_str().unwrap()]);
+        let stdout = ok(&out);
+        assert_eq!(stdout.matches("Result: PASSED").count(), 1, "only rank 0 prints:\n{stdout}");
+        let doc = calibration(&json);
+        assert_eq!(doc["system"]["ranks"], ranks);
+        assert_eq!(doc["system"]["bindings"].as_array().unwrap().len(), ranks);
+        assert_eq!(doc["peaks"]["cores"], ranks);
+        check_gemm_record(&doc["records"][0], ranks as u64, 96);
+    }
+}
+
+#[test]
+fn run_writes_every_record_of_the_plan_under_mpirun() {
+    let cfg = tmp("small.toml");
+    std::fs::write(
+        &cfg,
+        "[run]\nreps = 2\nwarmup = 1\n[peak]\nfma_seconds = 0.02\ntriad_elements = 100000\n\
+         [gemm]\nn = 80\nprecisions = [\"f64\", \"f32\", \"bf16\", \"f16\", \"e4m3\", \"e5m2\"]\nscaling_fp8 = \"mx\"\n",
+    )
+    .unwrap();
+    let json = tmp("run.json");
+    let out = mpirun(2, &["--threads", "1", "run", "--config", cfg.to_str().unwrap(), "--out", json.to_str().unwrap()]);
+    let stdout = ok(&out);
+    assert!(stdout.contains("STREAM triad") && stdout.contains("Result: PASSED"), "{stdout}");
+    let doc = calibration(&json);
+    let records = doc["records"].as_array().unwrap();
+    let names: Vec<&str> = records.iter().map(|r| r["precision"].as_str().unwrap()).collect();
+    assert_eq!(names, ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"]);
+    for r in records {
+        check_gemm_record(r, 2, 80);
+    }
+    assert_eq!(records[4]["params"]["scaling"], "mx");
+    let triad = &doc["peaks"]["stream_triad"];
+    assert_eq!(triad["valid"], true);
+    assert_eq!(triad["bytes_per_element"], 24);
+    assert_eq!(doc["peaks"]["stream_triad_gbs"], triad["gbs"]["max"]);
+}
+
+#[test]
+fn peak_reports_theoretical_and_empirical_side_by_side() {
+    let json = tmp("peak.json");
+    let stdout = ok(&effcal(&["--threads", "1", "peak", "--reps", "2", "--fma-seconds", "0.02", "--triad-elements", "100000", "--json", json.to_str().unwrap()]));
+    assert!(stdout.contains("Theoretical = cores × clock × FLOP/cycle/core"), "{stdout}");
+    let doc = calibration(&json);
+    let peaks = &doc["peaks"];
+    assert_eq!(peaks["cores"], 1);
+    let f64p = &peaks["per_precision"]["f64"];
+    let f32p = &peaks["per_precision"]["f32"];
+    for q in [f64p, f32p] {
+        assert!(q["empirical_gflops"].as_f64().unwrap() > 0.0);
+        assert_eq!(q["empirical_gflops"], q["empirical"]["max"], "the empirical peak is the best repetition");
+    }
+    assert_eq!(f64p["compute_precision"], "f64");
+    if let (Some(t), Some(c), Some(f)) = (f64p["theoretical_gflops"].as_f64(), peaks["clock_ghz"].as_f64(), f64p["flop_per_cycle_per_core"].as_f64()) {
+        assert!((t - c * f).abs() < 1e-9 * t, "theoretical = 1 core × clock × FLOP/cycle");
+    }
+    assert!(doc["records"].as_array().unwrap().is_empty());
+}
