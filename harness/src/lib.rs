@@ -24,7 +24,6 @@ use effcal_kernels::gemm::GemmParams;
 use effcal_kernels::precision::scaling::ScaleMode;
 use effcal_kernels::{Overflow, Precision};
 use error::{Error, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use report::{Binding, Calibration, Record, System};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -113,15 +112,10 @@ fn run(cli: Cli) -> Result<Outcome> {
                 clock_ghz: plan.system.clock_ghz,
                 flop_per_cycle: checked.flop_per_cycle.clone(),
             };
-            let steps = 1 + checked.gemm_precisions.len() as u64;
-            let bar = progress(&ctx, steps);
-            bar.set_message("peaks");
             let mut session = Session::start(&ctx, Some(&a.out), &s);
-            bar.inc(1);
             if let Some(g) = &plan.gemm {
                 session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
                 for &p in &checked.gemm_precisions {
-                    bar.set_message(format!("gemm {p} n={}", g.n));
                     let settings = GemmSettings {
                         precision: p,
                         m: g.n,
@@ -133,10 +127,8 @@ fn run(cli: Cli) -> Result<Outcome> {
                     };
                     let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
                     session.add(record)?;
-                    bar.inc(1);
                 }
             }
-            bar.finish_and_clear();
             session.finish()
         }
     }
@@ -172,16 +164,7 @@ fn setup(threads: Option<usize>, reps: usize, warmup: usize, seed: u64) -> Resul
         .num_threads(threads)
         .build_global()
         .map_err(|e| Error::invalid("--threads", threads, format!("a thread count the system can start ({e})")))?;
-    Ok(Ctx { world, node, threads, reps, warmup, seed })
-}
-
-fn progress(ctx: &Ctx, steps: u64) -> ProgressBar {
-    if !ctx.world.is_root() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(steps);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed}]").expect("valid template"));
-    bar
+    Ok(Ctx::new(world, node, threads, reps, warmup, seed))
 }
 
 /// A calibration being built: printed as it grows, rewritten atomically after each record.

@@ -32,8 +32,9 @@ impl Stats {
 }
 
 /// Runs `f` `warmup + reps` times on every rank; returns the `reps` kept times in seconds,
-/// each the maximum over ranks. `f` runs between two barriers.
-pub fn time_reps(world: &World, warmup: usize, reps: usize, mut f: impl FnMut()) -> Vec<f64> {
+/// each the maximum over ranks. `f` runs after a barrier; `tick` runs after each
+/// repetition, outside the timed region (progress display).
+pub fn time_reps(world: &World, warmup: usize, reps: usize, mut f: impl FnMut(), mut tick: impl FnMut()) -> Vec<f64> {
     let mut kept = Vec::with_capacity(reps);
     for r in 0..warmup + reps {
         world.barrier();
@@ -44,6 +45,7 @@ pub fn time_reps(world: &World, warmup: usize, reps: usize, mut f: impl FnMut())
         if r >= warmup {
             kept.push(dt);
         }
+        tick();
     }
     kept
 }

@@ -6,7 +6,7 @@
 use super::Ctx;
 use crate::error::Result;
 use crate::report::{Accuracy, Efficiency, Peaks, Record};
-use crate::timing::{Stats, time_reps};
+use crate::timing::Stats;
 use effcal_kernels::gemm::{self, GemmElement, GemmParams, accuracy};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
 use effcal_kernels::precision::{E4M3, E5M2, bf16, f16};
@@ -54,7 +54,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
 
     // Argument errors are the same on every rank: find them before the collective loop.
     let info = gemm::gemm(&mut c, &a, &b, &s.params)?;
-    let times = time_reps(&ctx.world, ctx.warmup, ctx.reps, || {
+    let times = ctx.time(&format!("gemm {} n={n}", s.precision), || {
         gemm::gemm(&mut c, &a, &b, &s.params).expect("checked above");
     });
 

@@ -3,7 +3,7 @@
 
 use super::Ctx;
 use crate::report::{Peaks, PrecisionPeak, Triad};
-use crate::timing::{Stats, time_reps};
+use crate::timing::Stats;
 use crate::topology;
 use effcal_kernels::Precision;
 use effcal_kernels::peak::{clock, fma, triad};
@@ -21,7 +21,7 @@ pub struct PeakSettings {
 
 /// The mean clock over every thread of every rank, all running the chain at once.
 pub fn measure_clock(ctx: &Ctx) -> Option<f64> {
-    let ghz: Vec<Option<f64>> = rayon::broadcast(|_| clock::measure_ghz(Duration::from_millis(100)));
+    let ghz: Vec<Option<f64>> = rayon::broadcast(|_| clock::measure_ghz(Duration::from_millis(200)));
     let local_ok = ghz.iter().all(Option::is_some);
     let local_sum: f64 = ghz.iter().flatten().sum();
     let all_ok = ctx.world.all(local_ok);
@@ -39,7 +39,7 @@ fn fma_rates(ctx: &Ctx, p: Precision, seconds: f64) -> Stats {
     let per_iter = t.elapsed().as_secs_f64() / probe as f64;
     let iters = ctx.world.min(((seconds / per_iter) as u64).max(1_000) as f64) as u64;
     let mut local_flops = 0.0;
-    let times = time_reps(&ctx.world, ctx.warmup, ctx.reps, || {
+    let times = ctx.time(&format!("peak fma {p}"), || {
         local_flops = rayon::broadcast(|_| fma::run(p, iters).unwrap_or(0.0)).iter().sum();
     });
     let total = ctx.world.sum(local_flops);
@@ -49,7 +49,7 @@ fn fma_rates(ctx: &Ctx, p: Precision, seconds: f64) -> Stats {
 fn measure_triad(ctx: &Ctx, elements: usize) -> Triad {
     let len = if elements > 0 { elements } else { (4 * ctx.node.llc_bytes as usize / 8).max(1 << 22) };
     let mut arrays = triad::Triad::new(len);
-    let times = time_reps(&ctx.world, ctx.warmup, ctx.reps, || arrays.run());
+    let times = ctx.time("peak stream triad", || arrays.run());
     let valid = ctx.world.all(arrays.verify());
     let bytes = ctx.world.sum(arrays.bytes());
     Triad { elements_per_rank: len, bytes_per_element: triad::BYTES_PER_ELEMENT, gbs: Stats::rate(bytes / 1e9, &Stats::of(&times)), valid }

@@ -9,6 +9,9 @@ use rayon::prelude::*;
 
 pub(super) fn gemm<T: Element>(c: &mut [f32], a: &Quantized<T>, b: &Quantized<T>, p: &GemmParams) -> GemmInfo {
     let (m, n, k) = (a.rows, b.cols, a.cols);
+    if m == 0 || n == 0 {
+        return GemmInfo { path: GemmPath::ConvertToF32 };
+    }
     let kc = p.convert_kc.max(1).min(k.max(1));
     let mut abuf = vec![0f32; m * kc];
     let mut bbuf = vec![0f32; kc * n];

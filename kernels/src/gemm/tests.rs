@@ -43,9 +43,22 @@ fn run_amp<T: GemmElement>(m: usize, n: usize, k: usize, mode: ScaleMode, params
     (c, acc, info.path)
 }
 
-/// Shapes around the block sizes of every path (MR 12, NR 32, KC 256, kc 512, MC 288).
-const SHAPES: [(usize, usize, usize); 8] =
-    [(1, 1, 1), (2, 3, 1), (3, 5, 7), (13, 33, 2), (12, 32, 256), (33, 65, 257), (289, 31, 513), (47, 97, 1025)];
+/// Shapes around the block sizes of every path (bf16 kernel: MR 12, NR 32, MC 144,
+/// KC 2048, NC 2048; convert path: kc 512), empty ones included.
+const SHAPES: [(usize, usize, usize); 12] = [
+    (0, 3, 4),
+    (3, 0, 4),
+    (3, 4, 0),
+    (1, 1, 1),
+    (2, 3, 1),
+    (3, 5, 7),
+    (13, 33, 2),
+    (12, 32, 256),
+    (145, 65, 257),
+    (289, 31, 513),
+    (5, 2049, 3),
+    (13, 40, 2049),
+];
 
 fn check_all<T: GemmElement>(mode: ScaleMode, params: GemmParams) {
     for (m, n, k) in SHAPES {

@@ -89,6 +89,14 @@ impl<T: Element> Quantized<T> {
     /// Quantise row-major f32 data (rounding to nearest even, saturating per `overflow`).
     pub fn from_f32(src: &[f32], rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode, overflow: Overflow) -> Self {
         assert_eq!(src.len(), rows * cols, "quantize: data length does not match rows × cols");
+        if src.is_empty() {
+            let scaling = match mode {
+                ScaleMode::None => Scaling::None,
+                ScaleMode::Tensor => Scaling::Tensor { scale: 1.0 },
+                ScaleMode::Mx => Scaling::Mx { exps: Vec::new() },
+            };
+            return Quantized { data: Vec::new(), rows, cols, k_axis, scaling };
+        }
         let mut data = vec![T::default(); src.len()];
         let chunk = cols.max(1) * rows.div_ceil(4 * rayon::current_num_threads()).max(1);
         let scaling = match mode {
