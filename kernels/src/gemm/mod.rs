@@ -18,6 +18,8 @@
 pub mod accuracy;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_avx512;
+#[cfg(target_arch = "x86_64")]
+mod blocked;
 mod convert;
 
 use crate::KernelError;

@@ -1,0 +1,114 @@
+//! The Goto/BLIS blocking loops shared by effcal's own micro-kernels, vectorised along the
+//! columns of row-major C:
+//!
+//! ```text
+//! for j0 in n by NC            B panel  KC × NC, packed into NR-column micro-panels
+//!   for k0 in k by KC
+//!     pack B panel (rayon over micro-panels)
+//!     for i0 in m by MC        rayon over row blocks; each packs its own A block
+//!       pack A block           MC × KC, in MR-row micro-panels
+//!       for each B micro-panel, for each A micro-panel:
+//!         micro-kernel: C[MR × NR] (+)= A micro-panel · B micro-panel
+//! ```
+//!
+//! A packed *word* holds `KSTEP` consecutive k values of one row (A) or one column (B):
+//! one f64 for the f64 kernel, a pair of bf16 for `vdpbf16ps`. Rows and columns past the
+//! matrix, and k past its end, are packed as zeros.
+
+use rayon::prelude::*;
+
+/// A register-blocked micro-kernel and the packing it expects.
+pub(crate) trait MicroKernel: Sync {
+    type In: Copy + Sync;
+    type Word: Copy + Default + Send + Sync;
+    type Out: Copy + Send + Sync;
+    const MR: usize;
+    const NR: usize;
+    const KC: usize;
+    const MC: usize;
+    const NC: usize;
+    /// k values per packed word.
+    const KSTEP: usize;
+    /// Packs `KSTEP` consecutive k values (missing ones are `None`: zero).
+    fn word(values: [Option<Self::In>; 2]) -> Self::Word;
+    /// `C (+)= A_panel · B_panel` on one `rows × cols` tile over `kp` words of k.
+    ///
+    /// # Safety
+    /// The CPU must have the kernel's features; `a` and `b` hold `kp·MR` and `kp·NR`
+    /// words; `rows <= MR`, `cols <= NR`, and the tile (stride `ldc`) lies inside `c`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn kernel(kp: usize, a: &[Self::Word], b: &[Self::Word], c: &mut [Self::Out], ldc: usize, rows: usize, cols: usize, accumulate: bool);
+}
+
+/// `C = A·B` for row-major A (m×k), B (k×n), C (m×n). The caller checked the CPU features.
+pub(crate) fn gemm<K: MicroKernel>(c: &mut [K::Out], a: &[K::In], b: &[K::In], m: usize, n: usize, k: usize, zero: K::Out) {
+    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "gemm: slice lengths do not match m, n, k");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        c.fill(zero);
+        return;
+    }
+    let mut bpack = Vec::new();
+    for j0 in (0..n).step_by(K::NC) {
+        let nb = K::NC.min(n - j0);
+        for k0 in (0..k).step_by(K::KC) {
+            let kb = K::KC.min(k - k0);
+            let kp = kb.div_ceil(K::KSTEP);
+            pack_b::<K>(&mut bpack, b, n, k0, kb, j0, nb);
+            let bpack = &bpack;
+            c.par_chunks_mut(K::MC * n).enumerate().for_each_init(Vec::new, |apack, (ib, cblock)| {
+                let i0 = ib * K::MC;
+                let mb = cblock.len() / n;
+                pack_a::<K>(apack, a, k, i0, mb, k0, kb);
+                for (jp, bpanel) in bpack.chunks_exact(kp * K::NR).enumerate() {
+                    let jj = jp * K::NR;
+                    let cols = K::NR.min(nb - jj);
+                    for (ip, apanel) in apack.chunks_exact(kp * K::MR).enumerate() {
+                        let rows = K::MR.min(mb - ip * K::MR);
+                        let ctile = &mut cblock[ip * K::MR * n + j0 + jj..];
+                        // SAFETY: the caller checked the features; the panels hold kp·MR
+                        // and kp·NR words; `rows` rows of stride n with `cols` columns
+                        // from the tile's start lie inside this row block.
+                        unsafe { K::kernel(kp, apanel, bpanel, ctile, n, rows, cols, k0 > 0) };
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Packs rows i0..i0+mb, columns k0..k0+kb of A into MR-row micro-panels.
+fn pack_a<K: MicroKernel>(out: &mut Vec<K::Word>, a: &[K::In], lda: usize, i0: usize, mb: usize, k0: usize, kb: usize) {
+    let kp = kb.div_ceil(K::KSTEP);
+    out.clear();
+    out.resize(mb.div_ceil(K::MR) * kp * K::MR, K::Word::default());
+    for (ip, panel) in out.chunks_exact_mut(kp * K::MR).enumerate() {
+        for r in 0..K::MR.min(mb - ip * K::MR) {
+            let row = &a[(i0 + ip * K::MR + r) * lda + k0..][..kb];
+            for (p, ks) in row.chunks(K::KSTEP).enumerate() {
+                panel[p * K::MR + r] = K::word([Some(ks[0]), ks.get(1).copied()]);
+            }
+        }
+    }
+}
+
+/// Packs rows k0..k0+kb, columns j0..j0+nb of B into NR-column micro-panels.
+fn pack_b<K: MicroKernel>(out: &mut Vec<K::Word>, b: &[K::In], ldb: usize, k0: usize, kb: usize, j0: usize, nb: usize) {
+    let kp = kb.div_ceil(K::KSTEP);
+    out.clear();
+    out.resize(nb.div_ceil(K::NR) * kp * K::NR, K::Word::default());
+    out.par_chunks_mut(kp * K::NR).enumerate().for_each(|(jp, panel)| {
+        let jj = j0 + jp * K::NR;
+        let cols = K::NR.min(j0 + nb - jj);
+        for (p, words) in panel.chunks_exact_mut(K::NR).enumerate() {
+            let kk = K::KSTEP * p;
+            let r0 = &b[(k0 + kk) * ldb + jj..][..cols];
+            let r1 = (K::KSTEP == 2 && kk + 1 < kb).then(|| &b[(k0 + kk + 1) * ldb + jj..][..cols]);
+            for j in 0..cols {
+                words[j] = K::word([Some(r0[j]), r1.map(|r| r[j])]);
+            }
+        }
+    });
+}
