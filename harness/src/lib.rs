@@ -68,7 +68,6 @@ fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Passed)
         }
         Command::Gemm(a) => {
-            let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
             let n = a.n as usize;
             let settings = GemmSettings {
                 precision: a.precision,
@@ -79,6 +78,10 @@ fn run(cli: Cli) -> Result<Outcome> {
                 params: GemmParams { backend: a.backend, ..Default::default() },
                 samples: a.samples,
             };
+            if a.precision.bytes() >= 4 && settings.scaling != ScaleMode::None {
+                return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64 and f32 (scaling applies to bf16, f16, e4m3, e5m2)"));
+            }
+            let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
             let settings_peak = PeakSettings { fma_seconds: 0.2, triad_elements: None, clock_ghz: None, flop_per_cycle: BTreeMap::new() };
             let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
             session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
@@ -87,6 +90,9 @@ fn run(cli: Cli) -> Result<Outcome> {
             session.finish()
         }
         Command::Peak(a) => {
+            if !(a.fma_seconds > 0.0 && a.fma_seconds <= 60.0) {
+                return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
+            }
             let ctx = setup(threads, a.reps as usize, 1, 42)?;
             let s = PeakSettings {
                 fma_seconds: a.fma_seconds,
@@ -94,9 +100,6 @@ fn run(cli: Cli) -> Result<Outcome> {
                 clock_ghz: None,
                 flop_per_cycle: BTreeMap::new(),
             };
-            if !(a.fma_seconds > 0.0 && a.fma_seconds <= 60.0) {
-                return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
-            }
             Session::start(&ctx, a.json.as_deref(), &s).finish()
         }
         Command::Run(a) => {
