@@ -7,7 +7,7 @@
 //! u32. The micro-kernel keeps a 12×32 f32 tile of C in 24 zmm registers; per pair of k it
 //! loads 2 zmm of B, broadcasts 12 words of A and issues 24 `vdpbf16ps`.
 
-use super::blocked::{self, MicroKernel};
+use super::blocked::{self, MicroKernel, lane_mask, prefetch_tile};
 use half::bf16;
 use std::arch::x86_64::*;
 
@@ -62,7 +62,7 @@ const NR: usize = Bf16Kernel::NR;
 unsafe fn kernel(kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, rows: usize, cols: usize, accumulate: bool) {
     assert!(a.len() >= kp * MR && b.len() >= kp * NR && rows <= MR && cols <= NR);
     assert!(rows == 0 || c.len() >= (rows - 1) * ldc + cols);
-    prefetch_tile(c.as_ptr().cast(), ldc * 4, rows);
+    prefetch_tile(c.as_ptr().cast(), ldc * 4, rows, NR * 4);
     let mut acc = [[_mm512_setzero_ps(); 2]; MR];
     let (ap, bp) = (a.as_ptr(), b.as_ptr());
     for p in 0..kp {
@@ -89,26 +89,6 @@ unsafe fn kernel(kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, row
             }
             _mm512_mask_storeu_ps(cp, m0 as __mmask16, v0);
             _mm512_mask_storeu_ps(cp.add(16), m1 as __mmask16, v1);
-        }
-    }
-}
-
-/// Mask of the lanes `lo..lo+lanes` that fall below `cols`, shifted down to bit 0.
-fn lane_mask(cols: usize, lo: usize, lanes: usize) -> u32 {
-    let w = cols.saturating_sub(lo).min(lanes);
-    ((1u64 << w) - 1) as u32
-}
-
-/// C is far larger than the caches: fetch a tile's rows (the first 128 bytes of each) when
-/// its micro-kernel starts, so the update at the end does not wait on memory.
-#[inline(always)]
-fn prefetch_tile(c: *const i8, row_bytes: usize, rows: usize) {
-    for r in 0..rows {
-        // SAFETY: prefetching never faults; the addresses are only hints.
-        unsafe {
-            let row = c.wrapping_add(r * row_bytes);
-            _mm_prefetch::<_MM_HINT_T0>(row);
-            _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(64));
         }
     }
 }

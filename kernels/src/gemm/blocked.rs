@@ -5,7 +5,8 @@
 //! for j0 in n by NC            B panel  KC × NC, packed into NR-column micro-panels
 //!   for k0 in k by KC
 //!     pack B panel (rayon over micro-panels)
-//!     for i0 in m by MC        rayon over row blocks; each packs its own A block
+//!     for each row block       about MC rows, a multiple of MR; rayon over blocks; each
+//!                              packs its own A block
 //!       pack A block           MC × KC, in MR-row micro-panels
 //!       for each B micro-panel, for each A micro-panel:
 //!         micro-kernel: C[MR × NR] (+)= A micro-panel · B micro-panel
@@ -16,6 +17,7 @@
 //! matrix, and k past its end, are packed as zeros.
 
 use rayon::prelude::*;
+use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
 
 /// A register-blocked micro-kernel and the packing it expects.
 pub(crate) trait MicroKernel: Sync {
@@ -58,8 +60,7 @@ pub(crate) fn gemm<K: MicroKernel>(c: &mut [K::Out], a: &[K::In], b: &[K::In], m
             let kp = kb.div_ceil(K::KSTEP);
             pack_b::<K>(&mut bpack, b, n, k0, kb, j0, nb);
             let bpack = &bpack;
-            c.par_chunks_mut(K::MC * n).enumerate().for_each_init(Vec::new, |apack, (ib, cblock)| {
-                let i0 = ib * K::MC;
+            row_blocks::<K>(c, m, n).into_par_iter().for_each_init(Vec::new, |apack, (i0, cblock)| {
                 let mb = cblock.len() / n;
                 pack_a::<K>(apack, a, k, i0, mb, k0, kb);
                 for (jp, bpanel) in bpack.chunks_exact(kp * K::NR).enumerate() {
@@ -77,6 +78,28 @@ pub(crate) fn gemm<K: MicroKernel>(c: &mut [K::Out], a: &[K::In], b: &[K::In], m
             });
         }
     }
+}
+
+/// Splits C into row blocks of about MC rows, each a whole number of MR-row tiles, in a
+/// multiple of the thread count, with tile counts differing by at most one: no thread
+/// waits on a last, lone block. Returns (first row, rows of C) per block.
+fn row_blocks<K: MicroKernel>(c: &mut [K::Out], m: usize, n: usize) -> Vec<(usize, &mut [K::Out])> {
+    let tiles = m.div_ceil(K::MR);
+    let threads = rayon::current_num_threads().max(1);
+    let blocks = tiles.div_ceil(K::MC / K::MR).div_ceil(threads) * threads;
+    let blocks = blocks.min(tiles).max(1);
+    let mut out = Vec::with_capacity(blocks);
+    let mut rest = c;
+    let mut i0 = 0;
+    for b in 0..blocks {
+        let block_tiles = tiles / blocks + usize::from(b < tiles % blocks);
+        let rows = (block_tiles * K::MR).min(m - i0);
+        let (head, tail) = rest.split_at_mut(rows * n);
+        out.push((i0, head));
+        rest = tail;
+        i0 += rows;
+    }
+    out
 }
 
 /// Packs rows i0..i0+mb, columns k0..k0+kb of A into MR-row micro-panels.
@@ -111,4 +134,23 @@ fn pack_b<K: MicroKernel>(out: &mut Vec<K::Word>, b: &[K::In], ldb: usize, k0: u
             }
         }
     });
+}
+
+/// Mask of the lanes `lo..lo+lanes` of a tile row that fall below `cols`, as bits from 0.
+pub(crate) fn lane_mask(cols: usize, lo: usize, lanes: usize) -> u32 {
+    let w = cols.saturating_sub(lo).min(lanes);
+    ((1u64 << w) - 1) as u32
+}
+
+/// C is far larger than the caches: fetch a tile's rows (`row_bytes` from the start of
+/// each, stride `ldc_bytes`) when its micro-kernel starts, so that the update at the end
+/// does not wait on memory.
+#[inline(always)]
+pub(crate) fn prefetch_tile(c: *const i8, ldc_bytes: usize, rows: usize, row_bytes: usize) {
+    for r in 0..rows {
+        for line in (0..row_bytes).step_by(64) {
+            // SAFETY: prefetching never faults; the addresses are only hints.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(c.wrapping_add(r * ldc_bytes + line)) };
+        }
+    }
 }

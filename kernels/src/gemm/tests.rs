@@ -81,6 +81,7 @@ fn check_all<T: GemmElement>(mode: ScaleMode, params: GemmParams) {
 #[test]
 fn f64_and_f32_are_accurate() {
     check_all::<f64>(ScaleMode::None, GemmParams::default());
+    check_all::<f64>(ScaleMode::None, GemmParams { backend: Backend::Portable, ..Default::default() });
     check_all::<f32>(ScaleMode::None, GemmParams::default());
 }
 
