@@ -59,7 +59,7 @@ pub fn peaks_table(p: &Peaks) -> String {
     let _ = writeln!(
         s,
         "{:<6} {:<8} {:>9} {:>12} {:>11} {:>11} {:>11}  {}",
-        "prec", "accum", "FLOP/cyc", "theor GF/s", "emp min", "emp median", "emp max", "FMA kernel"
+        "prec", "compute", "FLOP/cyc", "theor GF/s", "emp min", "emp median", "emp max", "FMA kernel"
     );
     for name in Precision::ALL.map(Precision::name) {
         let Some(e) = p.per_precision.get(name) else { continue };

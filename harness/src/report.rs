@@ -84,7 +84,9 @@ pub struct Peaks {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrecisionPeak {
-    /// The precision arithmetic runs in (f32 for f16 and FP8 on CPUs).
+    /// The arithmetic this peak measures: the precision itself where the CPU has it
+    /// natively (f64, f32, bf16 with `vdpbf16ps`), f32 where the format is computed by
+    /// conversion to f32 (f16 and FP8 on CPUs; bf16 without AVX512_BF16).
     pub compute_precision: String,
     /// cores × clock × FLOP/cycle/core; null when neither detection nor config knows.
     pub theoretical_gflops: Option<f64>,

@@ -74,7 +74,7 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
     let mut per_precision = BTreeMap::new();
     for p in Precision::ALL {
         let (empirical, isa) = native.get(&p).or_else(|| native.get(&Precision::F32)).cloned().expect("f32 always has an FMA kernel");
-        let isa = if native.contains_key(&p) { isa } else { format!("{} (f32)", isa) };
+        let (isa, compute) = if native.contains_key(&p) { (isa, p) } else { (format!("{isa} (f32)"), Precision::F32) };
         let (fpc, source) = match s.flop_per_cycle.get(&p) {
             Some(&v) => (Some(v), "config".to_string()),
             None => match topology::flop_per_cycle(p) {
@@ -89,7 +89,7 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         per_precision.insert(
             p.name().to_string(),
             PrecisionPeak {
-                compute_precision: p.compute().name().to_string(),
+                compute_precision: compute.name().to_string(),
                 theoretical_gflops: theoretical,
                 flop_per_cycle_per_core: fpc,
                 flop_per_cycle_source: source,
