@@ -34,10 +34,13 @@ impl MicroKernel for F64Kernel {
     type Out = f64;
     const MR: usize = MR;
     const NR: usize = NR;
-    // A micro-panel 8·1024·8 B = 64 KiB, B micro-panel 1024·24·8 B = 192 KiB (L2).
+    // A micro-panel 8·1024·8 B = 64 KiB, B micro-panel 1024·24·8 B = 192 KiB (L2), A block
+    // 144·1024·8 B = 1.1 MiB, B panel 1024·4096·8 B = 32 MiB. Measured on Zen 4 (n = 4096, two
+    // single-thread processes at once): NC = 4096 gave 108.3 GF/s together, NC = 2048 106.8
+    // (A is packed n/NC times; B panel re-reads from memory are ~1.5 GB/s).
     const KC: usize = 1024;
     const MC: usize = 144;
-    const NC: usize = 2048;
+    const NC: usize = 4096;
     const KSTEP: usize = 1;
 
     fn word([x, _]: [Option<f64>; 2]) -> f64 {
