@@ -3,7 +3,7 @@
 //! per 24 FMAs; a 12×16 tile needs 14 and measured level with faer). Blocking:
 //! [`super::blocked`], one k value per packed word.
 //!
-//! Measured on one Zen 4 core, n = 4096: 53.7–54.4 GF/s against faer's 52.5–53.5 and
+//! Measured on one Zen 4 core, n = 4096: 53.7–54.7 GF/s against faer's 52.5–53.5 and
 //! OpenBLAS's 53.7–54.7 in the same sessions (peak 58.5).
 
 use super::blocked::{self, MicroKernel, lane_mask, prefetch_tile};
