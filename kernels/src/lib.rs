@@ -3,10 +3,12 @@
 //! - [`precision`]: the storage formats f64, f32, bf16, f16, OCP FP8 E4M3/E5M2, their
 //!   rounding, and per-tensor / MX scaling;
 //! - [`gemm`]: C = A·B with A, B stored in any format, accumulated in f32 (f64 for f64);
+//! - [`matgen`]: the HPL-MxP reference matrix (HPL's LCG with jump-ahead);
 //! - [`peak`]: register-only FMA micro-kernels, a clock measurement and STREAM triad;
 //! - [`rng`]: a counter-based generator, so any element can be regenerated anywhere.
 
 pub mod gemm;
+pub mod matgen;
 pub mod peak;
 pub mod precision;
 pub mod rng;
