@@ -69,7 +69,8 @@ pub struct GemmArgs {
     /// Repetitions run first and discarded
     #[arg(long, default_value_t = 1)]
     pub warmup: u32,
-    /// Input scaling: none, tensor, mx [default: tensor for e4m3/e5m2, none otherwise]
+    /// Input scaling: none, tensor, mx (f16, e4m3, e5m2 only) [default: tensor for
+    /// e4m3/e5m2, none otherwise]
     #[arg(long, value_parser = parse_scaling)]
     pub scaling: Option<ScaleMode>,
     /// auto (fastest path on this CPU) or portable (convert to f32)

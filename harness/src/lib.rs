@@ -78,8 +78,8 @@ fn run(cli: Cli) -> Result<Outcome> {
                 params: GemmParams { backend: a.backend, ..Default::default() },
                 samples: a.samples,
             };
-            if a.precision.bytes() >= 4 && settings.scaling != ScaleMode::None {
-                return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64 and f32 (scaling applies to bf16, f16, e4m3, e5m2)"));
+            if !a.precision.scalable() && settings.scaling != ScaleMode::None {
+                return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
             }
             let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
             let settings_peak = PeakSettings { fma_seconds: 0.2, triad_elements: None, clock_ghz: None, flop_per_cycle: BTreeMap::new() };

@@ -16,13 +16,14 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
 }
 
-/// `C = A·B` for row-major bf16 A (m×k), B (k×n) and f32 C (m×n).
+/// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major bf16 A (m×k), B (k×n) and
+/// f32 C (m×n, row stride `ldc`).
 ///
 /// # Panics
 /// If the CPU lacks AVX512_BF16 (check [`available`]) or the slice lengths do not match.
-pub fn gemm(c: &mut [f32], a: &[bf16], b: &[bf16], m: usize, n: usize, k: usize) {
+pub fn gemm(c: &mut [f32], ldc: usize, a: &[bf16], b: &[bf16], mnk: (usize, usize, usize), alpha: f32, accumulate: bool) {
     assert!(available(), "bf16_avx512::gemm needs AVX512F and AVX512_BF16");
-    blocked::gemm::<Bf16Kernel>(c, a, b, m, n, k, 0.0);
+    blocked::gemm::<Bf16Kernel>(c, ldc, a, b, mnk, alpha, accumulate, 0.0);
 }
 
 struct Bf16Kernel;
@@ -48,9 +49,9 @@ impl MicroKernel for Bf16Kernel {
     }
 
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, rows: usize, cols: usize, accumulate: bool) {
+    unsafe fn kernel(kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, rows: usize, cols: usize, alpha: f32, accumulate: bool) {
         // SAFETY: forwarded from the trait's contract.
-        unsafe { kernel(kp, a, b, c, ldc, rows, cols, accumulate) }
+        unsafe { kernel(kp, a, b, c, ldc, rows, cols, alpha, accumulate) }
     }
 }
 
@@ -59,7 +60,7 @@ const NR: usize = Bf16Kernel::NR;
 
 #[target_feature(enable = "avx512f,avx512bf16")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel(kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, rows: usize, cols: usize, accumulate: bool) {
+unsafe fn kernel(kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, rows: usize, cols: usize, alpha: f32, accumulate: bool) {
     assert!(a.len() >= kp * MR && b.len() >= kp * NR && rows <= MR && cols <= NR);
     assert!(rows == 0 || c.len() >= (rows - 1) * ldc + cols);
     prefetch_tile(c.as_ptr().cast(), ldc * 4, rows, NR * 4);
@@ -78,11 +79,12 @@ unsafe fn kernel(kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, row
         }
     }
     let (m0, m1) = (lane_mask(cols, 0, 16), lane_mask(cols, 16, 16));
+    let alpha = _mm512_set1_ps(alpha);
     for (r, acc_r) in acc.iter().enumerate().take(rows) {
         // SAFETY: row r < rows starts at r·ldc, and masked lanes stay below `cols`.
         unsafe {
             let cp = c.as_mut_ptr().add(r * ldc);
-            let (mut v0, mut v1) = (acc_r[0], acc_r[1]);
+            let (mut v0, mut v1) = (_mm512_mul_ps(alpha, acc_r[0]), _mm512_mul_ps(alpha, acc_r[1]));
             if accumulate {
                 v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0 as __mmask16, cp));
                 v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1 as __mmask16, cp.add(16)));

@@ -33,23 +33,48 @@ pub(crate) trait MicroKernel: Sync {
     const KSTEP: usize;
     /// Packs `KSTEP` consecutive k values (missing ones are `None`: zero).
     fn word(values: [Option<Self::In>; 2]) -> Self::Word;
-    /// `C (+)= A_panel · B_panel` on one `rows × cols` tile over `kp` words of k.
+    /// `C = α·A_panel·B_panel`, or `C += α·A_panel·B_panel` when `accumulate`, on one
+    /// `rows × cols` tile over `kp` words of k.
     ///
     /// # Safety
     /// The CPU must have the kernel's features; `a` and `b` hold `kp·MR` and `kp·NR`
     /// words; `rows <= MR`, `cols <= NR`, and the tile (stride `ldc`) lies inside `c`.
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(kp: usize, a: &[Self::Word], b: &[Self::Word], c: &mut [Self::Out], ldc: usize, rows: usize, cols: usize, accumulate: bool);
+    unsafe fn kernel(
+        kp: usize,
+        a: &[Self::Word],
+        b: &[Self::Word],
+        c: &mut [Self::Out],
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        alpha: Self::Out,
+        accumulate: bool,
+    );
 }
 
-/// `C = A·B` for row-major A (m×k), B (k×n), C (m×n). The caller checked the CPU features.
-pub(crate) fn gemm<K: MicroKernel>(c: &mut [K::Out], a: &[K::In], b: &[K::In], m: usize, n: usize, k: usize, zero: K::Out) {
-    assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "gemm: slice lengths do not match m, n, k");
+/// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major A (m×k), B (k×n) and
+/// C (m×n, row stride `ldc`). The caller checked the CPU features.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm<K: MicroKernel>(
+    c: &mut [K::Out],
+    ldc: usize,
+    a: &[K::In],
+    b: &[K::In],
+    (m, n, k): (usize, usize, usize),
+    alpha: K::Out,
+    accumulate: bool,
+    zero: K::Out,
+) {
+    assert!(a.len() == m * k && b.len() == k * n, "gemm: slice lengths do not match m, n, k");
+    assert!(ldc >= n && (m == 0 || c.len() >= (m - 1) * ldc + n), "gemm: C does not hold m rows of n with stride ldc");
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        c.fill(zero);
+        if !accumulate {
+            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(zero));
+        }
         return;
     }
     let mut bpack = Vec::new();
@@ -60,19 +85,19 @@ pub(crate) fn gemm<K: MicroKernel>(c: &mut [K::Out], a: &[K::In], b: &[K::In], m
             let kp = kb.div_ceil(K::KSTEP);
             pack_b::<K>(&mut bpack, b, n, k0, kb, j0, nb);
             let bpack = &bpack;
-            row_blocks::<K>(c, m, n).into_par_iter().for_each_init(Vec::new, |apack, (i0, cblock)| {
-                let mb = cblock.len() / n;
+            let first = k0 == 0 && !accumulate;
+            row_blocks::<K>(c, m, ldc).into_par_iter().for_each_init(Vec::new, |apack, (i0, mb, cblock)| {
                 pack_a::<K>(apack, a, k, i0, mb, k0, kb);
                 for (jp, bpanel) in bpack.chunks_exact(kp * K::NR).enumerate() {
                     let jj = jp * K::NR;
                     let cols = K::NR.min(nb - jj);
                     for (ip, apanel) in apack.chunks_exact(kp * K::MR).enumerate() {
                         let rows = K::MR.min(mb - ip * K::MR);
-                        let ctile = &mut cblock[ip * K::MR * n + j0 + jj..];
+                        let ctile = &mut cblock[ip * K::MR * ldc + j0 + jj..];
                         // SAFETY: the caller checked the features; the panels hold kp·MR
-                        // and kp·NR words; `rows` rows of stride n with `cols` columns
+                        // and kp·NR words; `rows` rows of stride ldc with `cols` columns
                         // from the tile's start lie inside this row block.
-                        unsafe { K::kernel(kp, apanel, bpanel, ctile, n, rows, cols, k0 > 0) };
+                        unsafe { K::kernel(kp, apanel, bpanel, ctile, ldc, rows, cols, alpha, !first) };
                     }
                 }
             });
@@ -82,8 +107,8 @@ pub(crate) fn gemm<K: MicroKernel>(c: &mut [K::Out], a: &[K::In], b: &[K::In], m
 
 /// Splits C into row blocks of about MC rows, each a whole number of MR-row tiles, in a
 /// multiple of the thread count, with tile counts differing by at most one: no thread
-/// waits on a last, lone block. Returns (first row, rows of C) per block.
-fn row_blocks<K: MicroKernel>(c: &mut [K::Out], m: usize, n: usize) -> Vec<(usize, &mut [K::Out])> {
+/// waits on a last, lone block. Returns (first row, row count, rows of C) per block.
+fn row_blocks<K: MicroKernel>(c: &mut [K::Out], m: usize, ldc: usize) -> Vec<(usize, usize, &mut [K::Out])> {
     let tiles = m.div_ceil(K::MR);
     let threads = rayon::current_num_threads().max(1);
     let blocks = tiles.div_ceil(K::MC / K::MR).div_ceil(threads) * threads;
@@ -94,8 +119,9 @@ fn row_blocks<K: MicroKernel>(c: &mut [K::Out], m: usize, n: usize) -> Vec<(usiz
     for b in 0..blocks {
         let block_tiles = tiles / blocks + usize::from(b < tiles % blocks);
         let rows = (block_tiles * K::MR).min(m - i0);
-        let (head, tail) = rest.split_at_mut(rows * n);
-        out.push((i0, head));
+        // The last row of C may end before a full stride.
+        let (head, tail) = rest.split_at_mut((rows * ldc).min(rest.len()));
+        out.push((i0, rows, head));
         rest = tail;
         i0 += rows;
     }

@@ -14,13 +14,14 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx512f")
 }
 
-/// `C = A·B` for row-major f64 A (m×k), B (k×n), C (m×n).
+/// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major f64 A (m×k), B (k×n) and
+/// C (m×n, row stride `ldc`).
 ///
 /// # Panics
 /// If the CPU lacks AVX-512F (check [`available`]) or the slice lengths do not match.
-pub fn gemm(c: &mut [f64], a: &[f64], b: &[f64], m: usize, n: usize, k: usize) {
+pub fn gemm(c: &mut [f64], ldc: usize, a: &[f64], b: &[f64], mnk: (usize, usize, usize), alpha: f64, accumulate: bool) {
     assert!(available(), "f64_avx512::gemm needs AVX-512F");
-    blocked::gemm::<F64Kernel>(c, a, b, m, n, k, 0.0);
+    blocked::gemm::<F64Kernel>(c, ldc, a, b, mnk, alpha, accumulate, 0.0);
 }
 
 struct F64Kernel;
@@ -48,15 +49,15 @@ impl MicroKernel for F64Kernel {
     }
 
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, rows: usize, cols: usize, accumulate: bool) {
+    unsafe fn kernel(kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, rows: usize, cols: usize, alpha: f64, accumulate: bool) {
         // SAFETY: forwarded from the trait's contract.
-        unsafe { kernel(kp, a, b, c, ldc, rows, cols, accumulate) }
+        unsafe { kernel(kp, a, b, c, ldc, rows, cols, alpha, accumulate) }
     }
 }
 
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel(kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, rows: usize, cols: usize, accumulate: bool) {
+unsafe fn kernel(kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, rows: usize, cols: usize, alpha: f64, accumulate: bool) {
     assert!(a.len() >= kp * MR && b.len() >= kp * NR && rows <= MR && cols <= NR);
     assert!(rows == 0 || c.len() >= (rows - 1) * ldc + cols);
     prefetch_tile(c.as_ptr().cast(), ldc * 8, rows, NR * 8);
@@ -77,11 +78,13 @@ unsafe fn kernel(kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, row
         }
     }
     let masks = [0, 8, 16].map(|lo| lane_mask(cols, lo, 8) as __mmask8);
+    let alpha = _mm512_set1_pd(alpha);
     for (r, acc_r) in acc.iter().enumerate().take(rows) {
         for (v, (&m, &x)) in masks.iter().zip(acc_r).enumerate() {
             // SAFETY: row r < rows starts at r·ldc, and masked lanes stay below `cols`.
             unsafe {
                 let cp = c.as_mut_ptr().add(r * ldc + 8 * v);
+                let x = _mm512_mul_pd(alpha, x);
                 let y = if accumulate { _mm512_add_pd(x, _mm512_maskz_loadu_pd(m, cp)) } else { x };
                 _mm512_mask_storeu_pd(cp, m, y);
             }

@@ -15,8 +15,12 @@
 //!   of A and K rows of B are converted to f32 once (O(n²) work against O(n³)), then faer's
 //!   f32 matmul accumulates them into C.
 //!
-//! A per-tensor scale stays out of the inner products: C is divided by `s_A·s_B` at the
-//! end. MX block scales (powers of two) are applied exactly while converting.
+//! A per-tensor scale stays out of the inner products: the product is multiplied by
+//! `α/(s_A·s_B)` as it lands in C. MX block scales (powers of two) are applied exactly while
+//! converting.
+//!
+//! [`gemm_update`] computes `C = α·A·B` or `C += α·A·B` on a strided C (row stride `ldc`):
+//! the trailing update of a blocked LU is `C += (−1)·L·U` on a submatrix.
 
 pub mod accuracy;
 #[cfg(target_arch = "x86_64")]
@@ -98,29 +102,58 @@ pub struct GemmInfo {
 /// Element types with a GEMM. Sealed through [`Element`].
 pub trait GemmElement: Element {
     #[doc(hidden)]
-    fn gemm_impl(c: &mut [Self::Acc], a: &Quantized<Self>, b: &Quantized<Self>, p: &GemmParams) -> GemmInfo;
+    fn gemm_impl(c: &mut [Self::Acc], ldc: usize, a: &Quantized<Self>, b: &Quantized<Self>, up: Update<Self::Acc>, p: &GemmParams) -> GemmInfo;
+}
+
+/// How the product lands in C.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Update<A> {
+    /// The factor α of `α·A·B`.
+    pub alpha: A,
+    /// `C += α·A·B` when true, `C = α·A·B` when false.
+    pub accumulate: bool,
 }
 
 /// `C = A·B`. `a` must be m×k with [`KAxis::Cols`], `b` k×n with [`KAxis::Rows`], `c` m·n.
 pub fn gemm<T: GemmElement>(c: &mut [T::Acc], a: &Quantized<T>, b: &Quantized<T>, params: &GemmParams) -> Result<GemmInfo, KernelError> {
-    if a.cols != b.rows || c.len() != a.rows * b.cols {
+    if c.len() != a.rows * b.cols {
         return Err(KernelError::Dimensions(format!(
             "A is {}×{}, B is {}×{}, C has {} elements",
+            a.rows, a.cols, b.rows, b.cols, c.len()
+        )));
+    }
+    gemm_update(c, b.cols, a, b, Update { alpha: T::Acc::from(1.0), accumulate: false }, params)
+}
+
+/// `C = α·A·B` or `C += α·A·B` (see [`Update`]) on the m×n matrix C of row stride `ldc`
+/// held in `c` (which may be a submatrix: only its m rows of n entries are touched).
+pub fn gemm_update<T: GemmElement>(
+    c: &mut [T::Acc],
+    ldc: usize,
+    a: &Quantized<T>,
+    b: &Quantized<T>,
+    update: Update<T::Acc>,
+    params: &GemmParams,
+) -> Result<GemmInfo, KernelError> {
+    let (m, n) = (a.rows, b.cols);
+    let fits = ldc >= n && (m == 0 || c.len() >= (m - 1) * ldc + n);
+    if a.cols != b.rows || !fits {
+        return Err(KernelError::Dimensions(format!(
+            "A is {}×{}, B is {}×{}, C has {} elements with row stride {ldc}",
             a.rows, a.cols, b.rows, b.cols, c.len()
         )));
     }
     if a.k_axis != KAxis::Cols || b.k_axis != KAxis::Rows {
         return Err(KernelError::Dimensions("A must be quantised with k along columns, B with k along rows".into()));
     }
-    let wide = T::PRECISION.bytes() >= 4;
-    if wide && (a.scaling != Scaling::None || b.scaling != Scaling::None) {
+    if !T::PRECISION.scalable() && (a.scaling != Scaling::None || b.scaling != Scaling::None) {
         return Err(KernelError::InvalidParameter {
             name: "scaling",
             given: format!("scaled {} operands", T::PRECISION),
-            allowed: "scaling only for bf16, f16, e4m3, e5m2; none for f32 and f64".into(),
+            allowed: "scaling only for f16, e4m3, e5m2; none for f64, f32 and bf16 (f32's range or more)".into(),
         });
     }
-    Ok(T::gemm_impl(c, a, b, params))
+    Ok(T::gemm_impl(c, ldc, a, b, update, params))
 }
 
 fn par() -> Par {
@@ -130,54 +163,64 @@ fn par() -> Par {
     }
 }
 
-/// faer on row-major slices: `C (+)= A·B`.
-fn faer_matmul<T: faer::traits::ComplexField + Copy>(c: &mut [T], a: &[T], b: &[T], m: usize, n: usize, k: usize, beta: Accum, one: T) {
-    let cm = MatMut::from_row_major_slice_mut(c, m, n);
+/// faer on row-major slices: `C = α·A·B` (`Accum::Replace`) or `C += α·A·B` (`Accum::Add`),
+/// C with row stride `ldc`.
+#[allow(clippy::too_many_arguments)]
+fn faer_matmul<T: faer::traits::ComplexField + Copy>(c: &mut [T], ldc: usize, a: &[T], b: &[T], (m, n, k): (usize, usize, usize), beta: Accum, alpha: T) {
+    let rows = if m == 0 { 0 } else { (m - 1) * ldc + n };
+    // The transpose of a column-major view: faer 0.24.4's `from_row_major_slice_with_stride_mut`
+    // checks row-major bounds but builds the view with row stride 1 and column stride
+    // `row_stride` (a column-major view), so it writes past the slice.
+    let cm = MatMut::from_column_major_slice_with_stride_mut(&mut c[..rows], n, m, ldc).transpose_mut();
     let am = MatRef::from_row_major_slice(a, m, k);
     let bm = MatRef::from_row_major_slice(b, k, n);
-    faer::linalg::matmul::matmul(cm, beta, am, bm, one, par());
+    faer::linalg::matmul::matmul(cm, beta, am, bm, alpha, par());
+}
+
+fn beta(accumulate: bool) -> Accum {
+    if accumulate { Accum::Add } else { Accum::Replace }
 }
 
 impl GemmElement for f64 {
-    fn gemm_impl(c: &mut [f64], a: &Quantized<f64>, b: &Quantized<f64>, p: &GemmParams) -> GemmInfo {
+    fn gemm_impl(c: &mut [f64], ldc: usize, a: &Quantized<f64>, b: &Quantized<f64>, up: Update<f64>, p: &GemmParams) -> GemmInfo {
+        let mnk = (a.rows, b.cols, a.cols);
         #[cfg(target_arch = "x86_64")]
         if p.backend == Backend::Auto && f64_avx512::available() {
-            f64_avx512::gemm(c, &a.data, &b.data, a.rows, b.cols, a.cols);
+            f64_avx512::gemm(c, ldc, &a.data, &b.data, mnk, up.alpha, up.accumulate);
             return GemmInfo { path: GemmPath::Avx512F64 };
         }
         let _ = p;
-        faer_matmul(c, &a.data, &b.data, a.rows, b.cols, a.cols, Accum::Replace, 1.0);
+        faer_matmul(c, ldc, &a.data, &b.data, mnk, beta(up.accumulate), up.alpha);
         GemmInfo { path: GemmPath::Faer }
     }
 }
 
 impl GemmElement for f32 {
-    fn gemm_impl(c: &mut [f32], a: &Quantized<f32>, b: &Quantized<f32>, _: &GemmParams) -> GemmInfo {
-        faer_matmul(c, &a.data, &b.data, a.rows, b.cols, a.cols, Accum::Replace, 1.0);
+    fn gemm_impl(c: &mut [f32], ldc: usize, a: &Quantized<f32>, b: &Quantized<f32>, up: Update<f32>, _: &GemmParams) -> GemmInfo {
+        faer_matmul(c, ldc, &a.data, &b.data, (a.rows, b.cols, a.cols), beta(up.accumulate), up.alpha);
         GemmInfo { path: GemmPath::Faer }
     }
 }
 
 impl GemmElement for bf16 {
-    fn gemm_impl(c: &mut [f32], a: &Quantized<bf16>, b: &Quantized<bf16>, p: &GemmParams) -> GemmInfo {
+    fn gemm_impl(c: &mut [f32], ldc: usize, a: &Quantized<bf16>, b: &Quantized<bf16>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
         #[cfg(target_arch = "x86_64")]
         {
-            let mx = matches!(a.scaling, Scaling::Mx { .. }) || matches!(b.scaling, Scaling::Mx { .. });
-            if p.backend == Backend::Auto && !mx && bf16_avx512::available() {
-                bf16_avx512::gemm(c, &a.data, &b.data, a.rows, b.cols, a.cols);
-                convert::unscale(c, a, b);
+            // bf16 operands are never scaled (see `gemm_update`).
+            if p.backend == Backend::Auto && bf16_avx512::available() {
+                bf16_avx512::gemm(c, ldc, &a.data, &b.data, (a.rows, b.cols, a.cols), up.alpha, up.accumulate);
                 return GemmInfo { path: GemmPath::Avx512Bf16 };
             }
         }
-        convert::gemm(c, a, b, p)
+        convert::gemm(c, ldc, a, b, up, p)
     }
 }
 
 macro_rules! convert_path {
     ($($t:ty),*) => {$(
         impl GemmElement for $t {
-            fn gemm_impl(c: &mut [f32], a: &Quantized<$t>, b: &Quantized<$t>, p: &GemmParams) -> GemmInfo {
-                convert::gemm(c, a, b, p)
+            fn gemm_impl(c: &mut [f32], ldc: usize, a: &Quantized<$t>, b: &Quantized<$t>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
+                convert::gemm(c, ldc, a, b, up, p)
             }
         }
     )*};

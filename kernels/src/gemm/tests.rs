@@ -146,7 +146,57 @@ fn mismatched_dimensions_and_scaled_wide_operands_are_errors() {
     let (a, b) = operands::<f32>(4, 5, 6, ScaleMode::Tensor, 1.0);
     let mut c = vec![0f32; 20];
     let err = gemm(&mut c, &a, &b, &GemmParams::default()).unwrap_err();
-    assert!(err.to_string().contains("scaling only for bf16, f16, e4m3, e5m2"), "{err}");
+    assert!(err.to_string().contains("scaling only for f16, e4m3, e5m2"), "{err}");
+    let (a, b) = operands::<bf16>(4, 5, 6, ScaleMode::Mx, 1.0);
+    assert!(gemm(&mut c, &a, &b, &GemmParams::default()).is_err(), "bf16 is not scaled");
 }
 
 use crate::Precision;
+
+/// `C += (−1)·A·B` and `C = 2·A·B` on an m×n window of a wider matrix (row stride n + 7):
+/// the window gets the product, the columns beside it keep their values.
+fn check_update<T: GemmElement>(mode: ScaleMode, params: GemmParams) {
+    let p = T::PRECISION;
+    for (m, n, k) in [(5, 33, 7), (13, 40, 2049), (145, 65, 257), (3, 4, 0)] {
+        let (a, b) = operands::<T>(m, n, k, mode, 1.0);
+        let ldc = n + 7;
+        let sentinel = T::Acc::from(12345.0);
+        let c0 = |i: usize, j: usize| if j < n { T::Acc::from(10.0 * uniform_f32(99, (i * ldc + j) as u64)) } else { sentinel };
+        let u = p.compute().info().unit_roundoff();
+        for (alpha, accumulate) in [(-1.0f32, true), (2.0, false)] {
+            let mut c: Vec<T::Acc> = (0..m * ldc).map(|x| c0(x / ldc, x % ldc)).collect();
+            let info = gemm_update(&mut c, ldc, &a, &b, Update { alpha: T::Acc::from(alpha), accumulate }, &params).unwrap();
+            for i in 0..m {
+                for j in 0..ldc {
+                    let got: f64 = c[i * ldc + j].into();
+                    if j >= n {
+                        assert_eq!(got, 12345.0, "{p} via {}: column {j} beside the window changed", info.path.name());
+                        continue;
+                    }
+                    let (dot, scale) = accuracy::dot2((0..k).map(|l| a.value(i, l)), (0..k).map(|l| b.value(l, j)));
+                    let old: f64 = if accumulate { c0(i, j).into() } else { 0.0 };
+                    let want = old + alpha as f64 * dot;
+                    let bound = (k as f64 + 5.0) * u * (2.0 * scale + old.abs());
+                    assert!(
+                        (got - want).abs() <= bound,
+                        "{p} {mode:?} via {} {m}×{n}×{k} α={alpha} acc={accumulate} ({i},{j}): {got} vs {want}",
+                        info.path.name()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn updates_land_in_a_strided_window_on_every_path() {
+    let portable = GemmParams { backend: Backend::Portable, convert_kc: 64 };
+    check_update::<f64>(ScaleMode::None, GemmParams::default());
+    check_update::<f64>(ScaleMode::None, portable);
+    check_update::<f32>(ScaleMode::None, GemmParams::default());
+    check_update::<bf16>(ScaleMode::None, GemmParams::default());
+    check_update::<bf16>(ScaleMode::None, portable);
+    check_update::<f16>(ScaleMode::Tensor, GemmParams::default());
+    check_update::<E4M3>(ScaleMode::Tensor, portable);
+    check_update::<f16>(ScaleMode::Mx, GemmParams::default());
+}

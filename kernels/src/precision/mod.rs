@@ -83,6 +83,12 @@ impl Precision {
         }
     }
 
+    /// True for the formats input scaling applies to: f16 and the 8-bit formats, whose range
+    /// is narrower than f32's. (bf16 has f32's range: scaled to its max, products overflow.)
+    pub const fn scalable(self) -> bool {
+        matches!(self, Self::F16 | Self::E4m3 | Self::E5m2)
+    }
+
     /// True for the 8-bit formats, which need scaling to use their range.
     pub const fn is_fp8(self) -> bool {
         matches!(self, Self::E4m3 | Self::E5m2)
@@ -185,7 +191,7 @@ impl FormatInfo {
 pub trait Element: private::Sealed + Copy + Default + Send + Sync + 'static {
     const PRECISION: Precision;
     /// The type results are accumulated and returned in: f64 for f64, f32 otherwise.
-    type Acc: Copy + Default + Send + Sync + Into<f64> + 'static;
+    type Acc: Copy + Default + Send + Sync + Into<f64> + From<f32> + 'static;
     /// Round an f64 to this format (nearest, ties to even), exactly in one step.
     fn from_f64(x: f64, overflow: Overflow) -> Self;
     fn to_f64(self) -> f64;
