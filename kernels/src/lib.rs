@@ -4,13 +4,17 @@
 //!   rounding, and per-tensor / MX scaling;
 //! - [`gemm`]: C = A·B with A, B stored in any format, accumulated in f32 (f64 for f64);
 //! - [`matgen`]: the HPL-MxP reference matrix (HPL's LCG with jump-ahead);
+//! - [`lu`], [`refine`]: low-precision LU without pivoting, refined in f64 (HPL-MxP on one
+//!   process);
 //! - [`peak`]: register-only FMA micro-kernels, a clock measurement and STREAM triad;
 //! - [`rng`]: a counter-based generator, so any element can be regenerated anywhere.
 
 pub mod gemm;
+pub mod lu;
 pub mod matgen;
 pub mod peak;
 pub mod precision;
+pub mod refine;
 pub mod rng;
 
 pub use precision::{Element, Overflow, Precision};
@@ -24,4 +28,6 @@ pub enum KernelError {
     InvalidParameter { name: &'static str, given: String, allowed: String },
     #[error("dimension mismatch: {0}")]
     Dimensions(String),
+    #[error("LU without pivoting broke down at column {column}: pivot {pivot} (the matrix needs pivoting, or a wider precision)")]
+    Breakdown { column: usize, pivot: f64 },
 }

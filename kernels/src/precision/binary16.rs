@@ -25,6 +25,9 @@ impl Element for f16 {
             *d = f16::from_bits(minifloat::encode_f32(&LAYOUT, s, overflow) as u16);
         }
     }
+    fn from_acc_slice(src: &[f32], dst: &mut [Self], overflow: Overflow) {
+        Self::from_f32_slice(src, dst, overflow);
+    }
     fn to_f32_slice(src: &[Self], dst: &mut [f32]) {
         src.convert_to_f32_slice(dst);
     }

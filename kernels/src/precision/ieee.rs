@@ -29,6 +29,9 @@ impl Element for f64 {
             *d = s as f32;
         }
     }
+    fn from_acc_slice(src: &[f64], dst: &mut [Self], _: Overflow) {
+        dst.copy_from_slice(src);
+    }
 }
 
 impl super::private::Sealed for f32 {}
@@ -49,6 +52,9 @@ impl Element for f32 {
         dst.copy_from_slice(src);
     }
     fn to_f32_slice(src: &[Self], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+    fn from_acc_slice(src: &[f32], dst: &mut [Self], _: Overflow) {
         dst.copy_from_slice(src);
     }
 }

@@ -73,6 +73,9 @@ macro_rules! fp8_format {
                     *d = $ty($crate::precision::minifloat::encode_f32(&$layout, s, overflow) as u8);
                 }
             }
+            fn from_acc_slice(src: &[f32], dst: &mut [Self], overflow: $crate::precision::Overflow) {
+                Self::from_f32_slice(src, dst, overflow);
+            }
             fn to_f32_slice(src: &[Self], dst: &mut [f32]) {
                 assert_eq!(src.len(), dst.len());
                 let t = &*TABLE;

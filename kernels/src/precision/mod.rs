@@ -199,6 +199,8 @@ pub trait Element: private::Sealed + Copy + Default + Send + Sync + 'static {
     fn from_f32_slice(src: &[f32], dst: &mut [Self], overflow: Overflow);
     /// Vectorised exact widening of a slice to f32 (narrowing, rounded, for f64).
     fn to_f32_slice(src: &[Self], dst: &mut [f32]);
+    /// Rounds a slice of the accumulation type to this format (a copy for f64 and f32).
+    fn from_acc_slice(src: &[Self::Acc], dst: &mut [Self], overflow: Overflow);
 }
 
 #[cfg(test)]
