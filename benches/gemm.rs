@@ -5,8 +5,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use effcal_kernels::gemm::{GemmElement, GemmParams, gemm};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
 use effcal_kernels::precision::{E4M3, E5M2, bf16, f16};
-use effcal_kernels::rng::fill_uniform;
-use effcal_kernels::{Overflow, Precision};
+use effcal_kernels::Precision;
 use std::hint::black_box;
 
 #[derive(serde::Deserialize)]
@@ -27,11 +26,7 @@ fn bench_one<T: GemmElement>(c: &mut Criterion, shapes: &[Shape]) {
     let mut group = c.benchmark_group(format!("gemm/{p}"));
     group.sample_size(10);
     for s in shapes {
-        let operand = |rows, cols, seed, axis| {
-            let mut src = vec![0f32; rows * cols];
-            fill_uniform(&mut src, seed, 0);
-            Quantized::<T>::from_f32(&src, rows, cols, axis, ScaleMode::default_for(p), Overflow::Saturate)
-        };
+        let operand = |rows, cols, seed, axis| Quantized::<T>::uniform(seed, rows, cols, axis, ScaleMode::default_for(p));
         let a = operand(s.m, s.k, 1, KAxis::Cols);
         let b = operand(s.k, s.n, 2, KAxis::Rows);
         let mut out = vec![T::Acc::default(); s.m * s.n];

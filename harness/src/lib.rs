@@ -181,9 +181,8 @@ struct Session<'a> {
 impl<'a> Session<'a> {
     /// Gathers the system, measures the peaks, prints them.
     fn start(ctx: &'a Ctx, out: Option<&'a Path>, peak: &PeakSettings) -> Self {
-        let system = gather_system(ctx);
+        let mut system = gather_system(ctx);
         let (peaks, measured_clock) = bench::peak::measure(ctx, peak);
-        let mut system = system;
         system.clock_ghz_measured = measured_clock;
         let outcome = match &peaks.stream_triad {
             Some(t) if !t.valid => Outcome::Failed,

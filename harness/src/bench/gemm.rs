@@ -10,8 +10,8 @@ use crate::timing::Stats;
 use effcal_kernels::gemm::{self, GemmElement, GemmParams, accuracy};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
 use effcal_kernels::precision::{E4M3, E5M2, bf16, f16};
-use effcal_kernels::rng::{fill_uniform, stream, uniform_f32};
-use effcal_kernels::{Overflow, Precision};
+use effcal_kernels::rng::{stream, uniform_f32};
+use effcal_kernels::Precision;
 use serde_json::json;
 
 /// One GEMM measurement.
@@ -37,19 +37,12 @@ pub fn measure(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Result<Rec
     }
 }
 
-/// Uniform [-1, 1) inputs of `rows × cols`, element (i, j) = uniform(seed, i·cols + j).
-fn operand<T: GemmElement>(seed: u64, rows: usize, cols: usize, k_axis: KAxis, scaling: ScaleMode) -> Quantized<T> {
-    let mut src = vec![0f32; rows * cols];
-    fill_uniform(&mut src, seed, 0);
-    Quantized::from_f32(&src, rows, cols, k_axis, scaling, Overflow::Saturate)
-}
-
 fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Result<Record> {
     let (m, n, k) = (s.m, s.n, s.k);
     let rank = ctx.world.rank() as u64;
     let (seed_a, seed_b) = (stream(ctx.seed, 2 * rank), stream(ctx.seed, 2 * rank + 1));
-    let a = operand::<T>(seed_a, m, k, KAxis::Cols, s.scaling);
-    let b = operand::<T>(seed_b, k, n, KAxis::Rows, s.scaling);
+    let a = Quantized::<T>::uniform(seed_a, m, k, KAxis::Cols, s.scaling);
+    let b = Quantized::<T>::uniform(seed_b, k, n, KAxis::Rows, s.scaling);
     let mut c = vec![T::Acc::default(); m * n];
 
     // Argument errors are the same on every rank: find them before the collective loop.

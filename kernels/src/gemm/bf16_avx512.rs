@@ -23,7 +23,7 @@ pub fn available() -> bool {
 /// If the CPU lacks AVX512_BF16 (check [`available`]) or the slice lengths do not match.
 pub fn gemm(c: &mut [f32], ldc: usize, a: &[bf16], b: &[bf16], mnk: (usize, usize, usize), alpha: f32, accumulate: bool) {
     assert!(available(), "bf16_avx512::gemm needs AVX512F and AVX512_BF16");
-    blocked::gemm::<Bf16Kernel>(c, ldc, a, b, mnk, alpha, accumulate, 0.0);
+    blocked::gemm::<Bf16Kernel>(c, ldc, a, b, mnk, alpha, accumulate);
 }
 
 struct Bf16Kernel;

@@ -23,7 +23,7 @@ use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
 pub(crate) trait MicroKernel: Sync {
     type In: Copy + Sync;
     type Word: Copy + Default + Send + Sync;
-    type Out: Copy + Send + Sync;
+    type Out: Copy + Default + Send + Sync;
     const MR: usize;
     const NR: usize;
     const KC: usize;
@@ -64,7 +64,6 @@ pub(crate) fn gemm<K: MicroKernel>(
     (m, n, k): (usize, usize, usize),
     alpha: K::Out,
     accumulate: bool,
-    zero: K::Out,
 ) {
     assert!(a.len() == m * k && b.len() == k * n, "gemm: slice lengths do not match m, n, k");
     assert!(ldc >= n && (m == 0 || c.len() >= (m - 1) * ldc + n), "gemm: C does not hold m rows of n with stride ldc");
@@ -73,7 +72,7 @@ pub(crate) fn gemm<K: MicroKernel>(
     }
     if k == 0 {
         if !accumulate {
-            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(zero));
+            super::zero_window(c, ldc, m, n);
         }
         return;
     }

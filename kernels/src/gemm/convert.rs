@@ -1,7 +1,7 @@
 //! The portable low-precision path: convert K-blocks of A and B to f32, accumulate with
 //! faer's f32 matmul. Every element is converted exactly once.
 
-use super::{GemmInfo, GemmParams, GemmPath, Update, beta, faer_matmul};
+use super::{GemmInfo, GemmParams, GemmPath, Update, beta, faer_matmul, zero_window};
 use crate::precision::Element;
 use crate::precision::scaling::Quantized;
 use rayon::prelude::*;
@@ -14,7 +14,7 @@ pub(super) fn gemm<T: Element>(c: &mut [f32], ldc: usize, a: &Quantized<T>, b: &
     }
     if k == 0 {
         if !up.accumulate {
-            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
+            zero_window(c, ldc, m, n);
         }
         return info;
     }

@@ -21,7 +21,7 @@ pub fn available() -> bool {
 /// If the CPU lacks AVX-512F (check [`available`]) or the slice lengths do not match.
 pub fn gemm(c: &mut [f64], ldc: usize, a: &[f64], b: &[f64], mnk: (usize, usize, usize), alpha: f64, accumulate: bool) {
     assert!(available(), "f64_avx512::gemm needs AVX-512F");
-    blocked::gemm::<F64Kernel>(c, ldc, a, b, mnk, alpha, accumulate, 0.0);
+    blocked::gemm::<F64Kernel>(c, ldc, a, b, mnk, alpha, accumulate);
 }
 
 struct F64Kernel;

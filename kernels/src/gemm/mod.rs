@@ -177,6 +177,11 @@ fn faer_matmul<T: faer::traits::ComplexField + Copy>(c: &mut [T], ldc: usize, a:
     faer::linalg::matmul::matmul(cm, beta, am, bm, alpha, par());
 }
 
+/// Zeroes the m×n window of C (row stride `ldc`): the result of `C = α·A·B` when k = 0.
+fn zero_window<A: Copy + Default>(c: &mut [A], ldc: usize, m: usize, n: usize) {
+    c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(A::default()));
+}
+
 fn beta(accumulate: bool) -> Accum {
     if accumulate { Accum::Add } else { Accum::Replace }
 }

@@ -128,6 +128,15 @@ impl<T: Element> Quantized<T> {
         Quantized { data, rows, cols, k_axis, scaling }
     }
 
+    /// Uniform [-1, 1) inputs quantised to `T`: element (i, j) is
+    /// `rng::uniform_f32(seed, i·cols + j)` before rounding, so anyone holding the seed can
+    /// regenerate the unrounded value (the GEMM accuracy check does).
+    pub fn uniform(seed: u64, rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode) -> Self {
+        let mut src = vec![0f32; rows * cols];
+        crate::rng::fill_uniform(&mut src, seed, 0);
+        Self::from_f32(&src, rows, cols, k_axis, mode, Overflow::Saturate)
+    }
+
     /// The real value element (i, j) stands for, exactly.
     pub fn value(&self, i: usize, j: usize) -> f64 {
         let v = self.data[i * self.cols + j].to_f64();
