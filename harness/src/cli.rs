@@ -26,6 +26,9 @@ pub enum Command {
     },
     /// Mixed-precision GEMM: every rank multiplies its own n×n matrices
     Gemm(GemmArgs),
+    /// HPL-MxP: LU without pivoting in a low precision on a P×Q grid, refined in f64
+    #[command(name = "hpl-mxp")]
+    HplMxp(HplArgs),
     /// Theoretical and empirical peaks (FMA per precision, clock, STREAM triad)
     Peak(PeakArgs),
     /// Run a plan (peaks, then every kernel in it) and write one calibration JSON
@@ -81,6 +84,76 @@ pub struct GemmArgs {
     pub samples: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Write the calibration JSON here
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HplArgs {
+    /// Order of the matrix (several with --dat)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=4_000_000), required_unless_present = "dat")]
+    pub n: Option<u32>,
+    /// Block size [default: 512 for bf16, 256 for f64, 384 otherwise]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub nb: Option<u32>,
+    /// Storage precision(s) of the factorisation, comma-separated: f64, f32, bf16, f16,
+    /// e4m3, e5m2 (FP8 is a what-if: the list no longer accepts it)
+    #[arg(long, value_delimiter = ',', value_parser = parse_precision, default_value = "bf16")]
+    pub precision: Vec<Precision>,
+    /// Process grid rows [default: the most square P ≤ Q for the rank count]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub p: Option<u32>,
+    /// Process grid columns
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub q: Option<u32>,
+    /// Rank-to-grid mapping: row (rank = row·Q + col, HPL's PMAP 0) or col
+    #[arg(long, default_value = "row", value_parser = ["row", "col"])]
+    pub pmap: String,
+    /// Refinement: ir (classical) or gmres (GMRES-IR)
+    #[arg(long, default_value = "ir", value_parser = ["ir", "gmres"])]
+    pub refine: String,
+    /// GMRES restart length
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub restart: u32,
+    /// Matrix generator: reference (diagonal = row sums) or shifted (diagonal √n)
+    #[arg(long, default_value = "reference", value_parser = ["reference", "shifted"])]
+    pub generator: String,
+    /// Panel broadcast: ring, binomial or mpi (MPI_Ibcast)
+    #[arg(long, default_value = "ring", value_parser = ["ring", "binomial", "mpi"])]
+    pub bcast: String,
+    /// Look-ahead depth: 0 or 1
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1))]
+    pub lookahead: u32,
+    /// The f64 matrix of the residuals: kept (an f64 copy, 8 bytes per element) or
+    /// regenerated from the generator at every product (no copy)
+    #[arg(long = "f64-matrix", default_value = "regenerated", value_parser = ["kept", "regenerated"])]
+    pub f64_matrix: String,
+    /// Panel scaling: none, tensor, mx (f16, e4m3, e5m2) [default: tensor for FP8]
+    #[arg(long, value_parser = parse_scaling)]
+    pub scaling: Option<ScaleMode>,
+    /// Columns per trailing-update chunk (the broadcast progresses between chunks)
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub chunk: u32,
+    /// A progress line every this many steps [default: about ten per factorisation; 0: none]
+    #[arg(long)]
+    pub progress_every: Option<usize>,
+    /// Timed repetitions
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub reps: u32,
+    /// Repetitions run first and discarded
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+    /// auto (fastest path on this CPU) or portable (faer / convert to f32)
+    #[arg(long, default_value = "auto", value_parser = parse_backend)]
+    pub backend: Backend,
+    /// Matrix seed (the right-hand side uses seed + 1)
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Read sizes, block sizes, mapping, grids, broadcasts and depths from an HPL.dat /
+    /// HPL-MxP.dat file (--n, --nb, --p, --q, --pmap, --bcast, --lookahead then do not apply)
+    #[arg(long, conflicts_with_all = ["n", "nb", "p", "q"])]
+    pub dat: Option<PathBuf>,
     /// Write the calibration JSON here
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -18,6 +18,7 @@ pub struct Plan {
     #[serde(default)]
     pub peak: PeakSection,
     pub gemm: Option<GemmSection>,
+    pub hpl_mxp: Option<HplSection>,
     #[serde(default)]
     pub system: SystemSection,
 }
@@ -67,6 +68,15 @@ fn default_samples() -> usize {
     64
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HplSection {
+    pub n: usize,
+    pub precisions: Vec<String>,
+    /// Block size [default: per precision, see `hpl::default_nb`].
+    pub nb: Option<usize>,
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystemSection {
@@ -80,6 +90,7 @@ pub struct SystemSection {
 pub struct Checked {
     pub plan: Plan,
     pub gemm_precisions: Vec<Precision>,
+    pub hpl_precisions: Vec<Precision>,
     pub fp8_scaling: ScaleMode,
     pub flop_per_cycle: BTreeMap<Precision, f64>,
 }
@@ -112,6 +123,18 @@ impl Plan {
                 .parse()
                 .map_err(|_| err(format!("gemm.scaling_fp8: unknown scaling '{}' (allowed: none, tensor, mx)", g.scaling_fp8)))?;
         }
+        let mut hpl_precisions = Vec::new();
+        if let Some(h) = &plan.hpl_mxp {
+            if h.n < 2 || h.n > 4_000_000 {
+                return Err(err(format!("hpl_mxp.n = {}: must be in 2..=4000000", h.n)));
+            }
+            if h.nb == Some(0) {
+                return Err(err("hpl_mxp.nb = 0: must be at least 1".into()));
+            }
+            for s in &h.precisions {
+                hpl_precisions.push(precision("hpl_mxp.precisions", s)?);
+            }
+        }
         let mut flop_per_cycle = BTreeMap::new();
         for (name, &v) in &plan.system.flop_per_cycle {
             let p = precision("system.flop_per_cycle", name)?;
@@ -123,7 +146,7 @@ impl Plan {
         if let Some(c) = plan.system.clock_ghz.filter(|c| !(*c > 0.0 && *c < 20.0)) {
             return Err(err(format!("system.clock_ghz = {c}: must be in (0, 20)")));
         }
-        Ok(Checked { plan, gemm_precisions, fp8_scaling, flop_per_cycle })
+        Ok(Checked { plan, gemm_precisions, hpl_precisions, fp8_scaling, flop_per_cycle })
     }
 
     /// Reads and checks a plan file.

@@ -17,6 +17,7 @@ pub mod world;
 
 use bench::Ctx;
 use bench::gemm::GemmSettings;
+use bench::hpl::{self, HplSettings, Refine};
 use bench::peak::PeakSettings;
 use clap::Parser;
 use cli::{Cli, Command, FormatsAction};
@@ -86,7 +87,22 @@ fn run(cli: Cli) -> Result<Outcome> {
             let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
             session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
             let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
-            session.add(record)?;
+            let row = output::gemm_row(&record);
+            session.add(record, &row)?;
+            session.finish()
+        }
+        Command::HplMxp(a) => {
+            let mut runs = hpl_runs(&a)?;
+            let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+            for s in runs.iter_mut() {
+                if s.p == 0 {
+                    (s.p, s.q) = hpl::grid::default_grid(ctx.world.size());
+                }
+                hpl::check(s, ctx.world.size())?;
+            }
+            let settings_peak = PeakSettings { fma_seconds: 0.2, triad_elements: None, clock_ghz: None, flop_per_cycle: BTreeMap::new() };
+            let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
+            run_hpl(&ctx, &mut session, &runs)?;
             session.finish()
         }
         Command::Peak(a) => {
@@ -129,12 +145,133 @@ fn run(cli: Cli) -> Result<Outcome> {
                         samples: g.samples,
                     };
                     let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
-                    session.add(record)?;
+                    let row = output::gemm_row(&record);
+                    session.add(record, &row)?;
                 }
+            }
+            if let Some(h) = &plan.hpl_mxp {
+                let (p, q) = bench::hpl::grid::default_grid(ctx.world.size());
+                let runs: Vec<HplSettings> = checked
+                    .hpl_precisions
+                    .iter()
+                    .map(|&precision| HplSettings {
+                        n: h.n,
+                        nb: h.nb.unwrap_or(hpl::default_nb(precision)),
+                        precision,
+                        p,
+                        q,
+                        pmap: hpl::grid::Pmap::Row,
+                        refine: Refine::Ir,
+                        generator: Default::default(),
+                        scaling: if precision.is_fp8() { checked.fp8_scaling } else { ScaleMode::None },
+                        bcast: hpl::bcast::Algorithm::Ring,
+                        lookahead: true,
+                        keep_f64: false,
+                        chunk: 2048,
+                        progress_every: 0,
+                        gemm: GemmParams::default(),
+                    })
+                    .collect();
+                run_hpl(&ctx, &mut session, &runs)?;
             }
             session.finish()
         }
     }
+}
+
+/// The runs of `effcal hpl-mxp`: every precision for each combination of the HPL.dat
+/// (grids, sizes, block sizes, broadcasts, depths), or for the flags.
+fn hpl_runs(a: &cli::HplArgs) -> Result<Vec<HplSettings>> {
+    let refine = if a.refine == "gmres" { Refine::Gmres { restart: a.restart as usize } } else { Refine::Ir };
+    let generator = a.generator.parse().map_err(Error::Kernel)?;
+    let base = |precision: Precision| HplSettings {
+        n: 0,
+        nb: 0,
+        precision,
+        p: 0,
+        q: 0,
+        pmap: if a.pmap == "col" { hpl::grid::Pmap::Col } else { hpl::grid::Pmap::Row },
+        refine,
+        generator,
+        scaling: a.scaling.unwrap_or(ScaleMode::default_for(precision)),
+        bcast: a.bcast.parse().map_err(|e: String| Error::invalid("--bcast", &a.bcast, e)).unwrap_or(hpl::bcast::Algorithm::Ring),
+        lookahead: a.lookahead == 1,
+        keep_f64: a.f64_matrix == "kept",
+        chunk: a.chunk as usize,
+        progress_every: a.progress_every.unwrap_or(0),
+        gemm: GemmParams { backend: a.backend, ..Default::default() },
+    };
+    let mut runs = Vec::new();
+    let steps = |n: usize, nb: usize| a.progress_every.unwrap_or(n.div_ceil(nb).div_ceil(10).max(1));
+    match &a.dat {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let d = hpl::dat::parse(&text, &path.display().to_string()).map_err(|m| Error::Config { file: path.display().to_string(), message: m })?;
+            for &(p, q) in &d.grids {
+                for &n in &d.ns {
+                    for &nb in &d.nbs {
+                        for &bcast in &d.bcasts {
+                            for &lookahead in &d.lookaheads {
+                                for &precision in &a.precision {
+                                    let s = HplSettings { n, nb, p, q, pmap: d.pmap, bcast, lookahead, progress_every: steps(n, nb), ..base(precision) };
+                                    runs.push(s);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            let n = a.n.expect("clap requires --n without --dat") as usize;
+            for &precision in &a.precision {
+                let nb = a.nb.map_or(hpl::default_nb(precision), |v| v as usize);
+                runs.push(HplSettings { n, nb, progress_every: steps(n, nb), ..base(precision) });
+            }
+        }
+    }
+    if !a.bcast.is_empty() && a.bcast.parse::<hpl::bcast::Algorithm>().is_err() {
+        return Err(Error::invalid("--bcast", &a.bcast, "ring, binomial, mpi"));
+    }
+    for s in &runs {
+        if s.scaling != ScaleMode::None && !s.precision.scalable() {
+            return Err(Error::invalid("--scaling", s.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
+        }
+    }
+    // The grid: given, or the most square for the rank count (filled in once MPI runs).
+    let (p, q) = (a.p.map(|v| v as usize), a.q.map(|v| v as usize));
+    if p.is_some() != q.is_some() {
+        return Err(Error::invalid(if p.is_some() { "--q" } else { "--p" }, "missing", "--p and --q together, or neither"));
+    }
+    if let (Some(p), Some(q)) = (p, q) {
+        for s in runs.iter_mut() {
+            s.p = p;
+            s.q = q;
+        }
+    }
+    Ok(runs)
+}
+
+/// Runs HPL-MxP settings in order, printing HPL's result block, then the speed-ups over
+/// f64 of every run that has an f64 run of the same size and grid.
+fn run_hpl(ctx: &Ctx, session: &mut Session<'_>, runs: &[HplSettings]) -> Result<()> {
+    let first = session.doc.records.len();
+    session.print(&output::hpl_header());
+    for s in runs {
+        let mut s = *s;
+        if s.p == 0 {
+            (s.p, s.q) = hpl::grid::default_grid(ctx.world.size());
+        }
+        let m = hpl::measure(ctx, &s, session.doc.peaks.as_ref())?;
+        let text = output::hpl_block(&m.record);
+        session.add(m.record, &text)?;
+    }
+    let speedups = output::apply_speedups(&mut session.doc.records[first..]);
+    if !speedups.is_empty() {
+        session.print(&speedups);
+        session.write()?;
+    }
+    Ok(())
 }
 
 /// `effcal formats quantize`: one "<input> <rounded>" line per value.
@@ -210,8 +347,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn add(&mut self, record: Record) -> Result<()> {
-        self.print(&output::gemm_row(&record));
+    /// Adds a record, printing `text` for it, and rewrites the JSON.
+    fn add(&mut self, record: Record, text: &str) -> Result<()> {
+        self.print(text);
         if !record.valid {
             self.outcome = Outcome::Failed;
         }

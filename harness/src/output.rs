@@ -112,8 +112,8 @@ pub fn gemm_row(r: &Record) -> String {
         r.gflops.max,
         opt_pct(r.efficiency.vs_theoretical),
         opt_pct(r.efficiency.vs_empirical),
-        r.accuracy.rel_error_vs_f64,
-        r.accuracy.expected_error,
+        r.accuracy.rel_error_vs_f64.unwrap_or(f64::NAN),
+        r.accuracy.expected_error.unwrap_or(f64::NAN),
         if r.valid { "PASSED" } else { "FAILED" }
     )
 }
@@ -122,4 +122,84 @@ pub fn gemm_row(r: &Record) -> String {
 pub fn bindings_line(c: &Calibration) -> String {
     let b: Vec<String> = c.system.bindings.iter().map(|b| format!("rank {} on {} cpus {}", b.rank, b.host, b.cpus)).collect();
     format!("Binding: {}\n", b.join("; "))
+}
+
+/// The head of HPL's result table.
+pub fn hpl_header() -> String {
+    let rule = "=".repeat(108);
+    format!(
+        "{rule}\n{:<16} {:>8} {:>5} {:>4} {:>4} {:>10} {:>11} {:>11} {:>8} {:>5}  {}\n{}\n",
+        "T/V", "N", "NB", "P", "Q", "Time(s)", "Gflops", "LU Gflops", "LU %pk", "Iter", "Result", "-".repeat(108)
+    )
+}
+
+/// One HPL-MxP run: HPL's row, its residual check, the phases, and why it failed.
+pub fn hpl_block(r: &Record) -> String {
+    let p = |k: &str| r.params.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
+    let res = |k: &str| r.results.get(k).cloned().unwrap_or_default();
+    let tv = format!("MxP-{}-{}", r.precision, p("refine"));
+    let lu = res("lu_gflops")["median"].as_f64().unwrap_or(f64::NAN);
+    let lu_pk = res("lu_efficiency")["vs_empirical"].as_f64();
+    let word = if r.valid { "PASSED" } else { "FAILED" };
+    let mut out = format!(
+        "{tv:<16} {:>8} {:>5} {:>4} {:>4} {:>10.3} {:>11.4e} {:>11.4e} {:>8} {:>5}  {word}\n",
+        p("n"),
+        p("nb"),
+        p("p"),
+        p("q"),
+        r.time_s.median,
+        r.gflops.median,
+        lu,
+        opt_pct(lu_pk),
+        r.accuracy.iterations.map_or("-".into(), |i| i.to_string()),
+    );
+    if let Some(s) = r.accuracy.scaled_residual {
+        let verdict = if s <= r.accuracy.residual_threshold.unwrap_or(16.0) { "PASSED" } else { "FAILED" };
+        out += &format!("||Ax-b||_oo/(eps*(||A||_oo*||x||_oo+||b||_oo)*N)= {s:>14.7e} ...... {verdict}\n");
+    }
+    let ph = res("phases_s");
+    let f = |k: &str| ph[k].as_f64().unwrap_or(0.0);
+    out += &format!(
+        "  phases (s, median rep, slowest rank): diagonal {:.3}  panel {:.3}  convert {:.3}  bcast wait {:.3}  update {:.3}  refine {:.3}; \
+         {} refinement, {} bcast, look-ahead {}, generator {}, f64 A {}, path {}\n",
+        f("diagonal"),
+        f("panel_solve"),
+        f("convert"),
+        f("bcast_wait"),
+        f("trailing_update"),
+        f("refine"),
+        p("refine"),
+        p("bcast"),
+        p("lookahead"),
+        p("generator"),
+        p("f64_matrix"),
+        p("path"),
+    );
+    if r.params.get("what_if").and_then(|v| v.as_bool()) == Some(true) {
+        out += &format!(
+            "  what-if: {} factorisations (scaling {}) stopped qualifying for the HPL-MxP list in June 2025 (lowest allowed: 16 bits)\n",
+            r.precision,
+            p("scaling")
+        );
+    }
+    if let Some(why) = &r.failure {
+        out += &format!("  FAILED: {why}\n");
+    }
+    out
+}
+
+/// Sets `results.speedup_vs_f64` on every HPL-MxP record that has a valid f64 record of the
+/// same n, P and Q among `records`; returns the lines that report them (empty if none).
+pub fn apply_speedups(records: &mut [Record]) -> String {
+    let key = |r: &Record| (r.params.get("n").cloned(), r.params.get("p").cloned(), r.params.get("q").cloned());
+    let baselines: Vec<_> = records.iter().filter(|r| r.kernel == "hpl-mxp" && r.precision == "f64" && r.valid).map(|r| (key(r), r.gflops.median)).collect();
+    let mut out = String::new();
+    for r in records.iter_mut().filter(|r| r.kernel == "hpl-mxp" && r.precision != "f64") {
+        if let Some((_, base)) = baselines.iter().find(|(k, _)| *k == key(r)) {
+            let speedup = r.gflops.median / base;
+            r.results.insert("speedup_vs_f64".into(), serde_json::json!(speedup));
+            out += &format!("Speed-up over f64 (same N, grid; median rates): {} {:.2}x\n", r.precision, speedup);
+        }
+    }
+    out
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Bumped whenever a field changes meaning or disappears.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -131,6 +131,16 @@ pub struct Record {
     pub accuracy: Accuracy,
     /// True when the result passed its validation.
     pub valid: bool,
+    /// Why the result is not valid (null when it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Kernel-specific measurements beyond the common fields. HPL-MxP: lu_time_s and
+    /// lu_gflops (Stats), lu_efficiency (vs_theoretical/vs_empirical of the LU-only
+    /// rate), refine_time_s (Stats), restarts, phases_s (seconds per phase, median over
+    /// repetitions of the maximum over ranks), speedup_vs_f64 (when f64 ran in the same
+    /// invocation).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub results: BTreeMap<String, serde_json::Value>,
 }
 
 /// Median rate over peak.
@@ -141,20 +151,40 @@ pub struct Efficiency {
     pub vs_empirical: Option<f64>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+/// How accurate the result was, and the bound it was validated against. Which fields
+/// are present depends on the kernel: GEMM records carry the error fields, HPL-MxP
+/// records the residual fields.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Accuracy {
-    /// Max over sampled entries and ranks of |c − Σab| / Σ|a||b| with the unrounded
+    /// GEMM: max over sampled entries and ranks of |c − Σab| / Σ|a||b| with the unrounded
     /// inputs, the reference summed in twice-f64 precision.
-    pub rel_error_vs_f64: f64,
-    /// The same against the stored (rounded) inputs: the arithmetic alone.
-    pub rel_error_vs_rounded: f64,
-    /// The bound rel_error_vs_rounded must meet: (k + 4)·u of the accumulation.
-    pub arithmetic_bound: f64,
-    /// The size rel_error_vs_f64 is expected below: 2u + u² + arithmetic_bound.
-    pub expected_error: f64,
-    /// Sampled entries per rank.
-    pub samples: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_error_vs_f64: Option<f64>,
+    /// GEMM: the same against the stored (rounded) inputs: the arithmetic alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rel_error_vs_rounded: Option<f64>,
+    /// GEMM: the bound rel_error_vs_rounded must meet: (k + 4)·u of the accumulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arithmetic_bound: Option<f64>,
+    /// GEMM: the size rel_error_vs_f64 is expected below: 2u + u² + arithmetic_bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_error: Option<f64>,
+    /// GEMM: sampled entries per rank.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<usize>,
+    /// HPL-MxP: ‖Ax−b‖∞ / ((‖A‖∞‖x‖∞ + ‖b‖∞)·n·2⁻⁵³) of the final x, worst repetition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaled_residual: Option<f64>,
+    /// HPL-MxP: the threshold scaled_residual must meet (16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual_threshold: Option<f64>,
+    /// HPL-MxP: refinement iterations (preconditioner applications), worst repetition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iterations: Option<usize>,
+    /// HPL-MxP: the most iterations allowed (50).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_iterations: Option<usize>,
 }
 
 /// The JSON Schema of [`Calibration`], pretty-printed.

@@ -20,6 +20,11 @@ impl World {
         Ok(Self { _universe: universe, comm })
     }
 
+    /// The world communicator, for drivers that build their own (process grids).
+    pub fn comm(&self) -> &SimpleCommunicator {
+        &self.comm
+    }
+
     pub fn rank(&self) -> usize {
         self.comm.rank() as usize
     }

@@ -62,11 +62,12 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
     );
     let valid = ctx.world.all(acc.valid());
     let accuracy = Accuracy {
-        rel_error_vs_f64: ctx.world.max(acc.rel_error_vs_f64),
-        rel_error_vs_rounded: ctx.world.max(acc.rel_error_vs_rounded),
-        arithmetic_bound: acc.arithmetic_bound,
-        expected_error: acc.expected_error,
-        samples: acc.samples,
+        rel_error_vs_f64: Some(ctx.world.max(acc.rel_error_vs_f64)),
+        rel_error_vs_rounded: Some(ctx.world.max(acc.rel_error_vs_rounded)),
+        arithmetic_bound: Some(acc.arithmetic_bound),
+        expected_error: Some(acc.expected_error),
+        samples: Some(acc.samples),
+        ..Default::default()
     };
 
     let ranks = ctx.world.size();
@@ -98,5 +99,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         efficiency,
         accuracy,
         valid,
+        failure: (!valid).then(|| "an entry of C is outside the arithmetic error bound".to_string()),
+        results: Default::default(),
     })
 }

@@ -2,6 +2,7 @@
 //! across the ranks of the run.
 
 pub mod gemm;
+pub mod hpl;
 pub mod peak;
 
 use crate::timing;

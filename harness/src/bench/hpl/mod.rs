@@ -1,0 +1,332 @@
+//! HPL-MxP across ranks: the matrix generated block-cyclically on a P×Q grid, factored
+//! without pivoting in a low storage precision ([`factor`]), refined in f64 to HPL
+//! accuracy with the distributed factors as preconditioner ([`system`]).
+//!
+//! Reported rate: (2/3·n³ + 3/2·n²) / (factorisation + refinement time), the time of a
+//! repetition being the slowest rank's; the LU-only rate is 2/3·n³ over the factorisation
+//! time. Generation is outside the timed region (as in HPL).
+
+pub mod bcast;
+pub mod dat;
+pub mod factor;
+pub mod grid;
+pub mod system;
+pub mod wire;
+
+use super::Ctx;
+use crate::error::{Error, Result};
+use crate::report::{Accuracy, Efficiency, Peaks, Record};
+use crate::timing::Stats;
+use bcast::Algorithm;
+use effcal_kernels::gemm::{GemmElement, GemmParams};
+use effcal_kernels::lu::Real;
+use effcal_kernels::matgen::{Generator, Matrix};
+use effcal_kernels::precision::scaling::ScaleMode;
+use effcal_kernels::precision::{E4M3, E5M2, bf16, f16};
+use effcal_kernels::refine::{self, IrInfo, MAX_ITERS, THRESHOLD};
+use effcal_kernels::{KernelError, Precision};
+use factor::{Local, Phases};
+use grid::{Grid, Pmap};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+use wire::Pod;
+
+/// The refinement scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refine {
+    Ir,
+    Gmres { restart: usize },
+}
+
+impl Refine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ir => "ir",
+            Self::Gmres { .. } => "gmres",
+        }
+    }
+}
+
+/// One HPL-MxP measurement.
+#[derive(Clone, Copy, Debug)]
+pub struct HplSettings {
+    pub n: usize,
+    pub nb: usize,
+    pub precision: Precision,
+    pub p: usize,
+    pub q: usize,
+    pub pmap: Pmap,
+    pub refine: Refine,
+    pub generator: Generator,
+    pub scaling: ScaleMode,
+    pub bcast: Algorithm,
+    pub lookahead: bool,
+    /// Keep an f64 copy of A for the residuals (else regenerate it at every product).
+    pub keep_f64: bool,
+    /// Columns per trailing-update chunk.
+    pub chunk: usize,
+    /// A progress line every this many steps (0: none).
+    pub progress_every: usize,
+    pub gemm: GemmParams,
+}
+
+/// The block size effcal uses when none is given, per storage precision (measured on Zen 4,
+/// docs/methodology.md): wider for the faster formats, whose GEMM needs a longer k.
+pub fn default_nb(p: Precision) -> usize {
+    match p {
+        Precision::F64 => 256,
+        Precision::Bf16 => 512,
+        _ => 384,
+    }
+}
+
+/// What one invocation measured, for the result block.
+pub struct Measured {
+    pub record: Record,
+    pub lu_gflops: f64,
+    pub iterations: usize,
+}
+
+/// The checks that need nothing but the settings and the rank count, done on every rank
+/// before any MPI work (so every rank refuses alike).
+pub fn check(s: &HplSettings, ranks: usize) -> Result<()> {
+    if s.p * s.q != ranks {
+        return Err(Error::invalid(
+            "--p/--q",
+            format!("{}×{}", s.p, s.q),
+            format!("a grid with P·Q = {ranks}, the number of ranks (e.g. --p {} --q {})", grid::default_grid(ranks).0, grid::default_grid(ranks).1),
+        ));
+    }
+    if s.n < 2 {
+        return Err(Error::invalid("--n", s.n, "an order of at least 2"));
+    }
+    if s.nb == 0 {
+        return Err(Error::invalid("--nb", s.nb, "a block size of at least 1"));
+    }
+    if s.scaling != ScaleMode::None && !s.precision.scalable() {
+        return Err(Error::invalid("--scaling", s.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
+    }
+    Ok(())
+}
+
+pub fn measure(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Measured> {
+    match s.precision {
+        Precision::F64 => run::<f64>(ctx, s, peaks),
+        Precision::F32 => run::<f32>(ctx, s, peaks),
+        Precision::Bf16 => run::<bf16>(ctx, s, peaks),
+        Precision::F16 => run::<f16>(ctx, s, peaks),
+        Precision::E4m3 => run::<E4M3>(ctx, s, peaks),
+        Precision::E5m2 => run::<E5M2>(ctx, s, peaks),
+    }
+}
+
+/// FLOPs of HPL: 2/3·n³ + 3/2·n².
+pub fn hpl_flops(n: usize) -> f64 {
+    let n = n as f64;
+    2.0 / 3.0 * n * n * n + 1.5 * n * n
+}
+
+struct Rep {
+    total: f64,
+    lu: f64,
+    refine: f64,
+    phases: Phases,
+    ir: Option<IrInfo>,
+    failure: Option<String>,
+}
+
+fn run<T: GemmElement + Pod>(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Measured>
+where
+    T::Acc: Real + Pod,
+{
+    check(s, ctx.world.size())?;
+    let world = ctx.world.comm();
+    let grid = Grid::new(world, s.p, s.q, s.pmap);
+    let (rows, cols) = (grid.rows(s.n, s.nb), grid.cols(s.n, s.nb));
+    let m = Matrix::new(s.n, ctx.seed, s.generator);
+    let b = system::rhs(&m);
+    let kept = s.keep_f64.then(|| {
+        let mut a64 = Local::<f64>::zeros(rows, cols);
+        system::generate(&m, &grid, world, &mut a64);
+        a64
+    });
+    let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm: s.gemm, chunk: s.chunk };
+    let mut a = Local::<T::Acc>::zeros(rows, cols);
+    let mut reps = Vec::new();
+    let mut path = None;
+    let root = ctx.world.is_root();
+    let total_reps = ctx.warmup + ctx.reps;
+    for rep in 0..total_reps {
+        let generated = system::generate(&m, &grid, world, &mut a);
+        let f64a = match &kept {
+            Some(a64) => system::F64Matrix::Kept(a64),
+            None => system::F64Matrix::Regenerated { m: &m, rows, cols, diag: &generated.diag },
+        };
+        let label = format!("{} {}/{}{}", s.precision, rep + 1, total_reps, if rep < ctx.warmup { " (warm-up)" } else { "" });
+        let mut progress = Progress::new(root && s.progress_every > 0, s.progress_every, s.n, s.nb, label);
+        ctx.world.barrier();
+        let t0 = Instant::now();
+        let outcome = factor::factor::<T>(&grid, &mut a, &settings, |k, steps| progress.step(k, steps));
+        let t_lu = t0.elapsed().as_secs_f64();
+        progress.finish();
+        let rep_result = match outcome {
+            Err(e @ KernelError::Breakdown { .. }) => Rep { total: t_lu, lu: t_lu, refine: 0.0, phases: Phases::default(), ir: None, failure: Some(e.to_string()) },
+            Err(e) => return Err(e.into()),
+            Ok(out) => {
+                path = out.path.or(path);
+                let t1 = Instant::now();
+                let mut matvec = |x: &[f64], y: &mut [f64]| system::matvec(world, &f64a, x, y);
+                let mut precond = |v: &mut [f64]| system::precondition(world, &grid, &a, v);
+                let mut sys = refine::System { matvec: &mut matvec, precond: &mut precond, b: &b, a_inf: generated.a_inf };
+                let (_, info) = match s.refine {
+                    Refine::Ir => refine::ir(&mut sys, MAX_ITERS),
+                    Refine::Gmres { restart } => refine::gmres_ir(&mut sys, restart, MAX_ITERS),
+                };
+                let t_ref = t1.elapsed().as_secs_f64();
+                let failure = (!info.converged).then(|| {
+                    format!(
+                        "refinement did not reach the threshold: scaled residual {:.3e} > {THRESHOLD} after {} iterations (at most {MAX_ITERS})",
+                        info.scaled_residual, info.iterations
+                    )
+                });
+                Rep { total: t0.elapsed().as_secs_f64(), lu: t_lu, refine: t_ref, phases: out.phases, ir: Some(info), failure }
+            }
+        };
+        let w = &ctx.world;
+        let max_phases = Phases {
+            diagonal: w.max(rep_result.phases.diagonal),
+            panel: w.max(rep_result.phases.panel),
+            convert: w.max(rep_result.phases.convert),
+            bcast: w.max(rep_result.phases.bcast),
+            update: w.max(rep_result.phases.update),
+        };
+        let r = Rep { total: w.max(rep_result.total), lu: w.max(rep_result.lu), refine: w.max(rep_result.refine), phases: max_phases, ..rep_result };
+        let failed = r.failure.is_some();
+        if rep >= ctx.warmup || failed {
+            reps.push(r);
+        }
+        if failed {
+            break; // the same matrix fails the same way again
+        }
+    }
+    Ok(summarise(ctx, s, peaks, &reps, path.map(|p| p.name())))
+}
+
+fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], path: Option<&str>) -> Measured {
+    let times: Vec<f64> = reps.iter().map(|r| r.total).collect();
+    let lu_times: Vec<f64> = reps.iter().map(|r| r.lu).collect();
+    let ref_times: Vec<f64> = reps.iter().map(|r| r.refine).collect();
+    let time_s = Stats::of(&times);
+    let lu_time_s = Stats::of(&lu_times);
+    let gflops = Stats::rate(hpl_flops(s.n) / 1e9, &time_s);
+    let lu_gflops = Stats::rate(2.0 / 3.0 * (s.n as f64).powi(3) / 1e9, &lu_time_s);
+    let peak = peaks.and_then(|p| p.per_precision.get(s.precision.name()));
+    let eff = |rate: f64| Efficiency {
+        vs_theoretical: peak.and_then(|p| p.theoretical_gflops).map(|t| rate / t),
+        vs_empirical: peak.map(|p| rate / p.empirical_gflops),
+    };
+    let failure = reps.iter().find_map(|r| r.failure.clone());
+    let iterations = reps.iter().filter_map(|r| r.ir.as_ref().map(|i| i.iterations)).max();
+    let residual = reps.iter().filter_map(|r| r.ir.as_ref().map(|i| i.scaled_residual)).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    let median = |f: fn(&Phases) -> f64| Stats::of(&reps.iter().map(|r| f(&r.phases)).collect::<Vec<_>>()).median;
+    let phases = json!({
+        "diagonal": median(|p| p.diagonal),
+        "panel_solve": median(|p| p.panel),
+        "convert": median(|p| p.convert),
+        "bcast_wait": median(|p| p.bcast),
+        "trailing_update": median(|p| p.update),
+        "refine": Stats::of(&ref_times).median,
+    });
+    let what_if = s.precision.is_fp8();
+    let params = [
+        ("n", json!(s.n)),
+        ("nb", json!(s.nb)),
+        ("p", json!(s.p)),
+        ("q", json!(s.q)),
+        ("pmap", json!(s.pmap.name())),
+        ("ranks", json!(ctx.world.size())),
+        ("threads_per_rank", json!(ctx.threads)),
+        ("generator", json!(s.generator.name())),
+        ("refine", json!(s.refine.name())),
+        ("restart", json!(match s.refine { Refine::Gmres { restart } => Some(restart), Refine::Ir => None })),
+        ("bcast", json!(s.bcast.name())),
+        ("lookahead", json!(if s.lookahead { 1 } else { 0 })),
+        ("f64_matrix", json!(if s.keep_f64 { "kept" } else { "regenerated" })),
+        ("scaling", json!(s.scaling.name())),
+        ("path", json!(path)),
+        ("factor_precision", json!(s.precision.compute().name())),
+        ("what_if", json!(what_if)),
+    ];
+    let results = [
+        ("lu_time_s", json!(lu_time_s)),
+        ("lu_gflops", json!(lu_gflops)),
+        ("lu_efficiency", json!(eff(lu_gflops.median))),
+        ("refine_time_s", json!(Stats::of(&ref_times))),
+        ("restarts", json!(reps.iter().filter_map(|r| r.ir.as_ref().map(|i| i.restarts)).max())),
+        ("phases_s", phases),
+    ];
+    let record = Record {
+        kernel: "hpl-mxp".into(),
+        precision: s.precision.name().into(),
+        params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        flop_convention: "2/3 n^3 + 3/2 n^2 per solve (HPL)".into(),
+        time_s,
+        gflops,
+        efficiency: eff(gflops.median),
+        accuracy: Accuracy {
+            scaled_residual: residual,
+            residual_threshold: Some(THRESHOLD),
+            iterations,
+            max_iterations: Some(MAX_ITERS),
+            ..Default::default()
+        },
+        valid: failure.is_none(),
+        failure,
+        results: results.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    };
+    Measured { record, lu_gflops: lu_gflops.median, iterations: iterations.unwrap_or(0) }
+}
+
+/// rocHPL-MxP-style progress on rank 0's stderr: every `every` steps, the share of the
+/// factorisation's FLOPs done and the rate since the last line.
+struct Progress {
+    on: bool,
+    every: usize,
+    n: f64,
+    nb: usize,
+    label: String,
+    last: Instant,
+    last_done: f64,
+}
+
+impl Progress {
+    fn new(on: bool, every: usize, n: usize, nb: usize, label: String) -> Self {
+        Self { on, every, n: n as f64, nb, label, last: Instant::now(), last_done: 0.0 }
+    }
+
+    fn step(&mut self, k: usize, steps: usize) {
+        if !self.on || ((k + 1) % self.every != 0 && k + 1 != steps) {
+            return;
+        }
+        let left = (self.n - ((k + 1) * self.nb) as f64).max(0.0);
+        let done = 1.0 - (left / self.n).powi(3);
+        let flops = (done - self.last_done) * 2.0 / 3.0 * self.n.powi(3);
+        let rate = flops / self.last.elapsed().as_secs_f64() / 1e9;
+        let line = format!("  HPL-MxP {}  step {:>5}/{:<5} {:>5.1}%  {:>9.1} GFLOPS", self.label, k + 1, steps, 100.0 * done, rate);
+        let mut err = std::io::stderr().lock();
+        if err.is_terminal() {
+            let _ = write!(err, "\r{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        self.last = Instant::now();
+        self.last_done = done;
+    }
+
+    fn finish(&self) {
+        if self.on && std::io::stderr().is_terminal() {
+            eprintln!();
+        }
+    }
+}

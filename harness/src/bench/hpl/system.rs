@@ -1,0 +1,197 @@
+//! The distributed system: generating each rank's blocks of A, the f64 product A·x
+//! (from a kept f64 copy or regenerated on the fly), and M⁻¹ = U⁻¹L⁻¹ with the distributed
+//! low-precision factors. Vectors are replicated on every rank; every collective that
+//! makes them is a reduction to one rank followed by a broadcast, so all ranks hold the
+//! same bits and take the same decisions.
+
+use super::factor::Local;
+use super::grid::{Axis, Grid};
+use effcal_kernels::lu::Real;
+use effcal_kernels::matgen::{Matrix, abs_units, value};
+use mpi::collective::SystemOperation;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+use rayon::prelude::*;
+
+/// Exact integer row sums across a process row: three 40-bit limbs per row, summed as u64.
+fn sum_units(row_comm: &SimpleCommunicator, units: &[u128]) -> Vec<u128> {
+    const BITS: u32 = 40;
+    let mask = (1u128 << BITS) - 1;
+    let limbs: Vec<u64> = units.iter().flat_map(|&u| [(u & mask) as u64, ((u >> BITS) & mask) as u64, (u >> (2 * BITS)) as u64]).collect();
+    let mut total = vec![0u64; limbs.len()];
+    row_comm.all_reduce_into(&limbs[..], &mut total[..], SystemOperation::sum());
+    total.chunks(3).map(|l| l[0] as u128 + ((l[1] as u128) << BITS) + ((l[2] as u128) << (2 * BITS))).collect()
+}
+
+/// What generation tells the solver besides the blocks.
+pub struct Generated {
+    /// A(i, i) for my local rows.
+    pub diag: Vec<f64>,
+    /// ‖A‖∞ (over all rows, on every rank).
+    pub a_inf: f64,
+}
+
+/// Fills my blocks of A (rounded to A's type) and returns the diagonal of my rows and ‖A‖∞.
+pub fn generate<A: Real>(m: &Matrix, grid: &Grid, world: &SimpleCommunicator, a: &mut Local<A>) -> Generated {
+    let (rows, cols, ld) = (a.rows, a.cols, a.ld());
+    let nb = rows.nb;
+    let mut units = vec![0u128; rows.local_len()];
+    let col_blocks: Vec<(usize, usize, usize)> = cols.my_blocks().collect();
+    a.data.par_chunks_mut(nb * ld.max(1)).zip(units.par_chunks_mut(nb)).enumerate().for_each(|(lb, (out, sums))| {
+        let i0 = (lb * rows.procs + rows.me) * nb;
+        let len = sums.len();
+        for &(bj, lc0, w) in &col_blocks {
+            for c in 0..w {
+                let j = bj * cols.nb + c;
+                m.column_states(i0, j, len, |r, x| {
+                    out[r * ld + lc0 + c] = A::from_f64(value(x));
+                    if i0 + r != j {
+                        sums[r] += abs_units(x);
+                    }
+                });
+            }
+        }
+    });
+    let units = sum_units(&grid.row_comm, &units);
+    let mut diag = vec![0.0; rows.local_len()];
+    let mut row_max = 0f64;
+    for (b, lr0, len) in rows.my_blocks() {
+        for r in 0..len {
+            let i = b * nb + r;
+            let d = m.diagonal_from_units(units[lr0 + r]);
+            diag[lr0 + r] = d;
+            row_max = row_max.max(d.abs() + effcal_kernels::matgen::units_to_f64(units[lr0 + r]));
+            let bj = i / cols.nb;
+            if cols.mine(bj) {
+                a.data[(lr0 + r) * ld + cols.local_start(bj) + i % cols.nb] = A::from_f64(d);
+            }
+        }
+    }
+    let mut a_inf = 0.0;
+    world.all_reduce_into(&row_max, &mut a_inf, SystemOperation::max());
+    Generated { diag, a_inf }
+}
+
+/// b, the same on every rank.
+pub fn rhs(m: &Matrix) -> Vec<f64> {
+    (0..m.n()).map(|i| m.rhs(i)).collect()
+}
+
+/// Sums every rank's `v` into `v` on every rank, the same bits everywhere (a reduction to
+/// rank 0, then a broadcast).
+fn sum_everywhere(world: &SimpleCommunicator, v: &mut [f64]) {
+    let root = world.process_at_rank(0);
+    if world.rank() == 0 {
+        let mut total = vec![0.0; v.len()];
+        root.reduce_into_root(&v[..], &mut total[..], SystemOperation::sum());
+        v.copy_from_slice(&total);
+    } else {
+        root.reduce_into(&v[..], SystemOperation::sum());
+    }
+    root.broadcast_into(v);
+}
+
+/// Where A·x gets A in f64 from.
+pub enum F64Matrix<'a> {
+    /// A copy of my blocks in f64, kept from generation (8 bytes per element).
+    Kept(&'a Local<f64>),
+    /// Regenerated from the generator at every product (no f64 copy).
+    Regenerated { m: &'a Matrix, rows: Axis, cols: Axis, diag: &'a [f64] },
+}
+
+/// y = A·x in f64.
+pub fn matvec(world: &SimpleCommunicator, a: &F64Matrix<'_>, x: &[f64], y: &mut [f64]) {
+    let (rows, cols) = match a {
+        F64Matrix::Kept(l) => (l.rows, l.cols),
+        F64Matrix::Regenerated { rows, cols, .. } => (*rows, *cols),
+    };
+    let nb = rows.nb;
+    // x at my local columns.
+    let xl: Vec<f64> = cols.my_blocks().flat_map(|(b, _, w)| x[b * cols.nb..b * cols.nb + w].iter().copied()).collect();
+    let mut part = vec![0.0; rows.local_len()];
+    match a {
+        F64Matrix::Kept(l) => {
+            let ld = l.ld();
+            part.par_iter_mut().enumerate().for_each(|(r, p)| {
+                *p = l.data[r * ld..r * ld + ld].iter().zip(&xl).map(|(a, x)| a * x).sum();
+            });
+        }
+        F64Matrix::Regenerated { m, diag, .. } => {
+            let col_blocks: Vec<(usize, usize, usize)> = cols.my_blocks().collect();
+            part.par_chunks_mut(nb).enumerate().for_each(|(lb, out)| {
+                let i0 = (lb * rows.procs + rows.me) * nb;
+                for &(bj, lc0, w) in &col_blocks {
+                    for c in 0..w {
+                        let j = bj * cols.nb + c;
+                        let xj = xl[lc0 + c];
+                        m.column_states(i0, j, out.len(), |r, s| {
+                            out[r] += if i0 + r == j { diag[lb * nb + r] } else { value(s) } * xj;
+                        });
+                    }
+                }
+            });
+        }
+    }
+    y.fill(0.0);
+    for (b, lr0, len) in rows.my_blocks() {
+        y[b * nb..b * nb + len].copy_from_slice(&part[lr0..lr0 + len]);
+    }
+    sum_everywhere(world, y);
+}
+
+/// v ← U⁻¹L⁻¹v with the factors in `lu`, in f64 arithmetic. Block by block: the process
+/// row of block J sums its partial products onto J's diagonal owner, which solves with
+/// the diagonal block and broadcasts the piece of the solution to everyone; the process
+/// column of J then adds that piece's products to its partial sums.
+pub fn precondition<A: Real>(world: &SimpleCommunicator, grid: &Grid, lu: &Local<A>, v: &mut [f64]) {
+    let (rows, cols, ld) = (lu.rows, lu.cols, lu.ld());
+    let nb = rows.nb;
+    let blocks = rows.blocks();
+    let at = |r: usize, c: usize| -> f64 { lu.data[r * ld + c].into() };
+    for forward in [true, false] {
+        let mut part = vec![0.0; rows.local_len()];
+        let order: Vec<usize> = if forward { (0..blocks).collect() } else { (0..blocks).rev().collect() };
+        for j in order {
+            let (pj, qj) = (j % grid.p, j % grid.q);
+            let kb = rows.block_len(j);
+            let owner = grid.rank_of(pj, qj);
+            let mut piece = vec![0.0; kb];
+            if grid.row == pj {
+                let lr = rows.local_start(j);
+                let mine = &part[lr..lr + kb];
+                let root = grid.row_comm.process_at_rank(qj as i32);
+                if grid.col == qj {
+                    let mut total = vec![0.0; kb];
+                    root.reduce_into_root(mine, &mut total[..], SystemOperation::sum());
+                    let lc = cols.local_start(j);
+                    // Solve with the diagonal block: unit lower (forward) or upper (backward).
+                    let rhs: Vec<f64> = (0..kb).map(|r| v[j * nb + r] - total[r]).collect();
+                    if forward {
+                        for r in 0..kb {
+                            piece[r] = rhs[r] - (0..r).map(|c| at(lr + r, lc + c) * piece[c]).sum::<f64>();
+                        }
+                    } else {
+                        for r in (0..kb).rev() {
+                            let s: f64 = (r + 1..kb).map(|c| at(lr + r, lc + c) * piece[c]).sum();
+                            piece[r] = (rhs[r] - s) / at(lr + r, lc + r);
+                        }
+                    }
+                } else {
+                    root.reduce_into(mine, SystemOperation::sum());
+                }
+            }
+            world.process_at_rank(owner as i32).broadcast_into(&mut piece[..]);
+            v[j * nb..j * nb + kb].copy_from_slice(&piece);
+            if grid.col == qj {
+                let lc = cols.local_start(j);
+                // Rows below J (forward, L) or above J (backward, U).
+                let range = if forward { rows.local_before(j + 1)..rows.local_len() } else { 0..rows.local_before(j) };
+                let start = range.start;
+                part[range].par_iter_mut().enumerate().for_each(|(i, p)| {
+                    let r = start + i;
+                    *p += (0..kb).map(|c| at(r, lc + c) * piece[c]).sum::<f64>();
+                });
+            }
+        }
+    }
+}
