@@ -96,9 +96,9 @@ impl std::str::FromStr for Generator {
     }
 }
 
-/// |value(x)| in units of 2^-64, exactly (an integer below 2^63).
-pub fn abs_units(x: u64) -> u128 {
-    (value(x).abs() * 2f64.powi(64)) as u128
+/// |v| in units of 2^-64, exactly, for a generated value v (an integer below 2^63).
+pub fn abs_units(v: f64) -> u128 {
+    (v.abs() * 2f64.powi(64)) as u64 as u128
 }
 
 /// A state's value from [`abs_units`] sums: the exact sum rounded to f64 once.
@@ -169,6 +169,28 @@ impl Matrix {
         }
     }
 
+    /// The values of elements (i0.., j) for `out.len()` rows, before the diagonal is
+    /// replaced: eight interleaved streams in a loop the compiler vectorises.
+    pub fn column_values(&self, i0: usize, j: usize, out: &mut [f64]) {
+        let mut lanes = [0u64; LANES];
+        let mut x = self.state(i0, j);
+        for l in lanes.iter_mut() {
+            *l = x;
+            x = Jump::STEP.apply(x);
+        }
+        let jump = Jump::STEP.pow(LANES as u64);
+        let mut chunks = out.chunks_exact_mut(LANES);
+        for chunk in &mut chunks {
+            for (o, l) in chunk.iter_mut().zip(lanes.iter_mut()) {
+                *o = value(*l);
+                *l = jump.apply(*l);
+            }
+        }
+        for (o, &l) in chunks.into_remainder().iter_mut().zip(&lanes) {
+            *o = value(l);
+        }
+    }
+
     /// The diagonal entry of row i from the exact sum of |off-diagonal| of that row, in units
     /// of 2^-64 (the reference generator; the shifted one ignores it).
     pub fn diagonal_from_units(&self, units: u128) -> f64 {
@@ -185,7 +207,7 @@ impl Matrix {
         let mut sum = 0u128;
         for j in cols {
             if j != i {
-                sum += abs_units(x);
+                sum += abs_units(value(x));
             }
             x = self.next_col.apply(x);
         }
@@ -212,7 +234,7 @@ impl Matrix {
         assert!(ld >= rows && (cols == 0 || out.len() >= (cols - 1) * ld + rows), "block does not fit `out`");
         for c in 0..cols {
             let j = j0 + c;
-            self.column_states(i0, j, rows, |r, x| out[c * ld + r] = value(x));
+            self.column_values(i0, j, &mut out[c * ld..c * ld + rows]);
             if (i0..i0 + rows).contains(&j) {
                 out[c * ld + (j - i0)] = self.diagonal(j);
             }
@@ -300,6 +322,9 @@ mod tests {
             r.column_states(5, 17, len, |k, x| got.push((k, x)));
             let want: Vec<(usize, u64)> = (0..len).map(|k| (k, r.state(5 + k, 17))).collect();
             assert_eq!(got, want, "len {len}");
+            let mut values = vec![0.0; len];
+            r.column_values(5, 17, &mut values);
+            assert_eq!(values, want.iter().map(|&(_, x)| value(x)).collect::<Vec<_>>());
         }
     }
 }
