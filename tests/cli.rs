@@ -3,58 +3,12 @@
 //! their speed). mpirun must be installed (scripts/test.sh installs it): a missing mpirun
 //! fails these tests rather than skipping them.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const BIN: &str = env!("CARGO_BIN_EXE_effcal");
-
-fn effcal(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("effcal runs")
-}
-
-/// `mpirun -n <ranks> effcal <args>`, oversubscribing where ranks exceed cores.
-fn mpirun(ranks: usize, args: &[&str]) -> Output {
-    Command::new("mpirun")
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .args(["--oversubscribe", "-n", &ranks.to_string(), BIN])
-        .args(args)
-        .output()
-        .expect("mpirun is installed (scripts/test.sh installs openmpi-bin)")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
-    let _ = std::fs::remove_file(&p);
-    p
-}
-
-fn schema() -> Value {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calibration.schema.json")).unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Reads a calibration and checks it against the committed schema.
-fn calibration(path: &Path) -> Value {
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let schema = schema();
-    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "{} does not match the schema:\n{}", path.display(), errors.join("\n"));
-    doc
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 #[test]
 fn committed_schema_is_the_generated_one() {
@@ -172,7 +126,7 @@ fn gemm_json_is_schema_valid_in_every_precision() {
         let stdout = ok(&out);
         assert!(stdout.contains("PASSED") && stdout.contains("Result: PASSED"), "{stdout}");
         let doc = calibration(&json);
-        assert_eq!(doc["schema_version"], 1);
+        assert_eq!(doc["schema_version"], 2);
         assert_eq!(doc["system"]["ranks"], 1);
         assert_eq!(doc["records"].as_array().unwrap().len(), 1);
         check_gemm_record(&doc["records"][0], 1, 67);
@@ -205,7 +159,8 @@ fn run_writes_every_record_of_the_plan_under_mpirun() {
     std::fs::write(
         &cfg,
         "[run]\nreps = 2\nwarmup = 1\n[peak]\nfma_seconds = 0.02\ntriad_elements = 100000\n\
-         [gemm]\nn = 80\nprecisions = [\"f64\", \"f32\", \"bf16\", \"f16\", \"e4m3\", \"e5m2\"]\nscaling_fp8 = \"mx\"\n",
+         [gemm]\nn = 80\nprecisions = [\"f64\", \"f32\", \"bf16\", \"f16\", \"e4m3\", \"e5m2\"]\nscaling_fp8 = \"mx\"\n\
+         [hpl_mxp]\nn = 200\nnb = 48\nprecisions = [\"f64\", \"bf16\"]\n",
     )
     .unwrap();
     let json = tmp("run.json");
@@ -214,11 +169,16 @@ fn run_writes_every_record_of_the_plan_under_mpirun() {
     assert!(stdout.contains("STREAM triad") && stdout.contains("Result: PASSED"), "{stdout}");
     let doc = calibration(&json);
     let records = doc["records"].as_array().unwrap();
-    let names: Vec<&str> = records.iter().map(|r| r["precision"].as_str().unwrap()).collect();
-    assert_eq!(names, ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"]);
-    for r in records {
+    let names: Vec<(&str, &str)> = records.iter().map(|r| (r["kernel"].as_str().unwrap(), r["precision"].as_str().unwrap())).collect();
+    let gemm = ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"].map(|p| ("gemm", p));
+    assert_eq!(names[..6], gemm);
+    assert_eq!(names[6..], [("hpl-mxp", "f64"), ("hpl-mxp", "bf16")]);
+    for r in &records[..6] {
         check_gemm_record(r, 2, 80);
     }
+    assert_eq!(records[6]["valid"], true);
+    assert_eq!(records[7]["valid"], true);
+    assert!(records[7]["results"]["speedup_vs_f64"].as_f64().unwrap() > 0.0, "{}", records[7]);
     assert_eq!(records[4]["params"]["scaling"], "mx");
     let triad = &doc["peaks"]["stream_triad"];
     assert_eq!(triad["valid"], true);

@@ -28,7 +28,7 @@ pub enum Command {
     Gemm(GemmArgs),
     /// HPL-MxP: LU without pivoting in a low precision on a P×Q grid, refined in f64
     #[command(name = "hpl-mxp")]
-    HplMxp(HplArgs),
+    HplMxp(Box<HplArgs>),
     /// Theoretical and empirical peaks (FMA per precision, clock, STREAM triad)
     Peak(PeakArgs),
     /// Run a plan (peaks, then every kernel in it) and write one calibration JSON
@@ -94,7 +94,7 @@ pub struct HplArgs {
     /// Order of the matrix (several with --dat)
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=4_000_000), required_unless_present = "dat")]
     pub n: Option<u32>,
-    /// Block size [default: 512 for bf16, 256 for f64, 384 otherwise]
+    /// Block size [default: 768 for bf16, 384 otherwise]
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub nb: Option<u32>,
     /// Storage precision(s) of the factorisation, comma-separated: f64, f32, bf16, f16,
@@ -132,6 +132,10 @@ pub struct HplArgs {
     /// Panel scaling: none, tensor, mx (f16, e4m3, e5m2) [default: tensor for FP8]
     #[arg(long, value_parser = parse_scaling)]
     pub scaling: Option<ScaleMode>,
+    /// Scale the system by 2^E (exact in f64, same solution): moves the matrix through a
+    /// format's range, e.g. 20 puts the reference matrix beyond f16's
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-1000..=1000))]
+    pub scale_exp: i32,
     /// Columns per trailing-update chunk (the broadcast progresses between chunks)
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub chunk: u32,

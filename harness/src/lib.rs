@@ -168,6 +168,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                         lookahead: true,
                         keep_f64: false,
                         chunk: 2048,
+                        scale: 1.0,
                         progress_every: 0,
                         gemm: GemmParams::default(),
                     })
@@ -198,6 +199,7 @@ fn hpl_runs(a: &cli::HplArgs) -> Result<Vec<HplSettings>> {
         lookahead: a.lookahead == 1,
         keep_f64: a.f64_matrix == "kept",
         chunk: a.chunk as usize,
+        scale: 2f64.powi(a.scale_exp),
         progress_every: a.progress_every.unwrap_or(0),
         gemm: GemmParams { backend: a.backend, ..Default::default() },
     };

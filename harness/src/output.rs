@@ -141,16 +141,18 @@ pub fn hpl_block(r: &Record) -> String {
     let lu = res("lu_gflops")["median"].as_f64().unwrap_or(f64::NAN);
     let lu_pk = res("lu_efficiency")["vs_empirical"].as_f64();
     let word = if r.valid { "PASSED" } else { "FAILED" };
+    // A factorisation that broke down solved nothing: no rate.
+    let rate = |x: f64| if r.accuracy.iterations.is_some() { format!("{x:.4e}") } else { "-".into() };
     let mut out = format!(
-        "{tv:<16} {:>8} {:>5} {:>4} {:>4} {:>10.3} {:>11.4e} {:>11.4e} {:>8} {:>5}  {word}\n",
+        "{tv:<16} {:>8} {:>5} {:>4} {:>4} {:>10.3} {:>11} {:>11} {:>8} {:>5}  {word}\n",
         p("n"),
         p("nb"),
         p("p"),
         p("q"),
         r.time_s.median,
-        r.gflops.median,
-        lu,
-        opt_pct(lu_pk),
+        rate(r.gflops.median),
+        rate(lu),
+        if r.accuracy.iterations.is_some() { opt_pct(lu_pk) } else { "-".into() },
         r.accuracy.iterations.map_or("-".into(), |i| i.to_string()),
     );
     if let Some(s) = r.accuracy.scaled_residual {
@@ -194,7 +196,7 @@ pub fn apply_speedups(records: &mut [Record]) -> String {
     let key = |r: &Record| (r.params.get("n").cloned(), r.params.get("p").cloned(), r.params.get("q").cloned());
     let baselines: Vec<_> = records.iter().filter(|r| r.kernel == "hpl-mxp" && r.precision == "f64" && r.valid).map(|r| (key(r), r.gflops.median)).collect();
     let mut out = String::new();
-    for r in records.iter_mut().filter(|r| r.kernel == "hpl-mxp" && r.precision != "f64") {
+    for r in records.iter_mut().filter(|r| r.kernel == "hpl-mxp" && r.precision != "f64" && r.valid) {
         if let Some((_, base)) = baselines.iter().find(|(k, _)| *k == key(r)) {
             let speedup = r.gflops.median / base;
             r.results.insert("speedup_vs_f64".into(), serde_json::json!(speedup));

@@ -77,7 +77,9 @@ impl Bcast {
             sends: Vec::new(),
             children: Vec::new(),
         };
-        if size == 1 {
+        // Lengths agree across the communicator, so an empty message is skipped by all
+        // (MPI_Ibcast rejects some zero-length calls).
+        if size == 1 || b.buf.is_empty() {
             return b;
         }
         // Rank relative to the root.

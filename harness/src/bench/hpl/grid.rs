@@ -24,7 +24,7 @@ impl Pmap {
 /// The most square grid P×Q = ranks with P ≤ Q (HPL's advice: P ≤ Q, close to square).
 pub fn default_grid(ranks: usize) -> (usize, usize) {
     let mut p = (ranks as f64).sqrt() as usize;
-    while p > 1 && ranks % p != 0 {
+    while p > 1 && !ranks.is_multiple_of(p) {
         p -= 1;
     }
     let p = p.max(1);

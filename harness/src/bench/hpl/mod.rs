@@ -66,6 +66,9 @@ pub struct HplSettings {
     pub keep_f64: bool,
     /// Columns per trailing-update chunk.
     pub chunk: usize,
+    /// The system is scaled by this power of two (1: the generator's own): exact in f64,
+    /// it moves the entries through a format's range.
+    pub scale: f64,
     /// A progress line every this many steps (0: none).
     pub progress_every: usize,
     pub gemm: GemmParams,
@@ -75,8 +78,8 @@ pub struct HplSettings {
 /// docs/methodology.md): wider for the faster formats, whose GEMM needs a longer k.
 pub fn default_nb(p: Precision) -> usize {
     match p {
-        Precision::F64 => 256,
-        Precision::Bf16 => 512,
+        Precision::F64 => 384,
+        Precision::Bf16 => 768,
         _ => 384,
     }
 }
@@ -145,10 +148,10 @@ where
     let grid = Grid::new(world, s.p, s.q, s.pmap);
     let (rows, cols) = (grid.rows(s.n, s.nb), grid.cols(s.n, s.nb));
     let m = Matrix::new(s.n, ctx.seed, s.generator);
-    let b = system::rhs(&m);
+    let b = system::rhs(&m, s.scale);
     let kept = s.keep_f64.then(|| {
         let mut a64 = Local::<f64>::zeros(rows, cols);
-        system::generate(&m, &grid, world, &mut a64);
+        system::generate(&m, s.scale, &grid, world, &mut a64);
         a64
     });
     let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm: s.gemm, chunk: s.chunk };
@@ -158,10 +161,10 @@ where
     let root = ctx.world.is_root();
     let total_reps = ctx.warmup + ctx.reps;
     for rep in 0..total_reps {
-        let generated = system::generate(&m, &grid, world, &mut a);
+        let generated = system::generate(&m, s.scale, &grid, world, &mut a);
         let f64a = match &kept {
             Some(a64) => system::F64Matrix::Kept(a64),
-            None => system::F64Matrix::Regenerated { m: &m, rows, cols, diag: &generated.diag },
+            None => system::F64Matrix::Regenerated { m: &m, scale: s.scale, rows, cols, diag: &generated.diag },
         };
         let label = format!("{} {}/{}{}", s.precision, rep + 1, total_reps, if rep < ctx.warmup { " (warm-up)" } else { "" });
         let mut progress = Progress::new(root && s.progress_every > 0, s.progress_every, s.n, s.nb, label);
@@ -254,6 +257,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         ("lookahead", json!(if s.lookahead { 1 } else { 0 })),
         ("f64_matrix", json!(if s.keep_f64 { "kept" } else { "regenerated" })),
         ("scaling", json!(s.scaling.name())),
+        ("matrix_scale", json!(s.scale)),
         ("path", json!(path)),
         ("factor_precision", json!(s.precision.compute().name())),
         ("what_if", json!(what_if)),
@@ -306,7 +310,7 @@ impl Progress {
     }
 
     fn step(&mut self, k: usize, steps: usize) {
-        if !self.on || ((k + 1) % self.every != 0 && k + 1 != steps) {
+        if !self.on || (!(k + 1).is_multiple_of(self.every) && k + 1 != steps) {
             return;
         }
         let left = (self.n - ((k + 1) * self.nb) as f64).max(0.0);

@@ -31,8 +31,9 @@ pub struct Generated {
     pub a_inf: f64,
 }
 
-/// Fills my blocks of A (rounded to A's type) and returns the diagonal of my rows and ‖A‖∞.
-pub fn generate<A: Real>(m: &Matrix, grid: &Grid, world: &SimpleCommunicator, a: &mut Local<A>) -> Generated {
+/// Fills my blocks of `scale`·A (rounded to A's type; `scale` a power of two, so the
+/// scaled system is exact in f64) and returns the diagonal of my rows and ‖A‖∞, scaled.
+pub fn generate<A: Real>(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator, a: &mut Local<A>) -> Generated {
     let (rows, cols, ld) = (a.rows, a.cols, a.ld());
     let nb = rows.nb;
     let mut units = vec![0u128; rows.local_len()];
@@ -45,7 +46,7 @@ pub fn generate<A: Real>(m: &Matrix, grid: &Grid, world: &SimpleCommunicator, a:
                 let j = bj * cols.nb + c;
                 m.column_values(i0, j, &mut column);
                 for (r, &v) in column.iter().enumerate() {
-                    out[r * ld + lc0 + c] = A::from_f64(v);
+                    out[r * ld + lc0 + c] = A::from_f64(v * scale);
                     if i0 + r != j {
                         sums[r] += abs_units(v);
                     }
@@ -59,9 +60,9 @@ pub fn generate<A: Real>(m: &Matrix, grid: &Grid, world: &SimpleCommunicator, a:
     for (b, lr0, len) in rows.my_blocks() {
         for r in 0..len {
             let i = b * nb + r;
-            let d = m.diagonal_from_units(units[lr0 + r]);
+            let d = m.diagonal_from_units(units[lr0 + r]) * scale;
             diag[lr0 + r] = d;
-            row_max = row_max.max(d.abs() + effcal_kernels::matgen::units_to_f64(units[lr0 + r]));
+            row_max = row_max.max(d.abs() + effcal_kernels::matgen::units_to_f64(units[lr0 + r]) * scale);
             let bj = i / cols.nb;
             if cols.mine(bj) {
                 a.data[(lr0 + r) * ld + cols.local_start(bj) + i % cols.nb] = A::from_f64(d);
@@ -73,9 +74,9 @@ pub fn generate<A: Real>(m: &Matrix, grid: &Grid, world: &SimpleCommunicator, a:
     Generated { diag, a_inf }
 }
 
-/// b, the same on every rank.
-pub fn rhs(m: &Matrix) -> Vec<f64> {
-    (0..m.n()).map(|i| m.rhs(i)).collect()
+/// `scale`·b, the same on every rank.
+pub fn rhs(m: &Matrix, scale: f64) -> Vec<f64> {
+    (0..m.n()).map(|i| m.rhs(i) * scale).collect()
 }
 
 /// Sums every rank's `v` into `v` on every rank, the same bits everywhere (a reduction to
@@ -112,7 +113,8 @@ pub enum F64Matrix<'a> {
     /// A copy of my blocks in f64, kept from generation (8 bytes per element).
     Kept(&'a Local<f64>),
     /// Regenerated from the generator at every product (no f64 copy).
-    Regenerated { m: &'a Matrix, rows: Axis, cols: Axis, diag: &'a [f64] },
+    /// `diag` is scaled already; the products are scaled at the end (exact: a power of two).
+    Regenerated { m: &'a Matrix, scale: f64, rows: Axis, cols: Axis, diag: &'a [f64] },
 }
 
 /// y = A·x in f64.
@@ -132,7 +134,7 @@ pub fn matvec(world: &SimpleCommunicator, a: &F64Matrix<'_>, x: &[f64], y: &mut 
                 *p = dot(&l.data[r * ld..r * ld + ld], &xl);
             });
         }
-        F64Matrix::Regenerated { m, diag, .. } => {
+        F64Matrix::Regenerated { m, scale, diag, .. } => {
             let col_blocks: Vec<(usize, usize, usize)> = cols.my_blocks().collect();
             part.par_chunks_mut(nb).enumerate().for_each(|(lb, out)| {
                 let i0 = (lb * rows.procs + rows.me) * nb;
@@ -142,7 +144,7 @@ pub fn matvec(world: &SimpleCommunicator, a: &F64Matrix<'_>, x: &[f64], y: &mut 
                         let j = bj * cols.nb + c;
                         m.column_values(i0, j, &mut column);
                         if (i0..i0 + out.len()).contains(&j) {
-                            column[j - i0] = diag[lb * nb + j - i0];
+                            column[j - i0] = diag[lb * nb + j - i0] / scale;
                         }
                         let xj = xl[lc0 + c];
                         for (o, &v) in out.iter_mut().zip(&column) {
@@ -150,6 +152,7 @@ pub fn matvec(world: &SimpleCommunicator, a: &F64Matrix<'_>, x: &[f64], y: &mut 
                         }
                     }
                 }
+                out.iter_mut().for_each(|o| *o *= scale);
             });
         }
     }

@@ -1,0 +1,57 @@
+//! Helpers shared by the integration tests: running the binary, plainly and under mpirun,
+//! and reading its calibration JSON against the committed schema.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_effcal");
+
+pub fn effcal(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("effcal runs")
+}
+
+/// `mpirun -n <ranks> effcal <args>`, oversubscribing where ranks exceed cores.
+pub fn mpirun(ranks: usize, args: &[&str]) -> Output {
+    Command::new("mpirun")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .args(["--oversubscribe", "-n", &ranks.to_string(), BIN])
+        .args(args)
+        .output()
+        .expect("mpirun is installed (scripts/test.sh installs openmpi-bin)")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), text(&out.stdout), text(&out.stderr));
+    text(&out.stdout)
+}
+
+pub fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    let _ = std::fs::remove_file(&p);
+    p
+}
+
+pub fn schema() -> Value {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/calibration.schema.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Reads a calibration and checks it against the committed schema.
+pub fn calibration(path: &Path) -> Value {
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let schema = schema();
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "{} does not match the schema:\n{}", path.display(), errors.join("\n"));
+    doc
+}
+
