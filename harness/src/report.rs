@@ -151,6 +151,17 @@ pub struct Efficiency {
     pub vs_empirical: Option<f64>,
 }
 
+impl Efficiency {
+    /// `gflops` over the peaks of `precision` (null where a peak is unknown).
+    pub fn of(gflops: f64, peaks: Option<&Peaks>, precision: effcal_kernels::Precision) -> Self {
+        let peak = peaks.and_then(|p| p.per_precision.get(precision.name()));
+        Self {
+            vs_theoretical: peak.and_then(|p| p.theoretical_gflops).map(|t| gflops / t),
+            vs_empirical: peak.map(|p| gflops / p.empirical_gflops),
+        }
+    }
+}
+
 /// How accurate the result was, and the bound it was validated against. Which fields
 /// are present depends on the kernel: GEMM records carry the error fields, HPL-MxP
 /// records the residual fields.

@@ -3,15 +3,14 @@
 //! rate is `ranks · 2mnk / time`. Every rank checks sampled entries of its C against a
 //! twice-f64 reference; the run is valid only when every rank's result is.
 
-use super::Ctx;
+use super::{Ctx, with_element};
+use effcal_kernels::Precision;
 use crate::error::Result;
 use crate::report::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::Stats;
 use effcal_kernels::gemm::{self, GemmElement, GemmParams, accuracy};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
-use effcal_kernels::precision::{E4M3, E5M2, bf16, f16};
 use effcal_kernels::rng::{stream, uniform_f32};
-use effcal_kernels::Precision;
 use serde_json::json;
 
 /// One GEMM measurement.
@@ -27,14 +26,7 @@ pub struct GemmSettings {
 }
 
 pub fn measure(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Result<Record> {
-    match s.precision {
-        Precision::F64 => run::<f64>(ctx, s, peaks),
-        Precision::F32 => run::<f32>(ctx, s, peaks),
-        Precision::Bf16 => run::<bf16>(ctx, s, peaks),
-        Precision::F16 => run::<f16>(ctx, s, peaks),
-        Precision::E4m3 => run::<E4M3>(ctx, s, peaks),
-        Precision::E5m2 => run::<E5M2>(ctx, s, peaks),
-    }
+    with_element!(s.precision, run(ctx, s, peaks))
 }
 
 fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Result<Record> {
@@ -74,11 +66,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
     let flops = ranks as f64 * 2.0 * m as f64 * n as f64 * k as f64;
     let time_s = Stats::of(&times);
     let gflops = Stats::rate(flops / 1e9, &time_s);
-    let peak = peaks.and_then(|p| p.per_precision.get(s.precision.name()));
-    let efficiency = Efficiency {
-        vs_theoretical: peak.and_then(|p| p.theoretical_gflops).map(|t| gflops.median / t),
-        vs_empirical: peak.map(|p| gflops.median / p.empirical_gflops),
-    };
+    let efficiency = Efficiency::of(gflops.median, peaks, s.precision);
     let params = [
         ("m", json!(m)),
         ("n", json!(n)),

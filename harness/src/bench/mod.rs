@@ -6,6 +6,24 @@ pub mod hpl;
 pub mod peak;
 
 use crate::timing;
+
+/// `$f::<T>(args)` for the element type T of the run-time precision `$p`: drivers match
+/// the precision once, here, and are generic below it.
+macro_rules! with_element {
+    ($p:expr, $f:ident($($arg:expr),*)) => {{
+        use effcal_kernels::Precision;
+        use effcal_kernels::precision::{E4M3, E5M2, bf16, f16};
+        match $p {
+            Precision::F64 => $f::<f64>($($arg),*),
+            Precision::F32 => $f::<f32>($($arg),*),
+            Precision::Bf16 => $f::<bf16>($($arg),*),
+            Precision::F16 => $f::<f16>($($arg),*),
+            Precision::E4m3 => $f::<E4M3>($($arg),*),
+            Precision::E5m2 => $f::<E5M2>($($arg),*),
+        }
+    }};
+}
+pub(crate) use with_element;
 use crate::topology::Node;
 use crate::world::World;
 use indicatif::{ProgressBar, ProgressStyle};

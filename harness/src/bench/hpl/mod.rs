@@ -13,7 +13,7 @@ pub mod grid;
 pub mod system;
 pub mod wire;
 
-use super::Ctx;
+use super::{Ctx, with_element};
 use crate::error::{Error, Result};
 use crate::report::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::Stats;
@@ -22,7 +22,6 @@ use effcal_kernels::gemm::{GemmElement, GemmParams};
 use effcal_kernels::lu::Real;
 use effcal_kernels::matgen::{Generator, Matrix};
 use effcal_kernels::precision::scaling::ScaleMode;
-use effcal_kernels::precision::{E4M3, E5M2, bf16, f16};
 use effcal_kernels::refine::{self, IrInfo, MAX_ITERS, THRESHOLD};
 use effcal_kernels::{KernelError, Precision};
 use factor::{Local, Phases};
@@ -114,14 +113,7 @@ pub fn check(s: &HplSettings, ranks: usize) -> Result<()> {
 }
 
 pub fn measure(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Measured> {
-    match s.precision {
-        Precision::F64 => run::<f64>(ctx, s, peaks),
-        Precision::F32 => run::<f32>(ctx, s, peaks),
-        Precision::Bf16 => run::<bf16>(ctx, s, peaks),
-        Precision::F16 => run::<f16>(ctx, s, peaks),
-        Precision::E4m3 => run::<E4M3>(ctx, s, peaks),
-        Precision::E5m2 => run::<E5M2>(ctx, s, peaks),
-    }
+    with_element!(s.precision, run(ctx, s, peaks))
 }
 
 /// FLOPs of HPL: 2/3·n³ + 3/2·n².
@@ -224,11 +216,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
     let lu_time_s = Stats::of(&lu_times);
     let gflops = Stats::rate(hpl_flops(s.n) / 1e9, &time_s);
     let lu_gflops = Stats::rate(2.0 / 3.0 * (s.n as f64).powi(3) / 1e9, &lu_time_s);
-    let peak = peaks.and_then(|p| p.per_precision.get(s.precision.name()));
-    let eff = |rate: f64| Efficiency {
-        vs_theoretical: peak.and_then(|p| p.theoretical_gflops).map(|t| rate / t),
-        vs_empirical: peak.map(|p| rate / p.empirical_gflops),
-    };
+    let eff = |rate: f64| Efficiency::of(rate, peaks, s.precision);
     let failure = reps.iter().find_map(|r| r.failure.clone());
     let iterations = reps.iter().filter_map(|r| r.ir.as_ref().map(|i| i.iterations)).max();
     let residual = reps.iter().filter_map(|r| r.ir.as_ref().map(|i| i.scaled_residual)).fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));

@@ -23,6 +23,21 @@ fn sum_units(row_comm: &SimpleCommunicator, units: &[u128]) -> Vec<u128> {
     total.chunks(3).map(|l| l[0] as u128 + ((l[1] as u128) << BITS) + ((l[2] as u128) << (2 * BITS))).collect()
 }
 
+/// For local row block `lb` (of `len` rows) and each of my columns: the generated values
+/// of that column segment (before the diagonal is replaced) in `f(local column, global
+/// column, values)`.
+fn each_column(m: &Matrix, rows: Axis, cols: Axis, lb: usize, len: usize, mut f: impl FnMut(usize, usize, &mut [f64])) {
+    let i0 = (lb * rows.procs + rows.me) * rows.nb;
+    let mut column = vec![0.0; len];
+    for (bj, lc0, w) in cols.my_blocks() {
+        for c in 0..w {
+            let j = bj * cols.nb + c;
+            m.column_values(i0, j, &mut column);
+            f(lc0 + c, j, &mut column);
+        }
+    }
+}
+
 /// What generation tells the solver besides the blocks.
 pub struct Generated {
     /// A(i, i) for my local rows.
@@ -37,22 +52,16 @@ pub fn generate<A: Real>(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleComm
     let (rows, cols, ld) = (a.rows, a.cols, a.ld());
     let nb = rows.nb;
     let mut units = vec![0u128; rows.local_len()];
-    let col_blocks: Vec<(usize, usize, usize)> = cols.my_blocks().collect();
     a.data.par_chunks_mut(nb * ld.max(1)).zip(units.par_chunks_mut(nb)).enumerate().for_each(|(lb, (out, sums))| {
         let i0 = (lb * rows.procs + rows.me) * nb;
-        let mut column = vec![0.0; sums.len()];
-        for &(bj, lc0, w) in &col_blocks {
-            for c in 0..w {
-                let j = bj * cols.nb + c;
-                m.column_values(i0, j, &mut column);
-                for (r, &v) in column.iter().enumerate() {
-                    out[r * ld + lc0 + c] = A::from_f64(v * scale);
-                    if i0 + r != j {
-                        sums[r] += abs_units(v);
-                    }
+        each_column(m, rows, cols, lb, sums.len(), |lc, j, column| {
+            for (r, &v) in column.iter().enumerate() {
+                out[r * ld + lc] = A::from_f64(v * scale);
+                if i0 + r != j {
+                    sums[r] += abs_units(v);
                 }
             }
-        }
+        });
     });
     let units = sum_units(&grid.row_comm, &units);
     let mut diag = vec![0.0; rows.local_len()];
@@ -135,23 +144,18 @@ pub fn matvec(world: &SimpleCommunicator, a: &F64Matrix<'_>, x: &[f64], y: &mut 
             });
         }
         F64Matrix::Regenerated { m, scale, diag, .. } => {
-            let col_blocks: Vec<(usize, usize, usize)> = cols.my_blocks().collect();
             part.par_chunks_mut(nb).enumerate().for_each(|(lb, out)| {
                 let i0 = (lb * rows.procs + rows.me) * nb;
-                let mut column = vec![0.0; out.len()];
-                for &(bj, lc0, w) in &col_blocks {
-                    for c in 0..w {
-                        let j = bj * cols.nb + c;
-                        m.column_values(i0, j, &mut column);
-                        if (i0..i0 + out.len()).contains(&j) {
-                            column[j - i0] = diag[lb * nb + j - i0] / scale;
-                        }
-                        let xj = xl[lc0 + c];
-                        for (o, &v) in out.iter_mut().zip(&column) {
-                            *o += v * xj;
-                        }
+                each_column(m, rows, cols, lb, out.len(), |lc, j, column| {
+                    if (i0..i0 + column.len()).contains(&j) {
+                        // The generator's value at (j, j) is replaced by the diagonal.
+                        column[j - i0] = diag[lb * nb + j - i0] / scale;
                     }
-                }
+                    let xj = xl[lc];
+                    for (o, &v) in out.iter_mut().zip(column.iter()) {
+                        *o += v * xj;
+                    }
+                });
                 out.iter_mut().for_each(|o| *o *= scale);
             });
         }
