@@ -109,7 +109,7 @@ where
     let mut pending = Some(run.panel(a, 0));
     for k in 0..steps {
         let kb = rows.block_len(k);
-        let (pk, qk) = (k % grid.p, k % grid.q);
+        let pk = k % grid.p;
         let lr1 = rows.local_before(k + 1);
         let lc1 = cols.local_before(k + 1);
         let (rows_after, cols_after) = (rows.local_len() - lr1, cols.local_len() - lc1);
@@ -132,7 +132,6 @@ where
 
         // 2. The U panel of my columns.
         let u = run.u_panel(a, k, kb, &diag, cols_after);
-        let _ = qk;
 
         // 3. Column chunks of the trailing update: block column k+1 first when it is mine.
         let mut chunks = Vec::new();

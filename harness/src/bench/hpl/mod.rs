@@ -83,13 +83,6 @@ pub fn default_nb(p: Precision) -> usize {
     }
 }
 
-/// What one invocation measured, for the result block.
-pub struct Measured {
-    pub record: Record,
-    pub lu_gflops: f64,
-    pub iterations: usize,
-}
-
 /// The checks that need nothing but the settings and the rank count, done on every rank
 /// before any MPI work (so every rank refuses alike).
 pub fn check(s: &HplSettings, ranks: usize) -> Result<()> {
@@ -112,7 +105,7 @@ pub fn check(s: &HplSettings, ranks: usize) -> Result<()> {
     Ok(())
 }
 
-pub fn measure(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Measured> {
+pub fn measure(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Record> {
     with_element!(s.precision, run(ctx, s, peaks))
 }
 
@@ -131,7 +124,7 @@ struct Rep {
     failure: Option<String>,
 }
 
-fn run<T: GemmElement + Pod>(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Measured>
+fn run<T: GemmElement + Pod>(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Record>
 where
     T::Acc: Real + Pod,
 {
@@ -208,7 +201,7 @@ where
     Ok(summarise(ctx, s, peaks, &reps, path.map(|p| p.name())))
 }
 
-fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], path: Option<&str>) -> Measured {
+fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], path: Option<&str>) -> Record {
     let times: Vec<f64> = reps.iter().map(|r| r.total).collect();
     let lu_times: Vec<f64> = reps.iter().map(|r| r.lu).collect();
     let ref_times: Vec<f64> = reps.iter().map(|r| r.refine).collect();
@@ -258,7 +251,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         ("restarts", json!(reps.iter().filter_map(|r| r.ir.as_ref().map(|i| i.restarts)).max())),
         ("phases_s", phases),
     ];
-    let record = Record {
+    Record {
         kernel: "hpl-mxp".into(),
         precision: s.precision.name().into(),
         params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
@@ -276,8 +269,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         valid: failure.is_none(),
         failure,
         results: results.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-    };
-    Measured { record, lu_gflops: lu_gflops.median, iterations: iterations.unwrap_or(0) }
+    }
 }
 
 /// rocHPL-MxP-style progress on rank 0's stderr: every `every` steps, the share of the
