@@ -16,6 +16,7 @@ pub mod peak;
 pub mod precision;
 pub mod refine;
 pub mod rng;
+pub mod stencil;
 
 pub use precision::{Element, Overflow, Precision};
 

@@ -39,6 +39,9 @@ impl Element for bf16 {
     fn from_acc_slice(src: &[f32], dst: &mut [Self], overflow: Overflow) {
         Self::from_f32_slice(src, dst, overflow);
     }
+    fn to_acc_slice(src: &[Self], dst: &mut [f32]) {
+        Self::to_f32_slice(src, dst);
+    }
     fn to_f32_slice(src: &[Self], dst: &mut [f32]) {
         assert_eq!(src.len(), dst.len());
         for (d, s) in dst.iter_mut().zip(src) {

@@ -28,6 +28,9 @@ impl Element for f16 {
     fn from_acc_slice(src: &[f32], dst: &mut [Self], overflow: Overflow) {
         Self::from_f32_slice(src, dst, overflow);
     }
+    fn to_acc_slice(src: &[Self], dst: &mut [f32]) {
+        Self::to_f32_slice(src, dst);
+    }
     fn to_f32_slice(src: &[Self], dst: &mut [f32]) {
         src.convert_to_f32_slice(dst);
     }

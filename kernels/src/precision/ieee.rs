@@ -32,6 +32,9 @@ impl Element for f64 {
     fn from_acc_slice(src: &[f64], dst: &mut [Self], _: Overflow) {
         dst.copy_from_slice(src);
     }
+    fn to_acc_slice(src: &[Self], dst: &mut [f64]) {
+        dst.copy_from_slice(src);
+    }
 }
 
 impl super::private::Sealed for f32 {}
@@ -55,6 +58,9 @@ impl Element for f32 {
         dst.copy_from_slice(src);
     }
     fn from_acc_slice(src: &[f32], dst: &mut [Self], _: Overflow) {
+        dst.copy_from_slice(src);
+    }
+    fn to_acc_slice(src: &[Self], dst: &mut [f32]) {
         dst.copy_from_slice(src);
     }
 }

@@ -76,6 +76,9 @@ macro_rules! fp8_format {
             fn from_acc_slice(src: &[f32], dst: &mut [Self], overflow: $crate::precision::Overflow) {
                 Self::from_f32_slice(src, dst, overflow);
             }
+            fn to_acc_slice(src: &[Self], dst: &mut [f32]) {
+                Self::to_f32_slice(src, dst);
+            }
             fn to_f32_slice(src: &[Self], dst: &mut [f32]) {
                 assert_eq!(src.len(), dst.len());
                 let t = &*TABLE;

@@ -201,6 +201,8 @@ pub trait Element: private::Sealed + Copy + Default + Send + Sync + 'static {
     fn to_f32_slice(src: &[Self], dst: &mut [f32]);
     /// Rounds a slice of the accumulation type to this format (a copy for f64 and f32).
     fn from_acc_slice(src: &[Self::Acc], dst: &mut [Self], overflow: Overflow);
+    /// Exact widening of a slice to the accumulation type (a copy for f64 and f32).
+    fn to_acc_slice(src: &[Self], dst: &mut [Self::Acc]);
 }
 
 #[cfg(test)]

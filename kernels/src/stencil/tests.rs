@@ -1,0 +1,170 @@
+use super::*;
+use crate::precision::{E4M3, bf16, f16};
+
+/// A block with reproducible values in [-1, 1) everywhere, ghosts included.
+fn field<T: Element>(n: [usize; 3], seed: u64) -> Block<T> {
+    let mut b = Block::<T>::zeros(n);
+    for (x, v) in b.data.iter_mut().enumerate() {
+        *v = T::from_f64(crate::rng::uniform_f32(seed, x as u64) as f64, Overflow::Saturate);
+    }
+    b
+}
+
+fn whole<T: Copy + Default>(b: &Block<T>) -> Region {
+    Region { i: 1..b.n[0] + 1, j: 1..b.n[1] + 1, k: 1..b.n[2] + 1 }
+}
+
+fn w<T: Element>(b: &Block<T>, x: usize) -> T::Acc {
+    let mut o = [T::Acc::default()];
+    T::to_acc_slice(&b.data[x..x + 1], &mut o);
+    o[0]
+}
+
+/// The 7- and 27-point sweeps written point by point, single-threaded, same order of sums.
+fn naive<T: Element>(kind: Kind, src: &Block<T>, dst: &mut Block<T>, c0: T::Acc, c1: T::Acc)
+where
+    T::Acc: Real,
+{
+    let n = src.n;
+    for i in 1..=n[0] {
+        for j in 1..=n[1] {
+            for k in 1..=n[2] {
+                let v = |di: isize, dj: isize, dk: isize| {
+                    w(src, src.at((i as isize + di) as usize, (j as isize + dj) as usize, (k as isize + dk) as usize))
+                };
+                let r = match kind {
+                    Kind::Seven => c0 * v(0, 0, 0) + c1 * (((v(0, 0, -1) + v(0, 0, 1)) + (v(-1, 0, 0) + v(1, 0, 0))) + (v(0, -1, 0) + v(0, 1, 0))),
+                    _ => {
+                        let mut s = T::Acc::default();
+                        for di in -1..=1 {
+                            for dj in -1..=1 {
+                                let mid = if (di, dj) == (0, 0) { T::Acc::default() } else { v(di, dj, 0) };
+                                s = s + v(di, dj, -1) + mid + v(di, dj, 1);
+                            }
+                        }
+                        c0 * v(0, 0, 0) + c1 * s
+                    }
+                };
+                let at = dst.at(i, j, k);
+                T::from_acc_slice(&[r], &mut dst.data[at..at + 1], Overflow::Saturate);
+            }
+        }
+    }
+}
+
+fn sweeps_match_the_naive_reference<T: Element + Send + PartialEq + std::fmt::Debug>()
+where
+    T::Acc: Real,
+{
+    for n in [[1, 1, 1], [3, 4, 5], [7, 2, 19], [5, 6, 40]] {
+        for kind in [Kind::Seven, Kind::TwentySeven] {
+            let src = field::<T>(n, 7);
+            let (c0, c1) = (T::Acc::from_f64(0.5), T::Acc::from_f64(1.0 / 12.0));
+            let mut want = src.clone();
+            naive(kind, &src, &mut want, c0, c1);
+            let mut got = src.clone();
+            match kind {
+                Kind::Seven => sweep7(&src, &mut got, &whole(&src), c0, c1),
+                _ => sweep27(&src, &mut got, &whole(&src), c0, c1),
+            }
+            assert_eq!(got, want, "{} {} {n:?}", T::PRECISION, kind.name());
+        }
+    }
+}
+
+#[test]
+fn every_precision_matches_the_naive_sweeps_bit_for_bit() {
+    sweeps_match_the_naive_reference::<f64>();
+    sweeps_match_the_naive_reference::<f32>();
+    sweeps_match_the_naive_reference::<bf16>();
+    sweeps_match_the_naive_reference::<f16>();
+    sweeps_match_the_naive_reference::<E4M3>();
+}
+
+#[test]
+fn a_sweep_in_pieces_equals_the_whole_sweep() {
+    // The overlapped halo exchange updates the interior, then the shell: same bits.
+    let src = field::<f64>([6, 7, 8], 3);
+    let mut whole_sweep = src.clone();
+    sweep7(&src, &mut whole_sweep, &whole(&src), 0.4, 0.1);
+    let mut pieces = src.clone();
+    let inner = Region { i: 2..6, j: 2..7, k: 2..8 };
+    sweep7(&src, &mut pieces, &inner, 0.4, 0.1);
+    for r in [
+        Region { i: 1..2, j: 1..8, k: 1..9 },
+        Region { i: 6..7, j: 1..8, k: 1..9 },
+        Region { i: 2..6, j: 1..2, k: 1..9 },
+        Region { i: 2..6, j: 7..8, k: 1..9 },
+        Region { i: 2..6, j: 2..7, k: 1..2 },
+        Region { i: 2..6, j: 2..7, k: 8..9 },
+    ] {
+        sweep7(&src, &mut pieces, &r, 0.4, 0.1);
+    }
+    assert_eq!(pieces, whole_sweep);
+}
+
+/// Himeno v3.0's loop, transcribed as the C program has it (f32, one global grid).
+fn himeno_c(size: [usize; 3], sweeps: usize) -> (Vec<f32>, f32) {
+    let [imax, jmax, kmax] = size;
+    let at = |i: usize, j: usize, k: usize| (i * jmax + j) * kmax + k;
+    let mut p = vec![0f32; imax * jmax * kmax];
+    for i in 0..imax {
+        for j in 0..jmax {
+            for k in 0..kmax {
+                p[at(i, j, k)] = (i * i) as f32 / ((imax - 1) * (imax - 1)) as f32;
+            }
+        }
+    }
+    let (a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd) = (1f32, 1f32, 1f32, (1.0f64 / 6.0) as f32, 0f32, 0f32, 0f32, 1f32, 1f32, 1f32, 0f32, 1f32);
+    let mut wrk2 = p.clone();
+    let mut gosa = 0f32;
+    for _ in 0..sweeps {
+        gosa = 0.0;
+        for i in 1..imax - 1 {
+            for j in 1..jmax - 1 {
+                for k in 1..kmax - 1 {
+                    let s0 = a0 * p[at(i + 1, j, k)]
+                        + a1 * p[at(i, j + 1, k)]
+                        + a2 * p[at(i, j, k + 1)]
+                        + b0 * (p[at(i + 1, j + 1, k)] - p[at(i + 1, j - 1, k)] - p[at(i - 1, j + 1, k)] + p[at(i - 1, j - 1, k)])
+                        + b1 * (p[at(i, j + 1, k + 1)] - p[at(i, j - 1, k + 1)] - p[at(i, j + 1, k - 1)] + p[at(i, j - 1, k - 1)])
+                        + b2 * (p[at(i + 1, j, k + 1)] - p[at(i - 1, j, k + 1)] - p[at(i + 1, j, k - 1)] + p[at(i - 1, j, k - 1)])
+                        + c0 * p[at(i - 1, j, k)]
+                        + c1 * p[at(i, j - 1, k)]
+                        + c2 * p[at(i, j, k - 1)]
+                        + wrk1;
+                    let ss = (s0 * a3 - p[at(i, j, k)]) * bnd;
+                    gosa += ss * ss;
+                    wrk2[at(i, j, k)] = p[at(i, j, k)] + 0.8 * ss;
+                }
+            }
+        }
+        for i in 1..imax - 1 {
+            for j in 1..jmax - 1 {
+                for k in 1..kmax - 1 {
+                    p[at(i, j, k)] = wrk2[at(i, j, k)];
+                }
+            }
+        }
+    }
+    (p, gosa)
+}
+
+#[test]
+fn himeno_matches_the_original_loop() {
+    // A small grid (boundary planes included) held as one block whose ghosts are the planes.
+    let global = [17, 9, 12];
+    let n = [global[0] - 2, global[1] - 2, global[2] - 2];
+    let (mut p, co) = himeno_init::<f32>(n, [1, 1, 1], global);
+    let mut wrk2 = p.clone();
+    let r = whole(&p);
+    let mut gosa = 0.0;
+    for _ in 0..3 {
+        gosa = himeno(&p, &mut wrk2, &co, &r);
+        std::mem::swap(&mut p, &mut wrk2);
+    }
+    let (want_p, want_gosa) = himeno_c(global, 3);
+    let differ = p.data.iter().zip(&want_p).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+    assert_eq!(differ, 0, "points of the field that differ from the original's");
+    assert!((gosa - want_gosa as f64).abs() <= 1e-5 * want_gosa as f64, "gosa {gosa} vs the original's {want_gosa}");
+}
