@@ -29,6 +29,8 @@ pub enum Command {
     /// HPL-MxP: LU without pivoting in a low precision on a P×Q grid, refined in f64
     #[command(name = "hpl-mxp")]
     HplMxp(Box<HplArgs>),
+    /// 3D stencils (7-point, Himeno, 27-point) across ranks with halo exchange
+    Stencil(Box<StencilArgs>),
     /// Theoretical and empirical peaks (FMA per precision, clock, STREAM triad)
     Peak(PeakArgs),
     /// Run a plan (peaks, then every kernel in it) and write one calibration JSON
@@ -158,6 +160,46 @@ pub struct HplArgs {
     /// HPL-MxP.dat file (--n, --nb, --p, --q, --pmap, --bcast, --lookahead then do not apply)
     #[arg(long, conflicts_with_all = ["n", "nb", "p", "q"])]
     pub dat: Option<PathBuf>,
+    /// Write the calibration JSON here
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct StencilArgs {
+    /// Stencil: 7pt, himeno or 27pt
+    #[arg(long, default_value = "7pt", value_parser = ["7pt", "himeno", "27pt"])]
+    pub kind: String,
+    /// Storage precision(s), comma-separated (arithmetic in f32, f64 for f64)
+    #[arg(long, value_delimiter = ',', value_parser = parse_precision, default_value = "f64")]
+    pub precision: Vec<Precision>,
+    /// Grid points NX NY NZ (k = NZ contiguous), boundary planes included; per rank with --weak
+    #[arg(long, num_args = 3, value_names = ["NX", "NY", "NZ"], value_parser = clap::value_parser!(u32).range(3..=1_000_000), conflicts_with = "class")]
+    pub size: Option<Vec<u32>>,
+    /// Himeno's sizes: XS (64×32×32), S (128×64×64), M (256×128×128), L (512×256×256)
+    #[arg(long, value_parser = ["XS", "S", "M", "L"])]
+    pub class: Option<String>,
+    /// Sweeps per repetition
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub iters: u32,
+    /// Ranks per dimension PX PY PZ [default: balanced for the grid]
+    #[arg(long, num_args = 3, value_names = ["PX", "PY", "PZ"], value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub dims: Option<Vec<u32>>,
+    /// Halo exchange: on (overlapped with the interior), off (exchange, then compute), both
+    #[arg(long, default_value = "on", value_parser = ["on", "off", "both"])]
+    pub overlap: String,
+    /// Weak scaling: --size is per rank (the global grid is size × dims)
+    #[arg(long)]
+    pub weak: bool,
+    /// Timed repetitions
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub reps: u32,
+    /// Repetitions run first and discarded
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+    /// Seed of the initial field (7pt, 27pt)
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
     /// Write the calibration JSON here
     #[arg(long)]
     pub json: Option<PathBuf>,

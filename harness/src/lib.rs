@@ -18,6 +18,8 @@ pub mod world;
 use bench::Ctx;
 use bench::gemm::GemmSettings;
 use bench::hpl::{self, HplSettings, Refine};
+use bench::stencil::{self, StencilSettings};
+use effcal_kernels::stencil::Kind;
 use bench::peak::PeakSettings;
 use clap::Parser;
 use cli::{Cli, Command, FormatsAction};
@@ -103,6 +105,15 @@ fn run(cli: Cli) -> Result<Outcome> {
             let settings_peak = PeakSettings { fma_seconds: 0.2, triad_elements: None, clock_ghz: None, flop_per_cycle: BTreeMap::new() };
             let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
             run_hpl(&ctx, &mut session, &runs)?;
+            session.finish()
+        }
+        Command::Stencil(a) => {
+            let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+            let runs = stencil_runs(&a, ctx.world.size())?;
+            // The triad is the ceiling the stencils are measured against: measure it.
+            let settings_peak = PeakSettings { fma_seconds: 0.05, triad_elements: Some(0), clock_ghz: None, flop_per_cycle: BTreeMap::new() };
+            let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
+            run_stencils(&ctx, &mut session, &runs)?;
             session.finish()
         }
         Command::Peak(a) => {
@@ -245,6 +256,49 @@ fn hpl_runs(a: &cli::HplArgs) -> Result<Vec<HplSettings>> {
         }
     }
     Ok(runs)
+}
+
+/// The runs of `effcal stencil`: every precision, plain and/or overlapped; checked on every
+/// rank before anything is measured.
+fn stencil_runs(a: &cli::StencilArgs, ranks: usize) -> Result<Vec<StencilSettings>> {
+    let kind: Kind = a.kind.parse().map_err(Error::Kernel)?;
+    let base: [usize; 3] = match (&a.size, &a.class) {
+        (Some(v), _) => [v[0] as usize, v[1] as usize, v[2] as usize],
+        (None, Some(c)) => stencil::HIMENO_CLASSES.iter().find(|(n, _)| n == c).map(|x| x.1).expect("clap allows only XS, S, M, L"),
+        (None, None) => return Err(Error::invalid("--size", "missing", "--size NX NY NZ or --class XS|S|M|L")),
+    };
+    let dims = a.dims.as_ref().map(|d| [d[0] as usize, d[1] as usize, d[2] as usize]);
+    let global = if a.weak {
+        let d = dims.unwrap_or_else(|| stencil::decomp::balanced_dims(ranks, base));
+        [base[0] * d[0], base[1] * d[1], base[2] * d[2]]
+    } else {
+        base
+    };
+    let overlaps: &[bool] = match a.overlap.as_str() {
+        "on" => &[true],
+        "off" => &[false],
+        _ => &[false, true],
+    };
+    let mut runs = Vec::new();
+    for &precision in &a.precision {
+        for &overlap in overlaps {
+            let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap };
+            stencil::check(&s, ranks)?;
+            runs.push(s);
+        }
+    }
+    Ok(runs)
+}
+
+/// Runs stencil settings in order, printing a row for each.
+fn run_stencils(ctx: &Ctx, session: &mut Session<'_>, runs: &[StencilSettings]) -> Result<()> {
+    session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
+    for s in runs {
+        let record = stencil::measure(ctx, s, session.doc.peaks.as_ref())?;
+        let text = output::stencil_row(&record);
+        session.add(record, &text)?;
+    }
+    Ok(())
 }
 
 /// Runs HPL-MxP settings in order, printing HPL's result block, then the speed-ups over

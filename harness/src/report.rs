@@ -141,6 +141,14 @@ pub struct Record {
     /// invocation).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub results: BTreeMap<String, serde_json::Value>,
+    /// Stencils: effective bandwidth, GB/s (STREAM convention: the bytes a sweep must move
+    /// with perfect reuse, see docs/methodology.md), aggregate over ranks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_gbs: Option<Stats>,
+    /// Stencils: a checksum of the final field, exact and independent of the decomposition
+    /// (the wrapping sum of the f64 bit patterns of every point), 16 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
 }
 
 /// Median rate over peak.

@@ -34,9 +34,16 @@ impl Stats {
 /// Runs `f` `warmup + reps` times on every rank; returns the `reps` kept times in seconds,
 /// each the maximum over ranks. `f` runs after a barrier; `tick` runs after each
 /// repetition, outside the timed region (progress display).
-pub fn time_reps(world: &World, warmup: usize, reps: usize, mut f: impl FnMut(), mut tick: impl FnMut()) -> Vec<f64> {
+pub fn time_reps(world: &World, warmup: usize, reps: usize, f: impl FnMut(), tick: impl FnMut()) -> Vec<f64> {
+    time_reps_after(world, warmup, reps, || {}, f, tick)
+}
+
+/// [`time_reps`] with `setup` run before each repetition, outside the timed region (a
+/// solver's fresh matrix, a stencil's initial field).
+pub fn time_reps_after(world: &World, warmup: usize, reps: usize, mut setup: impl FnMut(), mut f: impl FnMut(), mut tick: impl FnMut()) -> Vec<f64> {
     let mut kept = Vec::with_capacity(reps);
     for r in 0..warmup + reps {
+        setup();
         world.barrier();
         let t = Instant::now();
         f();

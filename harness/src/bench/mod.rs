@@ -4,6 +4,8 @@
 pub mod gemm;
 pub mod hpl;
 pub mod peak;
+pub mod stencil;
+pub mod wire;
 
 use crate::timing;
 

@@ -19,7 +19,7 @@
 
 use super::bcast::{Algorithm, Bcast};
 use super::grid::{Axis, Grid};
-use super::wire::{self, Pod};
+use crate::bench::wire::{self, Pod};
 use effcal_kernels::KernelError;
 use effcal_kernels::gemm::{GemmElement, GemmParams, GemmPath, Update, gemm_update};
 use effcal_kernels::lu::{Real, factor_block, quantize_block, rm_mut, rm_ref, solve_l_panel, solve_u_panel};

@@ -11,7 +11,6 @@ pub mod dat;
 pub mod factor;
 pub mod grid;
 pub mod system;
-pub mod wire;
 
 use super::{Ctx, with_element};
 use crate::error::{Error, Result};
@@ -29,7 +28,7 @@ use grid::{Grid, Pmap};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
-use wire::Pod;
+use super::wire::Pod;
 
 /// The refinement scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +268,8 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         valid: failure.is_none(),
         failure,
         results: results.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        bandwidth_gbs: None,
+        checksum: None,
     }
 }
 

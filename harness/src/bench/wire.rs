@@ -1,4 +1,4 @@
-//! Panels on the wire: the bytes of quantised pieces and factor blocks. Low-precision
+//! Data on the wire: the bytes of quantised pieces, factor blocks and halo planes. Low-precision
 //! data travels as its raw bits (one byte per FP8 element, two per bf16/f16), so a
 //! broadcast moves exactly the storage the format needs.
 

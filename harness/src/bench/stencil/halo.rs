@@ -1,0 +1,134 @@
+//! Halo exchange of a block with one ghost layer, in three phases (i, then j, then k): each
+//! phase sends the faces including the ghosts that earlier phases filled, so edges and
+//! corners (which the 19- and 27-point stencils read) arrive without messages of their own.
+//! Each phase is nonblocking (raw MPI requests on buffers this type owns); `start` posts a
+//! phase, `finish` waits for it and unpacks, so computation can run in between.
+
+use crate::bench::wire::{self, Pod};
+use effcal_kernels::stencil::Block;
+use mpi::ffi;
+use mpi::raw::AsRaw;
+use mpi::topology::CartesianCommunicator;
+use std::ops::Range;
+use std::os::raw::c_int;
+
+/// Neighbours of this rank: `[dim][0 = minus, 1 = plus]`, None at the global boundary.
+pub type Neighbours = [[Option<i32>; 2]; 3];
+
+pub struct Halo {
+    comm: ffi::MPI_Comm,
+    neighbours: Neighbours,
+    send: [Vec<u8>; 2],
+    recv: [Vec<u8>; 2],
+    requests: Vec<ffi::MPI_Request>,
+    phase: Option<usize>,
+}
+
+/// The box of block points a phase moves for direction `side` of dimension `d`: the plane
+/// sent (`ghost = false`) or received (`ghost = true`); dims before `d` include their
+/// ghosts, dims after it do not.
+fn face(n: [usize; 3], d: usize, side: usize, ghost: bool) -> [Range<usize>; 3] {
+    std::array::from_fn(|e| {
+        if e == d {
+            let at = match (side, ghost) {
+                (0, false) => 1,
+                (1, false) => n[d],
+                (0, true) => 0,
+                _ => n[d] + 1,
+            };
+            at..at + 1
+        } else if e < d {
+            0..n[e] + 2
+        } else {
+            1..n[e] + 1
+        }
+    })
+}
+
+fn pack<T: Pod>(b: &Block<T>, r: &[Range<usize>; 3], out: &mut Vec<u8>) {
+    out.clear();
+    for i in r[0].clone() {
+        for j in r[1].clone() {
+            let at = b.at(i, j, r[2].start);
+            out.extend_from_slice(wire::bytes_of(&b.data[at..at + r[2].len()]));
+        }
+    }
+}
+
+fn unpack<T: Pod>(b: &mut Block<T>, r: &[Range<usize>; 3], bytes: &[u8]) {
+    let mut rest = bytes;
+    for i in r[0].clone() {
+        for j in r[1].clone() {
+            let (row, more) = wire::read::<T>(rest, r[2].len());
+            let at = b.at(i, j, r[2].start);
+            b.data[at..at + row.len()].copy_from_slice(&row);
+            rest = more;
+        }
+    }
+}
+
+fn check(code: c_int, what: &str) {
+    assert_eq!(code, ffi::MPI_SUCCESS as c_int, "{what} failed with MPI error {code}");
+}
+
+impl Halo {
+    pub fn new(comm: &CartesianCommunicator, neighbours: Neighbours) -> Self {
+        Self { comm: comm.as_raw(), neighbours, send: [Vec::new(), Vec::new()], recv: [Vec::new(), Vec::new()], requests: Vec::new(), phase: None }
+    }
+
+    /// Posts phase `d`: packs both faces of dimension d and starts their sends and receives.
+    pub fn start<T: Pod>(&mut self, b: &Block<T>, d: usize) {
+        assert!(self.phase.is_none(), "a halo phase is already in flight");
+        self.phase = Some(d);
+        let elem = std::mem::size_of::<T>();
+        for side in 0..2 {
+            let Some(peer) = self.neighbours[d][side] else { continue };
+            let r = face(b.n, d, side, true);
+            let len = r.iter().map(|x| x.len()).product::<usize>() * elem;
+            self.recv[side].resize(len, 0);
+            pack(b, &face(b.n, d, side, false), &mut self.send[side]);
+            let count = c_int::try_from(len).expect("a halo plane under 2 GiB");
+            // Tag: the side the message arrives on at the receiver.
+            let (mut rq, mut sq) = unsafe { (ffi::RSMPI_REQUEST_NULL, ffi::RSMPI_REQUEST_NULL) };
+            unsafe {
+                check(ffi::MPI_Irecv(self.recv[side].as_mut_ptr().cast(), count, ffi::RSMPI_UINT8_T, peer, (2 * d + side) as c_int, self.comm, &mut rq), "MPI_Irecv");
+                check(ffi::MPI_Isend(self.send[side].as_ptr().cast(), count, ffi::RSMPI_UINT8_T, peer, (2 * d + 1 - side) as c_int, self.comm, &mut sq), "MPI_Isend");
+            }
+            self.requests.push(rq);
+            self.requests.push(sq);
+        }
+    }
+
+    /// Waits for the phase in flight and writes the received planes into the ghosts.
+    pub fn finish<T: Pod>(&mut self, b: &mut Block<T>) {
+        let Some(d) = self.phase.take() else { return };
+        self.wait();
+        for side in 0..2 {
+            if self.neighbours[d][side].is_some() {
+                unpack(b, &face(b.n, d, side, true), &self.recv[side]);
+            }
+        }
+    }
+
+    /// The whole exchange, phase after phase.
+    pub fn exchange<T: Pod>(&mut self, b: &mut Block<T>) {
+        for d in 0..3 {
+            self.start(b, d);
+            self.finish(b);
+        }
+    }
+
+    fn wait(&mut self) {
+        if !self.requests.is_empty() {
+            let code = unsafe { ffi::MPI_Waitall(self.requests.len() as c_int, self.requests.as_mut_ptr(), ffi::RSMPI_STATUSES_IGNORE) };
+            check(code, "MPI_Waitall");
+            self.requests.clear();
+        }
+    }
+}
+
+impl Drop for Halo {
+    fn drop(&mut self) {
+        self.wait();
+    }
+}

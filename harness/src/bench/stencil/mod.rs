@@ -1,0 +1,368 @@
+//! Stencils across ranks: a global grid (boundary planes included, which stay fixed) cut
+//! into blocks by a 3D Cartesian decomposition, one ghost layer exchanged before every
+//! sweep, plainly (exchange, then compute) or overlapped (the deep interior computed while
+//! the three halo phases travel, then the shell).
+//!
+//! Counting: FLOPs per updated point as [`Kind::flops_per_point`]; bytes per updated point
+//! by the STREAM convention, the traffic a sweep must make with perfect cache reuse and no
+//! write-allocate: read the old field and write the new one (2 elements) for the 7- and
+//! 27-point stencils; Himeno also reads its 12 coefficient arrays (14 elements; effcal
+//! swaps p and wrk2 where the original copies wrk2 back, which it would count as 2 more).
+
+pub mod decomp;
+pub mod halo;
+
+use super::wire::Pod;
+use super::{Ctx, with_element};
+use crate::error::{Error, Result};
+use crate::report::{Accuracy, Efficiency, Peaks, Record};
+use crate::timing::{self, Stats};
+use effcal_kernels::lu::Real;
+use effcal_kernels::precision::{Element, Overflow};
+use effcal_kernels::stencil::{self, Block, HimenoCoefficients, Kind, Region};
+use effcal_kernels::{Precision, rng};
+use halo::{Halo, Neighbours};
+use mpi::topology::{CartesianCommunicator, Communicator};
+use serde_json::json;
+use std::cell::RefCell;
+use std::time::Instant;
+
+/// Himeno's grid sizes (points, boundary planes included): XS, S, M, L.
+pub const HIMENO_CLASSES: [(&str, [usize; 3]); 4] = [("XS", [64, 32, 32]), ("S", [128, 64, 64]), ("M", [256, 128, 128]), ("L", [512, 256, 256])];
+
+/// One stencil measurement.
+#[derive(Clone, Copy, Debug)]
+pub struct StencilSettings {
+    pub kind: Kind,
+    pub precision: Precision,
+    /// Points in i, j, k (k contiguous), boundary planes included.
+    pub global: [usize; 3],
+    pub iters: usize,
+    /// Ranks per dimension; None: balanced.
+    pub dims: Option<[usize; 3]>,
+    pub overlap: bool,
+}
+
+/// Refuses settings that cannot run, the same way on every rank, before any MPI work.
+pub fn check(s: &StencilSettings, ranks: usize) -> Result<[usize; 3]> {
+    if s.global.iter().any(|&g| g < 3) {
+        return Err(Error::invalid("--size", format!("{:?}", s.global), "at least 3 points per dimension (two fixed boundary planes and one updated)"));
+    }
+    if s.iters == 0 {
+        return Err(Error::invalid("--iters", 0, "at least 1 sweep"));
+    }
+    let dims = s.dims.unwrap_or_else(|| decomp::balanced_dims(ranks, s.global));
+    if dims.iter().product::<usize>() != ranks {
+        return Err(Error::invalid("--dims", format!("{} {} {}", dims[0], dims[1], dims[2]), format!("three counts whose product is the number of ranks, {ranks}")));
+    }
+    if let Some(d) = (0..3).find(|&d| dims[d] > s.global[d]) {
+        return Err(Error::invalid(
+            "--dims",
+            format!("{} {} {}", dims[0], dims[1], dims[2]),
+            format!("at most as many ranks as points in each dimension (dimension {d} has {} points); uneven blocks are fine", s.global[d]),
+        ));
+    }
+    Ok(dims)
+}
+
+/// Bytes per updated point (STREAM convention, see the module documentation).
+pub fn bytes_per_point(kind: Kind, p: Precision) -> usize {
+    let arrays = if kind == Kind::Himeno { 14 } else { 2 };
+    arrays * p.bytes()
+}
+
+/// This rank's block in the global grid.
+struct Place {
+    cart: CartesianCommunicator,
+    neighbours: Neighbours,
+    /// Global index of local point 1 in each dimension, and the local extents.
+    origin: [usize; 3],
+    n: [usize; 3],
+    /// The points this rank updates (global interior), block coordinates.
+    region: Region,
+}
+
+fn place(ctx: &Ctx, global: [usize; 3], dims: [usize; 3]) -> Place {
+    let cart = ctx
+        .world
+        .comm()
+        .create_cartesian_communicator(&dims.map(|d| d as i32), &[false; 3], false)
+        .expect("every rank is in the grid (dims checked)");
+    let coords = cart.get_layout().coords;
+    let neighbours: Neighbours = std::array::from_fn(|d| {
+        let (minus, plus) = cart.shift(d as i32, 1);
+        [minus, plus]
+    });
+    let spans: [(usize, usize); 3] = std::array::from_fn(|d| decomp::span(global[d], dims[d], coords[d] as usize));
+    let range = |d: usize| {
+        let (s, n) = spans[d];
+        let lo = s.max(1);
+        let hi = (s + n).min(global[d] - 1);
+        if lo >= hi { 1..1 } else { lo - s + 1..hi - s + 1 }
+    };
+    Place { cart, neighbours, origin: spans.map(|x| x.0), n: spans.map(|x| x.1), region: Region { i: range(0), j: range(1), k: range(2) } }
+}
+
+/// The initial field of the 7- and 27-point problems: uniform in [−1, 1) from the global
+/// index (so every decomposition starts from the same bits), set wherever a block point lies
+/// in the grid; planes filled in parallel (first touch by the threads that sweep them).
+fn initial_field<T: Element + Send>(pl: &Place, global: [usize; 3], seed: u64) -> Block<T> {
+    use rayon::prelude::*;
+    let mut b = Block::<T>::zeros(pl.n);
+    let (plane, row) = (b.plane(), b.row());
+    let (n, origin) = (pl.n, pl.origin);
+    b.data.par_chunks_mut(plane).enumerate().for_each(|(i, p)| {
+        let gi = origin[0] as i64 + i as i64 - 1;
+        if gi < 0 || gi >= global[0] as i64 {
+            return;
+        }
+        let mut vals = vec![0f32; n[2] + 2];
+        for j in 0..n[1] + 2 {
+            let gj = origin[1] as i64 + j as i64 - 1;
+            if gj < 0 || gj >= global[1] as i64 {
+                continue;
+            }
+            for (k, v) in vals.iter_mut().enumerate() {
+                let gk = origin[2] as i64 + k as i64 - 1;
+                *v = if gk < 0 || gk >= global[2] as i64 {
+                    0.0
+                } else {
+                    rng::uniform_f32(seed, ((gi as u64 * global[1] as u64) + gj as u64) * global[2] as u64 + gk as u64)
+                };
+            }
+            T::from_f32_slice(&vals, &mut p[j * row..(j + 1) * row], Overflow::Saturate);
+        }
+    });
+    b
+}
+
+/// The 7-point step of the heat equation (α = 1/8) and the 27-point averaging weights.
+fn weights<A: Real>(kind: Kind) -> (A, A) {
+    match kind {
+        Kind::Seven => (A::from_f64(0.25), A::from_f64(0.125)),
+        _ => (A::from_f64(0.59375), A::from_f64(1.0 / 64.0)),
+    }
+}
+
+/// The regions of an overlapped sweep: three interior slabs (computed while halo phases
+/// 0, 1, 2 travel) and the shell around them (computed after).
+fn split(r: &Region) -> ([Region; 3], Vec<Region>) {
+    let shrink = |x: &std::ops::Range<usize>| (x.start + 1).min(x.end)..(x.end.saturating_sub(1)).max(x.start + 1).max((x.start + 1).min(x.end));
+    let inner = Region { i: shrink(&r.i), j: shrink(&r.j), k: shrink(&r.k) };
+    let (a, b) = (inner.i.start, inner.i.end);
+    let third = (b - a).div_ceil(3);
+    let slab = |s: usize| {
+        let lo = (a + s * third).min(b);
+        Region { i: lo..(lo + third).min(b), j: inner.j.clone(), k: inner.k.clone() }
+    };
+    let mut shell = vec![
+        Region { i: r.i.start..inner.i.start, j: r.j.clone(), k: r.k.clone() },
+        Region { i: inner.i.end..r.i.end, j: r.j.clone(), k: r.k.clone() },
+        Region { i: inner.i.clone(), j: r.j.start..inner.j.start, k: r.k.clone() },
+        Region { i: inner.i.clone(), j: inner.j.end..r.j.end, k: r.k.clone() },
+        Region { i: inner.i.clone(), j: inner.j.clone(), k: r.k.start..inner.k.start },
+        Region { i: inner.i.clone(), j: inner.j.clone(), k: inner.k.end..r.k.end },
+    ];
+    shell.retain(|x| !x.is_empty());
+    ([slab(0), slab(1), slab(2)], shell)
+}
+
+/// A problem's state on this rank.
+struct State<T: Element> {
+    u: Block<T>,
+    v: Block<T>,
+    coefficients: Option<HimenoCoefficients<T>>,
+    /// gosa of the last Himeno sweep (this rank's part).
+    gosa: f64,
+    /// Seconds this rank spent on the halo (packing, posting, waiting, unpacking).
+    halo_s: f64,
+}
+
+impl<T: Element + Send + Pod> State<T>
+where
+    T::Acc: Real,
+{
+    fn new(kind: Kind, pl: &Place, global: [usize; 3], seed: u64) -> Self {
+        let (u, coefficients) = match kind {
+            Kind::Himeno => {
+                let (p, co) = stencil::himeno_init::<T>(pl.n, pl.origin, global);
+                (p, Some(co))
+            }
+            _ => (initial_field::<T>(pl, global, seed), None),
+        };
+        let v = u.clone();
+        Self { u, v, coefficients, gosa: 0.0, halo_s: 0.0 }
+    }
+
+    fn sweep_region(&mut self, kind: Kind, r: &Region) -> f64 {
+        let (c0, c1) = weights::<T::Acc>(kind);
+        match kind {
+            Kind::Seven => {
+                stencil::sweep7(&self.u, &mut self.v, r, c0, c1);
+                0.0
+            }
+            Kind::TwentySeven => {
+                stencil::sweep27(&self.u, &mut self.v, r, c0, c1);
+                0.0
+            }
+            Kind::Himeno => stencil::himeno(&self.u, &mut self.v, self.coefficients.as_ref().expect("himeno has coefficients"), r),
+        }
+    }
+
+    /// One exchange-and-sweep; the new field ends in `u`.
+    fn step(&mut self, kind: Kind, halo: &mut Halo, region: &Region, overlap: bool) {
+        let mut gosa = 0.0;
+        if overlap {
+            let (slabs, shell) = split(region);
+            for (d, slab) in slabs.iter().enumerate() {
+                let t = Instant::now();
+                halo.start(&self.u, d);
+                self.halo_s += t.elapsed().as_secs_f64();
+                gosa += self.sweep_region(kind, slab);
+                let t = Instant::now();
+                halo.finish(&mut self.u);
+                self.halo_s += t.elapsed().as_secs_f64();
+            }
+            for r in &shell {
+                gosa += self.sweep_region(kind, r);
+            }
+        } else {
+            let t = Instant::now();
+            halo.exchange(&mut self.u);
+            self.halo_s += t.elapsed().as_secs_f64();
+            gosa = self.sweep_region(kind, region);
+        }
+        self.gosa = gosa;
+        std::mem::swap(&mut self.u, &mut self.v);
+    }
+}
+
+pub fn measure(ctx: &Ctx, s: &StencilSettings, peaks: Option<&Peaks>) -> Result<Record> {
+    with_element!(s.precision, run(ctx, s, peaks))
+}
+
+/// Values of this rank's points (block coordinates 1..=n), widened to f64, in order.
+fn owned<T: Element>(b: &Block<T>) -> Vec<f64> {
+    let mut out = Vec::with_capacity(b.n.iter().product());
+    for i in 1..=b.n[0] {
+        for j in 1..=b.n[1] {
+            let at = b.at(i, j, 1);
+            out.extend(b.data[at..at + b.n[2]].iter().map(|x| x.to_f64()));
+        }
+    }
+    out
+}
+
+fn run<T: Element + Send + Pod>(ctx: &Ctx, s: &StencilSettings, peaks: Option<&Peaks>) -> Result<Record>
+where
+    T::Acc: Real,
+{
+    let dims = check(s, ctx.world.size())?;
+    let pl = place(ctx, s.global, dims);
+    let mut halo = Halo::new(&pl.cart, pl.neighbours);
+    let state = RefCell::new(State::<T>::new(s.kind, &pl, s.global, ctx.seed));
+    let label = format!("{} {} {}x{}x{}", s.kind.name(), s.precision, s.global[0], s.global[1], s.global[2]);
+    ctx.progress.set_message(label);
+    ctx.progress.set_length((ctx.warmup + ctx.reps) as u64);
+    ctx.progress.reset();
+    let mut halo_fraction = Vec::new();
+    let times = timing::time_reps_after(
+        &ctx.world,
+        ctx.warmup,
+        ctx.reps,
+        || *state.borrow_mut() = State::new(s.kind, &pl, s.global, ctx.seed),
+        || {
+            let mut st = state.borrow_mut();
+            for _ in 0..s.iters {
+                st.step(s.kind, &mut halo, &pl.region, s.overlap);
+            }
+        },
+        || {
+            let st = state.borrow();
+            halo_fraction.push(st.halo_s);
+            ctx.progress.inc(1)
+        },
+    );
+    ctx.progress.finish_and_clear();
+    let st = state.into_inner();
+    let w = &ctx.world;
+
+    // The answer: every point finite, gosa finite; the checksum is exact (a wrapping sum of
+    // bit patterns), so equal fields on any decomposition give equal checksums.
+    let mine = owned(&st.u);
+    let finite = w.all(mine.iter().all(|x| x.is_finite()) && st.gosa.is_finite());
+    let local_sum: u64 = mine.iter().fold(0u64, |a, x| a.wrapping_add(x.to_bits()));
+    let sums = w.all_gather_bytes(&local_sum.to_le_bytes());
+    let checksum = sums.iter().fold(0u64, |a, b| a.wrapping_add(u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))));
+    let gosa = w.sum(st.gosa);
+
+    // The same problem in f64, untimed: the error this storage precision costs.
+    let (max_err, rms_err) = if s.precision == Precision::F64 {
+        (0.0, 0.0)
+    } else {
+        let mut reference = State::<f64>::new(s.kind, &pl, s.global, ctx.seed);
+        for _ in 0..s.iters {
+            reference.step(s.kind, &mut halo, &pl.region, false);
+        }
+        let r = owned(&reference.u);
+        let (mut dmax, mut rmax, mut d2, mut r2) = (0f64, 0f64, 0f64, 0f64);
+        for (x, y) in mine.iter().zip(&r) {
+            let d = x - y;
+            dmax = dmax.max(d.abs());
+            rmax = rmax.max(y.abs());
+            d2 += d * d;
+            r2 += y * y;
+        }
+        let (dmax, rmax, d2, r2) = (w.max(dmax), w.max(rmax), w.sum(d2), w.sum(r2));
+        (dmax / rmax, (d2 / r2).sqrt())
+    };
+
+    let points: usize = s.global.iter().map(|g| g - 2).product();
+    let work = points as f64 * s.iters as f64;
+    let time_s = Stats::of(&times);
+    let gflops = Stats::rate(work * s.kind.flops_per_point() as f64 / 1e9, &time_s);
+    let gbs = Stats::rate(work * bytes_per_point(s.kind, s.precision) as f64 / 1e9, &time_s);
+    let mpts = Stats::rate(work / 1e6, &time_s);
+    let halo_s = w.max(halo_fraction.last().copied().unwrap_or(0.0));
+    let triad = peaks.and_then(|p| p.stream_triad_gbs);
+    let valid = finite;
+    let params = [
+        ("size", json!(s.global)),
+        ("dims", json!(dims)),
+        ("iters", json!(s.iters)),
+        ("overlap", json!(s.overlap)),
+        ("ranks", json!(w.size())),
+        ("threads_per_rank", json!(ctx.threads)),
+        ("bytes_per_point", json!(bytes_per_point(s.kind, s.precision))),
+        ("arithmetic", json!(s.precision.compute().name())),
+    ];
+    let results = [
+        ("mpoints_per_s", json!(mpts)),
+        ("halo_fraction", json!(halo_s / time_s.max)),
+        ("halo_s", json!(halo_s)),
+        ("rel_error_max_vs_f64", json!(max_err)),
+        ("rel_error_rms_vs_f64", json!(rms_err)),
+        ("gosa", if s.kind == Kind::Himeno { json!(gosa) } else { json!(null) }),
+        ("checksum_sum", json!(w.sum(mine.iter().sum::<f64>()))),
+    ];
+    Ok(Record {
+        kernel: match s.kind {
+            Kind::Seven => "stencil-7pt",
+            Kind::Himeno => "himeno",
+            Kind::TwentySeven => "stencil-27pt",
+        }
+        .into(),
+        precision: s.precision.name().into(),
+        params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        flop_convention: format!("{} per updated point", s.kind.flops_per_point()),
+        time_s,
+        gflops,
+        efficiency: Efficiency { vs_theoretical: None, vs_empirical: triad.map(|t| gbs.median / t) },
+        accuracy: Accuracy::default(),
+        valid,
+        failure: (!valid).then(|| "the field holds non-finite values".to_string()),
+        results: results.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect(),
+        bandwidth_gbs: Some(gbs),
+        checksum: Some(format!("{checksum:016x}")),
+    })
+}
