@@ -120,31 +120,99 @@ pub struct HimenoCoefficients<T> {
 /// Himeno's relaxation factor.
 pub const OMEGA: f64 = 0.8;
 
-/// Rows of the old field around output row (i, j), widened to the accumulation type.
-struct Rows<A> {
-    bufs: Vec<Vec<A>>,
+/// The old field's planes i−1, i, i+1 around the plane being computed, as the
+/// accumulation type: borrowed where the storage is that type (f64, f32), widened once per
+/// plane into a rolling window of three buffers otherwise.
+struct Window<'a, T: Element> {
+    src: &'a Block<T>,
+    direct: Option<&'a [T::Acc]>,
+    bufs: [Vec<T::Acc>; 3],
+    /// The plane in bufs[1].
+    centre: usize,
 }
 
-impl<A: Copy + Default> Rows<A> {
-    fn new(count: usize, len: usize) -> Self {
-        Self { bufs: vec![vec![A::default(); len]; count] }
+impl<'a, T: Element> Window<'a, T> {
+    fn new(src: &'a Block<T>, i: usize) -> Self {
+        let direct = T::as_acc_slice(&src.data);
+        let len = if direct.is_some() { 0 } else { src.plane() };
+        let mut w = Self { src, direct, bufs: std::array::from_fn(|_| vec![T::Acc::default(); len]), centre: i };
+        if w.direct.is_none() {
+            for (b, p) in [i - 1, i, i + 1].into_iter().enumerate() {
+                w.widen(b, p);
+            }
+        }
+        w
+    }
+
+    fn widen(&mut self, b: usize, plane: usize) {
+        let n = self.src.plane();
+        T::to_acc_slice(&self.src.data[plane * n..(plane + 1) * n], &mut self.bufs[b]);
+    }
+
+    /// Moves the window one plane on.
+    fn advance(&mut self) {
+        self.centre += 1;
+        if self.direct.is_none() {
+            self.bufs.rotate_left(1);
+            self.widen(2, self.centre + 1);
+        }
+    }
+
+    /// Row j of plane centre + d − 1 (d in 0..3), ghosts included.
+    fn row(&self, d: usize, j: usize) -> &[T::Acc] {
+        let n = self.src.row();
+        let at = j * n;
+        match self.direct {
+            Some(all) => {
+                let p = (self.centre + d - 1) * self.src.plane();
+                &all[p + at..p + at + n]
+            }
+            None => &self.bufs[d][at..at + n],
+        }
     }
 }
 
-/// Widens `src[start..start + len]` into `buf`.
-fn load<T: Element>(src: &[T], start: usize, buf: &mut [T::Acc]) {
-    T::to_acc_slice(&src[start..start + buf.len()], buf);
+/// Runs `plane_fn(window, i, out_plane)` for every i-plane of `r`: parallel tasks take
+/// blocks of consecutive planes, and each task's window rolls along i (so every plane of
+/// the old field is widened once per task, not three times). Returns the sum of what
+/// `plane_fn` returns (Himeno's gosa; 0 for the others).
+fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, plane_fn: impl Fn(&Window<'_, T>, usize, &mut [T]) -> f64 + Sync) -> f64 {
+    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
+    if r.is_empty() {
+        return 0.0;
+    }
+    let plane = dst.plane();
+    let planes = &mut dst.data[r.i.start * plane..r.i.end * plane];
+    let tasks = (4 * rayon::current_num_threads()).min(r.i.len()).max(1);
+    let per = r.i.len().div_ceil(tasks);
+    planes
+        .par_chunks_mut(per * plane)
+        .enumerate()
+        .map(|(t, block)| {
+            let i0 = r.i.start + t * per;
+            let mut w = Window::new(src, i0);
+            let mut sum = 0.0;
+            for (n, out) in block.chunks_mut(plane).enumerate() {
+                if n > 0 {
+                    w.advance();
+                }
+                sum += plane_fn(&w, i0 + n, out);
+            }
+            sum
+        })
+        .sum()
 }
 
-/// Runs `row(i, j, out_row)` for every row of `r` in parallel over i-planes; `out_row` is
-/// the k range `r.k` of dst's row (i, j).
-fn each_row<T: Element + Send>(dst: &mut Block<T>, r: &Region, row: impl Fn(usize, usize, &mut [T]) + Sync) {
-    let (plane, rowlen) = (dst.plane(), dst.row());
-    dst.data.par_chunks_mut(plane).enumerate().filter(|(i, _)| r.i.contains(i)).for_each(|(i, p)| {
-        for j in r.j.clone() {
-            row(i, j, &mut p[j * rowlen + r.k.start..j * rowlen + r.k.end]);
+/// Computes a row of results (the accumulation type) straight into the new field where the
+/// storage is the accumulation type, else into `res`, then rounds it into the field.
+fn store_row<T: Element>(out: &mut [T], res: &mut [T::Acc], f: impl FnOnce(&mut [T::Acc])) {
+    match T::as_acc_slice_mut(out) {
+        Some(direct) => f(direct),
+        None => {
+            f(res);
+            T::from_acc_slice(res, out, Overflow::Saturate);
         }
-    });
+    }
 }
 
 /// One 7-point sweep of `r`: dst = c0·src + c1·Σ(6 neighbours).
@@ -152,24 +220,21 @@ pub fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region,
 where
     T::Acc: Real,
 {
-    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
-    if r.is_empty() {
-        return;
-    }
-    let len = r.k.len();
-    each_row(dst, r, |i, j, out| {
-        let mut rows = Rows::<T::Acc>::new(5, len);
-        let mut acc = vec![T::Acc::default(); len + 2];
-        load(&src.data, src.at(i, j, r.k.start - 1), &mut acc);
-        for (b, (di, dj)) in rows.bufs.iter_mut().zip([(0, 1), (2, 1), (1, 0), (1, 2)]) {
-            load(&src.data, src.at(i + di - 1, j + dj - 1, r.k.start), b);
+    let (row, len) = (src.row(), r.k.len());
+    let (k0, k1) = (r.k.start, r.k.end);
+    let _ = each_plane(src, dst, r, |w, _, out| {
+        let mut res = vec![T::Acc::default(); len];
+        for j in r.j.clone() {
+            let (cr, im, ip) = (&w.row(1, j)[k0 - 1..k1 + 1], &w.row(0, j)[k0..k1], &w.row(2, j)[k0..k1]);
+            let (jm, jp) = (&w.row(1, j - 1)[k0..k1], &w.row(1, j + 1)[k0..k1]);
+            store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| {
+                for k in 0..len {
+                    let s = ((cr[k] + cr[k + 2]) + (im[k] + ip[k])) + (jm[k] + jp[k]);
+                    dst[k] = c0 * cr[k + 1] + c1 * s;
+                }
+            });
         }
-        let [im, ip, jm, jp, res] = &mut rows.bufs[..] else { unreachable!() };
-        for k in 0..len {
-            let s = ((acc[k] + acc[k + 2]) + (im[k] + ip[k])) + (jm[k] + jp[k]);
-            res[k] = c0 * acc[k + 1] + c1 * s;
-        }
-        T::from_acc_slice(res, out, Overflow::Saturate);
+        0.0
     });
 }
 
@@ -178,25 +243,24 @@ pub fn sweep27<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region
 where
     T::Acc: Real,
 {
-    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
-    if r.is_empty() {
-        return;
-    }
-    let len = r.k.len();
-    each_row(dst, r, |i, j, out| {
-        let mut rows = Rows::<T::Acc>::new(9, len + 2);
-        for (n, b) in rows.bufs.iter_mut().enumerate() {
-            load(&src.data, src.at(i + n / 3 - 1, j + n % 3 - 1, r.k.start - 1), b);
-        }
+    let (row, len) = (src.row(), r.k.len());
+    let (k0, k1) = (r.k.start, r.k.end);
+    let _ = each_plane(src, dst, r, |w, _, out| {
         let mut res = vec![T::Acc::default(); len];
-        for (k, out_k) in res.iter_mut().enumerate() {
-            let mut s = T::Acc::default();
-            for (n, b) in rows.bufs.iter().enumerate() {
-                s = s + b[k] + if n == 4 { T::Acc::default() } else { b[k + 1] } + b[k + 2];
-            }
-            *out_k = c0 * rows.bufs[4][k + 1] + c1 * s;
+        for j in r.j.clone() {
+            // The nine rows (i + di, j + dj), di, dj in −1..=1, each k0−1..k1+1.
+            let nine: [&[T::Acc]; 9] = std::array::from_fn(|n| &w.row(n / 3, j + n % 3 - 1)[k0 - 1..k1 + 1]);
+            store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| {
+                for k in 0..len {
+                    let mut s = T::Acc::default();
+                    for (n, b) in nine.iter().enumerate() {
+                        s = s + b[k] + if n == 4 { T::Acc::default() } else { b[k + 1] } + b[k + 2];
+                    }
+                    dst[k] = c0 * nine[4][k + 1] + c1 * s;
+                }
+            });
         }
-        T::from_acc_slice(&res, out, Overflow::Saturate);
+        0.0
     });
 }
 
@@ -206,38 +270,26 @@ pub fn himeno<T: Element + Send>(p: &Block<T>, wrk2: &mut Block<T>, co: &HimenoC
 where
     T::Acc: Real,
 {
-    assert_eq!(p.n, wrk2.n, "sweep: blocks of different shapes");
-    if r.is_empty() {
-        return 0.0;
-    }
-    let len = r.k.len();
+    let (row, len) = (p.row(), r.k.len());
+    let (k0, k1) = (r.k.start, r.k.end);
     let omega = T::Acc::from_f64(OMEGA);
-    let (plane, rowlen) = (wrk2.plane(), wrk2.row());
-    wrk2.data
-        .par_chunks_mut(plane)
-        .enumerate()
-        .filter(|(i, _)| r.i.contains(i))
-        .map(|(i, pl)| {
-            let mut gosa = 0f64;
-            // p rows (i + di, j + dj) for di, dj in −1..=1, each k−1..=k+1; 12 coefficient rows.
-            let mut pr = Rows::<T::Acc>::new(9, len + 2);
-            let mut cr = Rows::<T::Acc>::new(12, len);
-            let mut res = vec![T::Acc::default(); len];
-            for j in r.j.clone() {
-                for (n, b) in pr.bufs.iter_mut().enumerate() {
-                    load(&p.data, p.at(i + n / 3 - 1, j + n % 3 - 1, r.k.start - 1), b);
-                }
-                let arrays = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]);
-                for (b, arr) in cr.bufs.iter_mut().zip(arrays) {
-                    load(&arr.data, arr.at(i, j, r.k.start), b);
-                }
-                // pr index (di+1)*3 + (dj+1); offset +1 in k is the point itself.
-                let q = |di: usize, dj: usize| &pr.bufs[di * 3 + dj];
-                let (pc, pim, pip, pjm, pjp) = (q(1, 1), q(0, 1), q(2, 1), q(1, 0), q(1, 2));
-                let (pipjp, pipjm, pimjp, pimjm) = (q(2, 2), q(2, 0), q(0, 2), q(0, 0));
-                let c = &cr.bufs;
-                let (a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd) =
-                    (&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &c[8], &c[9], &c[10], &c[11]);
+    each_plane(p, wrk2, r, |w, i, out| {
+        let mut gosa = 0f64;
+        let mut cr = vec![vec![T::Acc::default(); len]; 12];
+        let mut res = vec![T::Acc::default(); len];
+        for j in r.j.clone() {
+            let at = j * row;
+            // p rows (i + di, j + dj) for di, dj in −1..=1, each k0−1..k1+1.
+            let q = |di: usize, dj: usize| &w.row(di, j + dj - 1)[k0 - 1..k1 + 1];
+            let (pc, pim, pip, pjm, pjp) = (q(1, 1), q(0, 1), q(2, 1), q(1, 0), q(1, 2));
+            let (pipjp, pipjm, pimjp, pimjm) = (q(2, 2), q(2, 0), q(0, 2), q(0, 0));
+            let arrays = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]);
+            for (b, arr) in cr.iter_mut().zip(arrays) {
+                let s = arr.at(i, j, k0);
+                T::to_acc_slice(&arr.data[s..s + len], b);
+            }
+            let [a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd] = &cr[..] else { unreachable!() };
+            store_row(&mut out[at + k0..at + k1], &mut res, |dst| {
                 for k in 0..len {
                     let m = k + 1; // the point's own k in the p rows
                     let s0 = a0[k] * pip[m]
@@ -252,13 +304,12 @@ where
                         + wrk1[k];
                     let ss = (s0 * a3[k] - pc[m]) * bnd[k];
                     gosa += Into::<f64>::into(ss * ss);
-                    res[k] = pc[m] + omega * ss;
+                    dst[k] = pc[m] + omega * ss;
                 }
-                T::from_acc_slice(&res, &mut pl[j * rowlen + r.k.start..j * rowlen + r.k.end], Overflow::Saturate);
-            }
-            gosa
-        })
-        .sum()
+            });
+        }
+        gosa
+    })
 }
 
 /// Himeno v3.0's initial state for a grid of gi×gj×gk points (boundary planes included),

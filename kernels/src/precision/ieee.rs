@@ -35,6 +35,12 @@ impl Element for f64 {
     fn to_acc_slice(src: &[Self], dst: &mut [f64]) {
         dst.copy_from_slice(src);
     }
+    fn as_acc_slice(src: &[Self]) -> Option<&[f64]> {
+        Some(src)
+    }
+    fn as_acc_slice_mut(src: &mut [Self]) -> Option<&mut [f64]> {
+        Some(src)
+    }
 }
 
 impl super::private::Sealed for f32 {}
@@ -62,5 +68,11 @@ impl Element for f32 {
     }
     fn to_acc_slice(src: &[Self], dst: &mut [f32]) {
         dst.copy_from_slice(src);
+    }
+    fn as_acc_slice(src: &[Self]) -> Option<&[f32]> {
+        Some(src)
+    }
+    fn as_acc_slice_mut(src: &mut [Self]) -> Option<&mut [f32]> {
+        Some(src)
     }
 }

@@ -203,6 +203,14 @@ pub trait Element: private::Sealed + Copy + Default + Send + Sync + 'static {
     fn from_acc_slice(src: &[Self::Acc], dst: &mut [Self], overflow: Overflow);
     /// Exact widening of a slice to the accumulation type (a copy for f64 and f32).
     fn to_acc_slice(src: &[Self], dst: &mut [Self::Acc]);
+    /// The slice as the accumulation type, where the two are the same type (f64, f32).
+    fn as_acc_slice(_: &[Self]) -> Option<&[Self::Acc]> {
+        None
+    }
+    /// [`Self::as_acc_slice`], mutable.
+    fn as_acc_slice_mut(_: &mut [Self]) -> Option<&mut [Self::Acc]> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -76,6 +76,11 @@ impl Halo {
         Self { comm: comm.as_raw(), neighbours, send: [Vec::new(), Vec::new()], recv: [Vec::new(), Vec::new()], requests: Vec::new(), phase: None }
     }
 
+    /// Which neighbours this rank has.
+    pub fn neighbours(&self) -> Neighbours {
+        self.neighbours
+    }
+
     /// Posts phase `d`: packs both faces of dimension d and starts their sends and receives.
     pub fn start<T: Pod>(&mut self, b: &Block<T>, d: usize) {
         assert!(self.phase.is_none(), "a halo phase is already in flight");

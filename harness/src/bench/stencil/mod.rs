@@ -145,10 +145,15 @@ fn weights<A: Real>(kind: Kind) -> (A, A) {
 }
 
 /// The regions of an overlapped sweep: three interior slabs (computed while halo phases
-/// 0, 1, 2 travel) and the shell around them (computed after).
-fn split(r: &Region) -> ([Region; 3], Vec<Region>) {
-    let shrink = |x: &std::ops::Range<usize>| (x.start + 1).min(x.end)..(x.end.saturating_sub(1)).max(x.start + 1).max((x.start + 1).min(x.end));
-    let inner = Region { i: shrink(&r.i), j: shrink(&r.j), k: shrink(&r.k) };
+/// 0, 1, 2 travel) and the shell around them (computed after). Only the faces with a
+/// neighbour read ghosts, so only those are peeled off the interior.
+fn split(r: &Region, neighbours: &Neighbours) -> ([Region; 3], Vec<Region>) {
+    let peel = |x: &std::ops::Range<usize>, d: usize| {
+        let lo = x.start + usize::from(neighbours[d][0].is_some());
+        let hi = x.end.saturating_sub(usize::from(neighbours[d][1].is_some())).max(lo);
+        lo.min(x.end)..hi.min(x.end).max(lo.min(x.end))
+    };
+    let inner = Region { i: peel(&r.i, 0), j: peel(&r.j, 1), k: peel(&r.k, 2) };
     let (a, b) = (inner.i.start, inner.i.end);
     let third = (b - a).div_ceil(3);
     let slab = |s: usize| {
@@ -213,7 +218,7 @@ where
     fn step(&mut self, kind: Kind, halo: &mut Halo, region: &Region, overlap: bool) {
         let mut gosa = 0.0;
         if overlap {
-            let (slabs, shell) = split(region);
+            let (slabs, shell) = split(region, &halo.neighbours());
             for (d, slab) in slabs.iter().enumerate() {
                 let t = Instant::now();
                 halo.start(&self.u, d);
