@@ -160,7 +160,8 @@ fn run_writes_every_record_of_the_plan_under_mpirun() {
         &cfg,
         "[run]\nreps = 2\nwarmup = 1\n[peak]\nfma_seconds = 0.02\ntriad_elements = 100000\n\
          [gemm]\nn = 80\nprecisions = [\"f64\", \"f32\", \"bf16\", \"f16\", \"e4m3\", \"e5m2\"]\nscaling_fp8 = \"mx\"\n\
-         [hpl_mxp]\nn = 200\nnb = 48\nprecisions = [\"f64\", \"bf16\"]\n",
+         [hpl_mxp]\nn = 200\nnb = 48\nprecisions = [\"f64\", \"bf16\"]\n\
+         [stencil]\nkinds = [\"7pt\", \"himeno\"]\nprecisions = [\"f64\", \"bf16\"]\nsize = [12, 10, 14]\niters = 2\n",
     )
     .unwrap();
     let json = tmp("run.json");
@@ -172,7 +173,12 @@ fn run_writes_every_record_of_the_plan_under_mpirun() {
     let names: Vec<(&str, &str)> = records.iter().map(|r| (r["kernel"].as_str().unwrap(), r["precision"].as_str().unwrap())).collect();
     let gemm = ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"].map(|p| ("gemm", p));
     assert_eq!(names[..6], gemm);
-    assert_eq!(names[6..], [("hpl-mxp", "f64"), ("hpl-mxp", "bf16")]);
+    assert_eq!(names[6..8], [("hpl-mxp", "f64"), ("hpl-mxp", "bf16")]);
+    assert_eq!(names[8..], [("stencil-7pt", "f64"), ("stencil-7pt", "bf16"), ("himeno", "f64"), ("himeno", "bf16")]);
+    for r in &records[8..] {
+        assert_eq!(r["valid"], true, "{r}");
+        assert!(r["bandwidth_gbs"]["median"].as_f64().unwrap() > 0.0 && r["checksum"].as_str().unwrap().len() == 16, "{r}");
+    }
     for r in &records[..6] {
         check_gemm_record(r, 2, 80);
     }

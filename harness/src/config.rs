@@ -19,6 +19,7 @@ pub struct Plan {
     pub peak: PeakSection,
     pub gemm: Option<GemmSection>,
     pub hpl_mxp: Option<HplSection>,
+    pub stencil: Option<StencilSection>,
     #[serde(default)]
     pub system: SystemSection,
 }
@@ -77,6 +78,24 @@ pub struct HplSection {
     pub nb: Option<usize>,
 }
 
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StencilSection {
+    /// 7pt, himeno, 27pt.
+    pub kinds: Vec<String>,
+    pub precisions: Vec<String>,
+    /// Grid points NX NY NZ, boundary planes included.
+    pub size: [usize; 3],
+    pub iters: usize,
+    /// Halo exchange overlapped with the interior.
+    #[serde(default = "default_true")]
+    pub overlap: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystemSection {
@@ -91,6 +110,8 @@ pub struct Checked {
     pub plan: Plan,
     pub gemm_precisions: Vec<Precision>,
     pub hpl_precisions: Vec<Precision>,
+    pub stencil_kinds: Vec<effcal_kernels::stencil::Kind>,
+    pub stencil_precisions: Vec<Precision>,
     pub fp8_scaling: ScaleMode,
     pub flop_per_cycle: BTreeMap<Precision, f64>,
 }
@@ -135,6 +156,21 @@ impl Plan {
                 hpl_precisions.push(precision("hpl_mxp.precisions", s)?);
             }
         }
+        let (mut stencil_kinds, mut stencil_precisions) = (Vec::new(), Vec::new());
+        if let Some(st) = &plan.stencil {
+            for k in &st.kinds {
+                stencil_kinds.push(k.parse().map_err(|_| err(format!("stencil.kinds: unknown kind '{k}' (allowed: 7pt, himeno, 27pt)")))?);
+            }
+            for s in &st.precisions {
+                stencil_precisions.push(precision("stencil.precisions", s)?);
+            }
+            if st.size.iter().any(|&g| g < 3) {
+                return Err(err(format!("stencil.size = {:?}: at least 3 points per dimension", st.size)));
+            }
+            if st.iters == 0 {
+                return Err(err("stencil.iters = 0: must be at least 1".into()));
+            }
+        }
         let mut flop_per_cycle = BTreeMap::new();
         for (name, &v) in &plan.system.flop_per_cycle {
             let p = precision("system.flop_per_cycle", name)?;
@@ -146,7 +182,7 @@ impl Plan {
         if let Some(c) = plan.system.clock_ghz.filter(|c| !(*c > 0.0 && *c < 20.0)) {
             return Err(err(format!("system.clock_ghz = {c}: must be in (0, 20)")));
         }
-        Ok(Checked { plan, gemm_precisions, hpl_precisions, fp8_scaling, flop_per_cycle })
+        Ok(Checked { plan, gemm_precisions, hpl_precisions, stencil_kinds, stencil_precisions, fp8_scaling, flop_per_cycle })
     }
 
     /// Reads and checks a plan file.

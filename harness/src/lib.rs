@@ -186,6 +186,17 @@ fn run(cli: Cli) -> Result<Outcome> {
                     .collect();
                 run_hpl(&ctx, &mut session, &runs)?;
             }
+            if let Some(st) = &plan.stencil {
+                let mut runs = Vec::new();
+                for &kind in &checked.stencil_kinds {
+                    for &precision in &checked.stencil_precisions {
+                        let s = StencilSettings { kind, precision, global: st.size, iters: st.iters, dims: None, overlap: st.overlap };
+                        stencil::check(&s, ctx.world.size())?;
+                        runs.push(s);
+                    }
+                }
+                run_stencils(&ctx, &mut session, &runs)?;
+            }
             session.finish()
         }
     }
