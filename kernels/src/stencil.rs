@@ -277,18 +277,26 @@ where
         let mut gosa = 0f64;
         let mut cr = vec![vec![T::Acc::default(); len]; 12];
         let mut res = vec![T::Acc::default(); len];
+        let mut sq = vec![T::Acc::default(); len];
         for j in r.j.clone() {
             let at = j * row;
             // p rows (i + di, j + dj) for di, dj in −1..=1, each k0−1..k1+1.
             let q = |di: usize, dj: usize| &w.row(di, j + dj - 1)[k0 - 1..k1 + 1];
             let (pc, pim, pip, pjm, pjp) = (q(1, 1), q(0, 1), q(2, 1), q(1, 0), q(1, 2));
             let (pipjp, pipjm, pimjp, pimjm) = (q(2, 2), q(2, 0), q(0, 2), q(0, 0));
-            let arrays = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]);
-            for (b, arr) in cr.iter_mut().zip(arrays) {
-                let s = arr.at(i, j, k0);
-                T::to_acc_slice(&arr.data[s..s + len], b);
+            // The 12 coefficient rows: borrowed where stored in the arithmetic type.
+            let arrays: Vec<&Block<T>> = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]).collect();
+            let s = arrays[0].at(i, j, k0);
+            if T::as_acc_slice(&arrays[0].data).is_none() {
+                for (b, arr) in cr.iter_mut().zip(&arrays) {
+                    T::to_acc_slice(&arr.data[s..s + len], b);
+                }
             }
-            let [a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd] = &cr[..] else { unreachable!() };
+            let coef: [&[T::Acc]; 12] = std::array::from_fn(|n| match T::as_acc_slice(&arrays[n].data) {
+                Some(direct) => &direct[s..s + len],
+                None => &cr[n][..],
+            });
+            let [a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd] = coef;
             store_row(&mut out[at + k0..at + k1], &mut res, |dst| {
                 for k in 0..len {
                     let m = k + 1; // the point's own k in the p rows
@@ -303,13 +311,28 @@ where
                         + c2[k] * pc[m - 1]
                         + wrk1[k];
                     let ss = (s0 * a3[k] - pc[m]) * bnd[k];
-                    gosa += Into::<f64>::into(ss * ss);
+                    sq[k] = ss * ss;
                     dst[k] = pc[m] + omega * ss;
                 }
             });
+            gosa += sum_f64(&sq);
         }
         gosa
     })
+}
+
+/// Σ x in f64 with eight partial sums (so the sweep's loop stays vectorised; gosa is
+/// summed in a fixed order per row).
+fn sum_f64<A: Real>(xs: &[A]) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&x| Into::<f64>::into(x)).sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += Into::<f64>::into(x);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
 }
 
 /// Himeno v3.0's initial state for a grid of gi×gj×gk points (boundary planes included),
