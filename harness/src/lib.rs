@@ -303,11 +303,17 @@ fn stencil_runs(a: &cli::StencilArgs, ranks: usize) -> Result<Vec<StencilSetting
 
 /// Runs stencil settings in order, printing a row for each.
 fn run_stencils(ctx: &Ctx, session: &mut Session<'_>, runs: &[StencilSettings]) -> Result<()> {
+    let first = session.doc.records.len();
     session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
     for s in runs {
         let record = stencil::measure(ctx, s, session.doc.peaks.as_ref())?;
         let text = output::stencil_row(&record);
         session.add(record, &text)?;
+    }
+    let hidden = output::apply_halo_hidden(&mut session.doc.records[first..]);
+    if !hidden.is_empty() {
+        session.print(&hidden);
+        session.write()?;
     }
     Ok(())
 }

@@ -241,3 +241,25 @@ pub fn stencil_row(r: &Record) -> String {
     }
     out
 }
+
+/// Sets `results.halo_hidden` on every overlapped stencil record that has a plain record of
+/// the same kernel, precision, size and dims among `records`: 1 − (halo seconds overlapped)
+/// / (halo seconds plain), the share of the plain variant's halo time the overlap hides.
+/// Returns the lines that report them (empty if none).
+pub fn apply_halo_hidden(records: &mut [Record]) -> String {
+    let key = |r: &Record| (r.kernel.clone(), r.precision.clone(), r.params.get("size").cloned(), r.params.get("dims").cloned());
+    let overlapped = |r: &Record| r.params.get("overlap").and_then(|v| v.as_bool()) == Some(true);
+    let halo = |r: &Record| r.results.get("halo_s").and_then(|v| v.as_f64());
+    let plain: Vec<_> = records.iter().filter(|r| r.bandwidth_gbs.is_some() && !overlapped(r)).filter_map(|r| Some((key(r), halo(r)?))).collect();
+    let mut out = String::new();
+    for r in records.iter_mut().filter(|r| r.bandwidth_gbs.is_some() && overlapped(r)) {
+        if let (Some((_, base)), Some(h)) = (plain.iter().find(|(k, _)| *k == key(r)), halo(r)) {
+            if *base > 0.0 {
+                let hidden = 1.0 - h / base;
+                r.results.insert("halo_hidden".into(), serde_json::json!(hidden));
+                out += &format!("Overlap hides {:.0}% of the plain halo time: {} {} ({:.4} s -> {:.4} s per repetition, slowest rank)\n", 100.0 * hidden, r.kernel, r.precision, base, h);
+            }
+        }
+    }
+    out
+}

@@ -115,6 +115,16 @@ impl Halo {
         }
     }
 
+    /// Lets MPI move the phase in flight (receivers copy what has arrived), so a phase
+    /// progresses while the rank computes.
+    pub fn progress(&mut self) {
+        if !self.requests.is_empty() {
+            let mut flag: c_int = 0;
+            let code = unsafe { ffi::MPI_Testall(self.requests.len() as c_int, self.requests.as_mut_ptr(), &mut flag, ffi::RSMPI_STATUSES_IGNORE) };
+            check(code, "MPI_Testall");
+        }
+    }
+
     /// The whole exchange, phase after phase.
     pub fn exchange<T: Pod>(&mut self, b: &mut Block<T>) {
         for d in 0..3 {
