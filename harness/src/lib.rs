@@ -310,12 +310,7 @@ fn run_stencils(ctx: &Ctx, session: &mut Session<'_>, runs: &[StencilSettings]) 
         let text = output::stencil_row(&record);
         session.add(record, &text)?;
     }
-    let hidden = output::apply_halo_hidden(&mut session.doc.records[first..]);
-    if !hidden.is_empty() {
-        session.print(&hidden);
-        session.write()?;
-    }
-    Ok(())
+    session.annotate(first, output::apply_halo_hidden)
 }
 
 /// Runs HPL-MxP settings in order, printing HPL's result block, then the speed-ups over
@@ -332,12 +327,7 @@ fn run_hpl(ctx: &Ctx, session: &mut Session<'_>, runs: &[HplSettings]) -> Result
         let text = output::hpl_block(&record);
         session.add(record, &text)?;
     }
-    let speedups = output::apply_speedups(&mut session.doc.records[first..]);
-    if !speedups.is_empty() {
-        session.print(&speedups);
-        session.write()?;
-    }
-    Ok(())
+    session.annotate(first, output::apply_speedups)
 }
 
 /// `effcal formats quantize`: one "<input> <rounded>" line per value.
@@ -420,6 +410,17 @@ impl<'a> Session<'a> {
             self.outcome = Outcome::Failed;
         }
         self.doc.records.push(record);
+        self.write()
+    }
+
+    /// Lets `f` add cross-record results (speed-ups, halo hidden) to the records from
+    /// `first` on; prints what it reports and rewrites the JSON when it reports anything.
+    fn annotate(&mut self, first: usize, f: fn(&mut [Record]) -> String) -> Result<()> {
+        let text = f(&mut self.doc.records[first..]);
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.print(&text);
         self.write()
     }
 

@@ -215,26 +215,33 @@ fn store_row<T: Element>(out: &mut [T], res: &mut [T::Acc], f: impl FnOnce(&mut 
     }
 }
 
-/// One 7-point sweep of `r`: dst = c0·src + c1·Σ(6 neighbours).
-pub fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc)
-where
-    T::Acc: Real,
-{
+/// Runs `row_fn(window, j, results)` for every row of `r` (plane by plane, see
+/// [`each_plane`]), `results` being the row's k range `r.k` of the new field.
+fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, row_fn: impl Fn(&Window<'_, T>, usize, &mut [T::Acc]) + Sync) {
     let (row, len) = (src.row(), r.k.len());
     let (k0, k1) = (r.k.start, r.k.end);
     let _ = each_plane(src, dst, r, |w, _, out| {
         let mut res = vec![T::Acc::default(); len];
         for j in r.j.clone() {
-            let (cr, im, ip) = (&w.row(1, j)[k0 - 1..k1 + 1], &w.row(0, j)[k0..k1], &w.row(2, j)[k0..k1]);
-            let (jm, jp) = (&w.row(1, j - 1)[k0..k1], &w.row(1, j + 1)[k0..k1]);
-            store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| {
-                for k in 0..len {
-                    let s = ((cr[k] + cr[k + 2]) + (im[k] + ip[k])) + (jm[k] + jp[k]);
-                    dst[k] = c0 * cr[k + 1] + c1 * s;
-                }
-            });
+            store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| row_fn(w, j, dst));
         }
         0.0
+    });
+}
+
+/// One 7-point sweep of `r`: dst = c0·src + c1·Σ(6 neighbours).
+pub fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc)
+where
+    T::Acc: Real,
+{
+    let (k0, k1) = (r.k.start, r.k.end);
+    each_row(src, dst, r, |w, j, dst| {
+        let (cr, im, ip) = (&w.row(1, j)[k0 - 1..k1 + 1], &w.row(0, j)[k0..k1], &w.row(2, j)[k0..k1]);
+        let (jm, jp) = (&w.row(1, j - 1)[k0..k1], &w.row(1, j + 1)[k0..k1]);
+        for k in 0..dst.len() {
+            let s = ((cr[k] + cr[k + 2]) + (im[k] + ip[k])) + (jm[k] + jp[k]);
+            dst[k] = c0 * cr[k + 1] + c1 * s;
+        }
     });
 }
 
@@ -243,24 +250,17 @@ pub fn sweep27<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region
 where
     T::Acc: Real,
 {
-    let (row, len) = (src.row(), r.k.len());
     let (k0, k1) = (r.k.start, r.k.end);
-    let _ = each_plane(src, dst, r, |w, _, out| {
-        let mut res = vec![T::Acc::default(); len];
-        for j in r.j.clone() {
-            // The nine rows (i + di, j + dj), di, dj in −1..=1, each k0−1..k1+1.
-            let nine: [&[T::Acc]; 9] = std::array::from_fn(|n| &w.row(n / 3, j + n % 3 - 1)[k0 - 1..k1 + 1]);
-            store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| {
-                for k in 0..len {
-                    let mut s = T::Acc::default();
-                    for (n, b) in nine.iter().enumerate() {
-                        s = s + b[k] + if n == 4 { T::Acc::default() } else { b[k + 1] } + b[k + 2];
-                    }
-                    dst[k] = c0 * nine[4][k + 1] + c1 * s;
-                }
-            });
+    each_row(src, dst, r, |w, j, dst| {
+        // The nine rows (i + di, j + dj), di, dj in −1..=1, each k0−1..k1+1.
+        let nine: [&[T::Acc]; 9] = std::array::from_fn(|n| &w.row(n / 3, j + n % 3 - 1)[k0 - 1..k1 + 1]);
+        for (k, out) in dst.iter_mut().enumerate() {
+            let mut s = T::Acc::default();
+            for (n, b) in nine.iter().enumerate() {
+                s = s + b[k] + if n == 4 { T::Acc::default() } else { b[k + 1] } + b[k + 2];
+            }
+            *out = c0 * nine[4][k + 1] + c1 * s;
         }
-        0.0
     });
 }
 
