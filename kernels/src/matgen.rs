@@ -137,10 +137,6 @@ impl Matrix {
         self.n
     }
 
-    pub fn generator(&self) -> Generator {
-        self.generator
-    }
-
     /// State of element (i, j) before the diagonal is replaced.
     pub fn state(&self, i: usize, j: usize) -> u64 {
         Jump::STEP.pow(i as u64).after(self.next_col.pow(j as u64)).apply(self.start)
