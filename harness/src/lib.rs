@@ -351,13 +351,38 @@ fn quantize(to: Precision, overflow: Overflow, values: Vec<String>) -> Result<Ou
     Ok(Outcome::Passed)
 }
 
-/// Detects the node, starts MPI and the rayon pool of this rank.
+/// Detects the node, starts MPI, places this rank's threads (one core each) and starts its
+/// rayon pool on them.
 fn setup(threads: Option<usize>, reps: usize, warmup: usize, seed: u64) -> Result<Ctx> {
-    let node = topology::Node::detect();
+    let mut node = topology::Node::detect();
     let world = world::World::init()?;
-    let threads = threads.unwrap_or(node.bound_cores);
+    // The ranks of this node, and whether the launcher bound them (different cpusets) or
+    // left them all on the same one, which effcal then divides.
+    let hosts = world.all_gather_string(&node.host);
+    let masks = world.all_gather_string(&node.binding);
+    let local: Vec<usize> = (0..world.size()).filter(|&r| hosts[r] == node.host).collect();
+    let me = local.iter().position(|&r| r == world.rank()).expect("this rank is on its own host");
+    let shared = local.iter().all(|&r| masks[r] == node.binding);
+    let cores = topology::bound_cores();
+    let threads = threads.unwrap_or(if shared { (cores.len() / local.len()).max(1) } else { cores.len().max(1) });
+    let place = topology::Placement::new(&cores, me, local.len(), shared, threads);
+    if !place.threads.is_empty() {
+        let all = place.cpus();
+        // The process first (MPI's and other helper threads stay on the rank's cores), then
+        // each rayon thread on its own core.
+        if topology::bind_current_thread(&all).is_ok() {
+            node.binding = topology::cpu_list(&all);
+            node.bound_cores = place.threads.iter().map(|t| t[0]).collect::<std::collections::BTreeSet<_>>().len();
+        }
+    }
+    let per_thread = place.threads.clone();
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .start_handler(move |t| {
+            if let Some(cpus) = per_thread.get(t) {
+                let _ = topology::bind_current_thread(cpus);
+            }
+        })
         .build_global()
         .map_err(|e| Error::invalid("--threads", threads, format!("a thread count the system can start ({e})")))?;
     Ok(Ctx::new(world, node, threads, reps, warmup, seed))

@@ -66,6 +66,73 @@ impl Node {
     }
 }
 
+/// The cores of this rank's affinity mask, each as the CPUs (hardware threads) of the core
+/// inside the mask, in the order hwloc lists them. One entry per CPU where hwloc fails.
+pub fn bound_cores() -> Vec<Vec<usize>> {
+    let mask = affinity();
+    let Ok(topo) = Topology::new() else { return mask.into_iter().map(|c| vec![c]).collect() };
+    let cores: Vec<Vec<usize>> = topo
+        .objects_with_type(ObjectType::Core)
+        .filter_map(|core| {
+            let pus: Vec<usize> = core.cpuset()?.iter_set().map(usize::from).filter(|c| mask.contains(c)).collect();
+            (!pus.is_empty()).then_some(pus)
+        })
+        .collect();
+    if cores.is_empty() { mask.into_iter().map(|c| vec![c]).collect() } else { cores }
+}
+
+/// Where a rank's threads run: one core per thread.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placement {
+    /// The CPUs of each thread's core.
+    pub threads: Vec<Vec<usize>>,
+    /// True when effcal divided a cpuset the ranks of a node share (the launcher did not
+    /// bind them); false when it used the rank's own binding.
+    pub divided: bool,
+}
+
+impl Placement {
+    /// Places `threads` threads of the rank that is `local` of `local_ranks` on its node.
+    /// `cores` is the rank's cpuset by core ([`bound_cores`]); `shared` says whether every
+    /// rank of the node has the same one. A shared cpuset is divided: local rank l takes
+    /// cores l·threads.., so ranks get distinct cores while there are enough (beyond that
+    /// they wrap around: oversubscribed, and effcal warns).
+    pub fn new(cores: &[Vec<usize>], local: usize, local_ranks: usize, shared: bool, threads: usize) -> Self {
+        if cores.is_empty() {
+            return Placement { threads: Vec::new(), divided: false };
+        }
+        let divided = shared && local_ranks > 1;
+        let first = if divided { local * threads } else { 0 };
+        Placement { threads: (0..threads).map(|t| cores[(first + t) % cores.len()].clone()).collect(), divided }
+    }
+
+    /// Every CPU of the placement, sorted.
+    pub fn cpus(&self) -> Vec<usize> {
+        let mut all: Vec<usize> = self.threads.iter().flatten().copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
+/// Binds the calling thread (or, before threads start, the process) to `cpus`.
+pub fn bind_current_thread(cpus: &[usize]) -> std::io::Result<()> {
+    if cpus.is_empty() {
+        return Ok(());
+    }
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays within CPU_SETSIZE (checked).
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+            libc::CPU_SET(c, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// CPUs in this process's affinity mask.
 fn affinity() -> Vec<usize> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size.
@@ -177,6 +244,23 @@ fn vector_fma_units() -> Option<(u32, f64, String)> {
 
 #[cfg(test)]
 mod tests {
+    use super::Placement;
+
+    #[test]
+    fn a_shared_cpuset_is_divided_among_the_ranks_of_a_node() {
+        let cores: Vec<Vec<usize>> = (0..4).map(|c| vec![c, c + 4]).collect();
+        // Two ranks × two threads on a node whose 4 cores (2 hardware threads each) they share.
+        assert_eq!(Placement::new(&cores, 0, 2, true, 2).threads, vec![vec![0, 4], vec![1, 5]]);
+        assert_eq!(Placement::new(&cores, 1, 2, true, 2).threads, vec![vec![2, 6], vec![3, 7]]);
+        assert_eq!(Placement::new(&cores, 1, 2, true, 2).cpus(), vec![2, 3, 6, 7]);
+        // Bound by the launcher: the rank's own cores, from the first.
+        let own = Placement::new(&cores[2..], 1, 2, false, 2);
+        assert_eq!((own.threads, own.divided), (vec![vec![2, 6], vec![3, 7]], false));
+        // More threads than cores: they wrap around.
+        assert_eq!(Placement::new(&cores[..1], 0, 1, false, 2).threads, vec![vec![0, 4], vec![0, 4]]);
+        assert!(Placement::new(&[], 0, 1, false, 2).threads.is_empty());
+    }
+
     #[test]
     fn cpu_lists_compress_ranges() {
         assert_eq!(super::cpu_list(&[0, 1, 2, 5, 7, 8]), "0-2,5,7-8");

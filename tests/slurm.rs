@@ -1,0 +1,77 @@
+//! The project's own sbatch script on a real Slurm: tests/slurm/cluster.sh brings up a
+//! single-node Slurm (munged, slurmctld, slurmd, installed from Debian when missing),
+//! `sbatch --wait slurm/effcal.sbatch` runs a small plan on 2 ranks through srun, and the
+//! calibration JSON it wrote is checked. The daemons are stopped by their PIDs whatever
+//! happens. Skipped, with a message, only where Slurm cannot be installed (exit 77).
+
+mod common;
+
+use common::{calibration, text, BIN};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Stops the test cluster when dropped.
+struct Cluster {
+    dir: PathBuf,
+    conf: PathBuf,
+}
+
+impl Cluster {
+    /// None where Slurm cannot be installed here.
+    fn up(dir: &Path) -> Option<Self> {
+        let out = Command::new("bash").arg(Path::new(ROOT).join("tests/slurm/cluster.sh")).arg("up").arg(dir).output().expect("bash runs");
+        if out.status.code() == Some(77) {
+            eprintln!("SKIPPED: the Slurm test needs slurmctld, slurmd, munge (apt) and root:\n{}", text(&out.stderr));
+            return None;
+        }
+        assert!(out.status.success(), "cluster.sh up failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
+        Some(Cluster { dir: dir.to_path_buf(), conf: dir.join("slurm.conf") })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(Path::new(ROOT).join("tests/slurm/cluster.sh")).arg("down").arg(&self.dir).status();
+    }
+}
+
+#[test]
+fn the_sbatch_script_runs_two_ranks_under_slurm() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("slurm");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(cluster) = Cluster::up(&dir) else { return };
+    let json = dir.join("calibration.json");
+    let log = dir.join("job-%j.out");
+    let out = Command::new("sbatch")
+        .current_dir(ROOT)
+        .env("SLURM_CONF", &cluster.conf)
+        .env("EFFCAL_BIN", BIN)
+        .env("EFFCAL_PLAN", "tests/slurm/plan.toml")
+        .env("EFFCAL_OUT", &json)
+        .arg("--wait")
+        .arg(format!("--output={}", log.display()))
+        .arg("slurm/effcal.sbatch")
+        .output()
+        .expect("sbatch runs");
+    let logs: String = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("job-")).map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
+    assert!(out.status.success(), "sbatch --wait failed ({:?}):\n{}\n{}\njob output:\n{logs}", out.status.code(), text(&out.stdout), text(&out.stderr));
+    assert!(logs.contains("Result: PASSED"), "job output:\n{logs}");
+
+    let doc = calibration(&json);
+    let system = &doc["system"];
+    assert_eq!(system["ranks"], 2, "{system}");
+    let bindings = system["bindings"].as_array().unwrap();
+    assert_eq!(bindings.len(), 2);
+    // effcal binds each rank's threads to its own cores when the launcher did not.
+    assert_ne!(bindings[0]["cpus"], bindings[1]["cpus"], "ranks share cores: {bindings:?}");
+    let records = doc["records"].as_array().unwrap();
+    let kernels: Vec<&str> = records.iter().map(|r| r["kernel"].as_str().unwrap()).collect();
+    for k in ["gemm", "hpl-mxp", "stencil-7pt"] {
+        assert!(kernels.contains(&k), "no {k} record in {kernels:?}");
+    }
+    assert!(records.iter().all(|r| r["valid"] == true), "a record failed: {records:?}");
+    assert!(doc["command"].as_str().unwrap().contains("run --config tests/slurm/plan.toml"), "{}", doc["command"]);
+}
