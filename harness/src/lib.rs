@@ -435,7 +435,13 @@ impl<'a> Session<'a> {
             self.outcome = Outcome::Failed;
         }
         self.doc.records.push(record);
-        self.write()
+        self.write()?;
+        // Fault injection, for the test of the failure path: EFFCAL_FAIL_RANK=r makes rank
+        // r panic after the first record while the other ranks go on to the next.
+        if self.doc.records.len() == 1 && std::env::var("EFFCAL_FAIL_RANK").ok().and_then(|v| v.parse().ok()) == Some(self.ctx.world.rank()) {
+            panic!("failure injected by EFFCAL_FAIL_RANK={}", self.ctx.world.rank());
+        }
+        Ok(())
     }
 
     /// Lets `f` add cross-record results (speed-ups, halo hidden) to the records from

@@ -8,6 +8,24 @@ use mpi::datatype::PartitionMut;
 use mpi::topology::{Communicator, SimpleCommunicator};
 use mpi::traits::*;
 
+/// A panic on any thread of any rank prints the rank and the reason, then aborts the whole
+/// job (MPI_Abort, exit code 3) instead of leaving the other ranks waiting in a collective.
+fn abort_on_panic(rank: i32, size: i32) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let reason = info.payload().downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| info.payload().downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into());
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("effcal: rank {rank} of {size} failed: {reason}{at}");
+        if size > 1 {
+            eprintln!("effcal: aborting all {size} ranks (MPI_Abort)");
+            // SAFETY: MPI is initialised (this hook is set after MPI_Init) and MPI_Abort
+            // does not return.
+            unsafe { mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, 3) };
+        }
+        default(info);
+    }));
+}
+
 pub struct World {
     _universe: mpi::environment::Universe,
     comm: SimpleCommunicator,
@@ -17,6 +35,7 @@ impl World {
     pub fn init() -> Result<Self> {
         let universe = mpi::initialize().ok_or_else(|| Error::Mpi("MPI was already initialised".into()))?;
         let comm = universe.world();
+        abort_on_panic(comm.rank(), comm.size());
         Ok(Self { _universe: universe, comm })
     }
 
