@@ -37,6 +37,22 @@ pub enum Command {
     Run(RunArgs),
     /// Print the JSON Schema of the calibration document
     Schema,
+    /// Merge calibrations (jobs of different rank or node counts, precisions) into one,
+    /// with the parallel efficiency of each weak and strong scaling series
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Calibration JSON files (two or more)
+    #[arg(required = true, num_args = 1..)]
+    pub files: Vec<std::path::PathBuf>,
+    /// The merged document
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Merge documents of different schema versions or systems
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod merge;
 pub mod output;
 pub mod report;
 pub mod timing;
@@ -65,6 +66,10 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::Formats { action: Some(FormatsAction::Quantize { to, overflow, values }) } => {
             let overflow = if overflow == "ieee" { Overflow::NonSaturating } else { Overflow::Saturate };
             quantize(to, overflow, values)
+        }
+        Command::Merge(a) => {
+            print!("{}", merge::merge(&a.files, &a.out, a.force)?);
+            Ok(Outcome::Passed)
         }
         Command::Schema => {
             print!("{}", report::schema_json());
