@@ -88,7 +88,14 @@ fn series_keys(record: &Value) -> Vec<(&'static str, Map<String, Value>)> {
         // The same block per rank is a weak-scaling series.
         let (size, dims) = (params.get("size").and_then(Value::as_array), params.get("dims").and_then(Value::as_array));
         if let (Some(size), Some(dims)) = (size, dims) {
-            let per: Option<Vec<u64>> = size.iter().zip(dims).map(|(s, d)| Some((s.as_u64()?, d.as_u64()?))).map(|x| x.and_then(|(s, d)| (d > 0 && s % d == 0).then(|| s / d))).collect();
+            let per: Option<Vec<u64>> = size
+                .iter()
+                .zip(dims)
+                .map(|(s, d)| {
+                    let (s, d) = (s.as_u64()?, d.as_u64()?);
+                    (d > 0 && s % d == 0).then(|| s / d)
+                })
+                .collect();
             if let Some(per) = per {
                 let mut weak = problem;
                 weak.remove("size");
