@@ -368,16 +368,18 @@ fn setup(threads: Option<usize>, reps: usize, warmup: usize, seed: u64) -> Resul
     let local: Vec<usize> = (0..world.size()).filter(|&r| hosts[r] == node.host).collect();
     let me = local.iter().position(|&r| r == world.rank()).expect("this rank is on its own host");
     let shared = local.iter().all(|&r| masks[r] == node.binding);
-    let cores = topology::bound_cores();
-    let threads = threads.unwrap_or(if shared { (cores.len() / local.len()).max(1) } else { cores.len().max(1) });
-    let place = topology::Placement::new(&cores, me, local.len(), shared, threads);
+    let cores = node.bound_cores.len();
+    let threads = threads.unwrap_or(if shared { (cores / local.len()).max(1) } else { cores.max(1) });
+    let place = topology::Placement::new(&node.bound_cores, me, local.len(), shared, threads);
     if !place.threads.is_empty() {
         let all = place.cpus();
         // The process first (MPI's and other helper threads stay on the rank's cores), then
         // each rayon thread on its own core.
         if topology::bind_current_thread(&all).is_ok() {
             node.binding = topology::cpu_list(&all);
-            node.bound_cores = place.threads.iter().map(|t| t[0]).collect::<std::collections::BTreeSet<_>>().len();
+            node.bound_cores = place.threads.clone();
+            node.bound_cores.sort_unstable();
+            node.bound_cores.dedup();
         }
     }
     let per_thread = place.threads.clone();

@@ -3,7 +3,6 @@
 
 use effcal_kernels::Precision;
 use hwlocality::Topology;
-use hwlocality::cpu::binding::CpuBindingFlags;
 use hwlocality::object::attributes::ObjectAttributes;
 use hwlocality::object::types::ObjectType;
 
@@ -14,8 +13,9 @@ pub struct Node {
     pub cpu_model: String,
     /// Physical cores of the node.
     pub cores: usize,
-    /// Cores with at least one hardware thread in this rank's binding.
-    pub bound_cores: usize,
+    /// The cores of this rank's binding, each as its CPUs (hardware threads) inside the
+    /// binding, in hwloc's order; one entry per CPU where hwloc fails.
+    pub bound_cores: Vec<Vec<usize>>,
     /// The rank's cpuset as a list, e.g. "0-1" or "3".
     pub binding: String,
     pub numa_nodes: usize,
@@ -33,7 +33,7 @@ impl Node {
             host,
             cpu_model: proc_cpuinfo_model().unwrap_or_else(|| "unknown".into()),
             cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            bound_cores: cpus.len().max(1),
+            bound_cores: cpus.iter().map(|&c| vec![c]).collect(),
             binding,
             numa_nodes: 1,
             llc_bytes: 0,
@@ -54,31 +54,19 @@ impl Node {
             if let Some(model) = topo.objects_with_type(ObjectType::Package).find_map(|p| p.info("CPUModel")) {
                 node.cpu_model = model.to_string_lossy().trim().to_string();
             }
-            if let Ok(set) = topo.cpu_binding(CpuBindingFlags::PROCESS) {
-                let bound = topo
-                    .objects_with_type(ObjectType::Core)
-                    .filter(|core| core.cpuset().is_some_and(|cs| cs.intersects(&set)))
-                    .count();
-                node.bound_cores = bound.max(1);
+            let cores: Vec<Vec<usize>> = topo
+                .objects_with_type(ObjectType::Core)
+                .filter_map(|core| {
+                    let pus: Vec<usize> = core.cpuset()?.iter_set().map(usize::from).filter(|c| cpus.contains(c)).collect();
+                    (!pus.is_empty()).then_some(pus)
+                })
+                .collect();
+            if !cores.is_empty() {
+                node.bound_cores = cores;
             }
         }
         node
     }
-}
-
-/// The cores of this rank's affinity mask, each as the CPUs (hardware threads) of the core
-/// inside the mask, in the order hwloc lists them. One entry per CPU where hwloc fails.
-pub fn bound_cores() -> Vec<Vec<usize>> {
-    let mask = affinity();
-    let Ok(topo) = Topology::new() else { return mask.into_iter().map(|c| vec![c]).collect() };
-    let cores: Vec<Vec<usize>> = topo
-        .objects_with_type(ObjectType::Core)
-        .filter_map(|core| {
-            let pus: Vec<usize> = core.cpuset()?.iter_set().map(usize::from).filter(|c| mask.contains(c)).collect();
-            (!pus.is_empty()).then_some(pus)
-        })
-        .collect();
-    if cores.is_empty() { mask.into_iter().map(|c| vec![c]).collect() } else { cores }
 }
 
 /// Where a rank's threads run: one core per thread.
@@ -93,7 +81,7 @@ pub struct Placement {
 
 impl Placement {
     /// Places `threads` threads of the rank that is `local` of `local_ranks` on its node.
-    /// `cores` is the rank's cpuset by core ([`bound_cores`]); `shared` says whether every
+    /// `cores` is the rank's cpuset by core ([`Node::bound_cores`]); `shared` says whether every
     /// rank of the node has the same one. A shared cpuset is divided: local rank l takes
     /// cores l·threads.., so ranks get distinct cores while there are enough (beyond that
     /// they wrap around: oversubscribed, and effcal warns).
