@@ -107,9 +107,13 @@ fn series_keys(record: &Value) -> Vec<(&'static str, Map<String, Value>)> {
     keys
 }
 
+/// A series being gathered: (kernel, precision, kind, problem as text) → the problem, and
+/// for each (resources, ranks) the (rate, source document) of every record.
+type Groups = BTreeMap<(String, String, &'static str, String), (Map<String, Value>, BTreeMap<(u64, u64), Vec<(f64, usize)>>)>;
+
 /// The scaling series the records form: those with at least two different resources.
 pub fn series(docs: &[Value]) -> Vec<Series> {
-    let mut groups: BTreeMap<(String, String, &'static str, String), (Map<String, Value>, BTreeMap<(u64, u64), Vec<(f64, usize)>>)> = BTreeMap::new();
+    let mut groups = Groups::new();
     for (d, doc) in docs.iter().enumerate() {
         for r in doc["records"].as_array().into_iter().flatten() {
             if r["valid"] != Value::Bool(true) {
