@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{calibration, text, BIN};
+use common::{calibration, effcal, ok, text, BIN};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -74,4 +74,25 @@ fn the_sbatch_script_runs_two_ranks_under_slurm() {
     }
     assert!(records.iter().all(|r| r["valid"] == true), "a record failed: {records:?}");
     assert!(doc["command"].as_str().unwrap().contains("run --config tests/slurm/plan.toml"), "{}", doc["command"]);
+    assert!(bindings.iter().all(|b| b["placement"] == "divided"), "{bindings:?}");
+
+    // The script `effcal slurm` renders from the plan's [job] section runs as it is too.
+    let scripts = dir.join("generated");
+    ok(&effcal(&["slurm", "--config", "tests/slurm/plan.toml", "--out-dir", scripts.to_str().unwrap()]));
+    let rendered = dir.join("rendered.json");
+    let out = Command::new("sbatch")
+        .current_dir(ROOT)
+        .env("SLURM_CONF", &cluster.conf)
+        .env("EFFCAL_BIN", BIN)
+        .env("EFFCAL_OUT", &rendered)
+        .arg("--wait")
+        .arg(format!("--output={}", dir.join("rendered-%j.out").display()))
+        .arg(scripts.join("slurmtest-1n.sbatch"))
+        .output()
+        .expect("sbatch runs");
+    let logs: String = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with("rendered-")).map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
+    assert!(out.status.success(), "the rendered script failed ({:?}):\n{}\njob output:\n{logs}", out.status.code(), text(&out.stderr));
+    let doc = calibration(&rendered);
+    assert_eq!(doc["system"]["ranks"], 2);
+    assert!(doc["records"].as_array().unwrap().iter().all(|r| r["valid"] == true));
 }

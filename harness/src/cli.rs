@@ -13,6 +13,11 @@ pub struct Cli {
     /// rayon threads per rank [default: the cores in the rank's binding]
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub threads: Option<u32>,
+    /// Take the system description (clock, FLOP/cycle, memory bandwidth, sources: the
+    /// theoretical peaks) from the [system] section of this TOML instead of detecting it
+    /// (for `run`: instead of the plan's own)
+    #[arg(long, global = true)]
+    pub system: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +45,22 @@ pub enum Command {
     /// Merge calibrations (jobs of different rank or node counts, precisions) into one,
     /// with the parallel efficiency of each weak and strong scaling series
     Merge(MergeArgs),
+    /// Render batch scripts from a plan's [job] section: one sbatch script (or PJM script
+    /// with --pjm) per node count, each running the plan
+    Slurm(SlurmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SlurmArgs {
+    /// Plan TOML with a [job] section
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Directory the scripts are written to
+    #[arg(long, default_value = "slurm/generated")]
+    pub out_dir: PathBuf,
+    /// Fujitsu PJM scripts (Fugaku) instead of Slurm's
+    #[arg(long)]
+    pub pjm: bool,
 }
 
 #[derive(Debug, Args)]
@@ -241,9 +262,14 @@ pub struct RunArgs {
     /// Plan TOML [default: configs/local.toml, built in]
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Calibration JSON to write (rewritten atomically after every record)
-    #[arg(long, default_value = "results/calibration.json")]
-    pub out: PathBuf,
+    /// Calibration JSON to write, rewritten atomically after every record [default: the
+    /// plan's run.out, else results/calibration.json]
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Keep the records already in the output file (of a job killed at its time limit) and
+    /// measure only the plan's missing ones, against the peaks that file holds
+    #[arg(long)]
+    pub resume: bool,
 }
 
 fn parse_precision(s: &str) -> Result<Precision, String> {

@@ -4,7 +4,8 @@
 use crate::error::{Error, Result};
 use effcal_kernels::Precision;
 use effcal_kernels::precision::scaling::ScaleMode;
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// configs/local.toml, built in: the plan `effcal run` uses without --config.
@@ -22,6 +23,8 @@ pub struct Plan {
     pub stencil: Option<StencilSection>,
     #[serde(default)]
     pub system: SystemSection,
+    /// What `effcal slurm` renders batch scripts from.
+    pub job: Option<JobSection>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -30,11 +33,15 @@ pub struct RunSection {
     pub reps: usize,
     pub warmup: usize,
     pub seed: u64,
+    /// rayon threads per rank [default: the cores of the rank's binding]; --threads wins.
+    pub threads: Option<usize>,
+    /// The calibration JSON [default: results/calibration.json]; --out wins.
+    pub out: Option<String>,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        Self { reps: 5, warmup: 1, seed: 42 }
+        Self { reps: 5, warmup: 1, seed: 42, threads: None, out: None }
     }
 }
 
@@ -54,7 +61,10 @@ impl Default for PeakSection {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GemmSection {
-    pub n: usize,
+    /// Order of each rank's matrices; or `memory_fraction`.
+    pub n: Option<usize>,
+    /// Fraction of a rank's memory A, B and C may fill (n chosen to fit, a multiple of 256).
+    pub memory_fraction: Option<f64>,
     pub precisions: Vec<String>,
     #[serde(default = "default_fp8_scaling")]
     pub scaling_fp8: String,
@@ -72,7 +82,11 @@ fn default_samples() -> usize {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HplSection {
-    pub n: usize,
+    /// Order of the matrix; or `memory_fraction`.
+    pub n: Option<usize>,
+    /// Fraction of the run's memory the matrix may fill (HPL's sizing rule; n a multiple of
+    /// the block size).
+    pub memory_fraction: Option<f64>,
     pub precisions: Vec<String>,
     /// Block size [default: per precision, see `hpl::default_nb`].
     pub nb: Option<usize>,
@@ -84,8 +98,14 @@ pub struct StencilSection {
     /// 7pt, himeno, 27pt.
     pub kinds: Vec<String>,
     pub precisions: Vec<String>,
-    /// Grid points NX NY NZ, boundary planes included.
-    pub size: [usize; 3],
+    /// Grid points NX NY NZ, boundary planes included (per rank with `weak`); or
+    /// `memory_fraction`.
+    pub size: Option<[usize; 3]>,
+    /// Fraction of a rank's memory its block may fill (a cube per rank; weak by nature).
+    pub memory_fraction: Option<f64>,
+    /// `size` is per rank: the global grid is size × the balanced dims (weak scaling).
+    #[serde(default)]
+    pub weak: bool,
     pub iters: usize,
     /// Halo exchange overlapped with the interior.
     #[serde(default = "default_true")]
@@ -96,17 +116,74 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+/// What the plan says about the machine: theoretical peaks come from here where given, and
+/// from detection otherwise. Every figure may cite its source in `sources`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SystemSection {
+    /// The system's name, e.g. "Fugaku".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Nodes of the whole system (the run's own count is detected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
+    /// Cores per node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cores_per_node: Option<usize>,
+    /// The clock the theoretical peaks use, GHz (replaces the measured one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock_ghz: Option<f64>,
-    #[serde(default)]
+    /// FLOP per cycle per core, by precision name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub flop_per_cycle: BTreeMap<String, f64>,
+    /// Theoretical memory bandwidth per node, GB/s (the stencils' and the triad's ceiling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bandwidth_gbs: Option<f64>,
+    /// Memory per node, GiB (informative; sizing uses the memory detected on the nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_gib: Option<f64>,
+    /// Where each figure comes from, keyed by the field's name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, String>,
+}
+
+/// The batch job `effcal slurm` renders: one script per node count.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSection {
+    /// Job name and the stem of the scripts and results.
+    #[serde(default = "default_job_name")]
+    pub name: String,
+    /// Node counts: one script each (a scaling sweep when more than one).
+    pub nodes: Vec<usize>,
+    pub ranks_per_node: usize,
+    /// Wall-clock limit, HH:MM:SS.
+    #[serde(default = "default_time")]
+    pub time: String,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// srun's --mpi plugin.
+    #[serde(default = "default_mpi")]
+    pub mpi: String,
+    /// PJM resource group (Fugaku), for `effcal slurm --pjm`.
+    pub rscgrp: Option<String>,
+}
+
+fn default_job_name() -> String {
+    "effcal".into()
+}
+fn default_time() -> String {
+    "00:30:00".into()
+}
+fn default_mpi() -> String {
+    "pmix".into()
 }
 
 /// A plan with its values checked and parsed.
 #[derive(Clone, Debug)]
 pub struct Checked {
+    /// The file, as errors name it.
+    pub file: String,
     pub plan: Plan,
     pub gemm_precisions: Vec<Precision>,
     pub hpl_precisions: Vec<Precision>,
@@ -116,6 +193,9 @@ pub struct Checked {
     pub flop_per_cycle: BTreeMap<Precision, f64>,
 }
 
+/// Keys of `[system]` that `sources` may cite.
+const SYSTEM_KEYS: &str = "name, nodes, cores_per_node, clock_ghz, flop_per_cycle, memory_bandwidth_gbs, memory_gib";
+
 impl Plan {
     /// Parses and checks a plan; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Checked> {
@@ -124,17 +204,30 @@ impl Plan {
         if plan.run.reps == 0 {
             return Err(err("run.reps = 0: must be at least 1".into()));
         }
+        if let Some(t) = plan.run.threads.filter(|&t| t == 0 || t > 4096) {
+            return Err(err(format!("run.threads = {t}: must be in 1..=4096")));
+        }
         if !(plan.peak.fma_seconds > 0.0 && plan.peak.fma_seconds <= 60.0) {
             return Err(err(format!("peak.fma_seconds = {}: must be in (0, 60]", plan.peak.fma_seconds)));
         }
         let precision = |key: &str, s: &str| {
             s.parse::<Precision>().map_err(|_| err(format!("{key}: unknown precision '{s}' (allowed: {})", Precision::allowed())))
         };
+        // Exactly one of a size and a memory fraction.
+        let size_or_fraction = |section: &str, size_key: &str, has_size: bool, fraction: Option<f64>| -> Result<()> {
+            match (has_size, fraction) {
+                (true, Some(_)) => Err(err(format!("{section}: both {size_key} and memory_fraction given; allowed: one of them"))),
+                (false, None) => Err(err(format!("{section}: missing size; allowed: {size_key} = ..., or memory_fraction = a number in (0, 0.95]"))),
+                (_, Some(f)) if !(f > 0.0 && f <= 0.95) => Err(err(format!("{section}.memory_fraction = {f}: must be in (0, 0.95]"))),
+                _ => Ok(()),
+            }
+        };
         let mut gemm_precisions = Vec::new();
         let mut fp8_scaling = ScaleMode::Tensor;
         if let Some(g) = &plan.gemm {
-            if g.n == 0 || g.n > 65_536 {
-                return Err(err(format!("gemm.n = {}: must be in 1..=65536", g.n)));
+            size_or_fraction("gemm", "n", g.n.is_some(), g.memory_fraction)?;
+            if let Some(n) = g.n.filter(|&n| n == 0 || n > 65_536) {
+                return Err(err(format!("gemm.n = {n}: must be in 1..=65536")));
             }
             for s in &g.precisions {
                 gemm_precisions.push(precision("gemm.precisions", s)?);
@@ -146,8 +239,9 @@ impl Plan {
         }
         let mut hpl_precisions = Vec::new();
         if let Some(h) = &plan.hpl_mxp {
-            if h.n < 2 || h.n > 4_000_000 {
-                return Err(err(format!("hpl_mxp.n = {}: must be in 2..=4000000", h.n)));
+            size_or_fraction("hpl_mxp", "n", h.n.is_some(), h.memory_fraction)?;
+            if let Some(n) = h.n.filter(|&n| !(2..=4_000_000).contains(&n)) {
+                return Err(err(format!("hpl_mxp.n = {n}: must be in 2..=4000000")));
             }
             if h.nb == Some(0) {
                 return Err(err("hpl_mxp.nb = 0: must be at least 1".into()));
@@ -164,25 +258,43 @@ impl Plan {
             for s in &st.precisions {
                 stencil_precisions.push(precision("stencil.precisions", s)?);
             }
-            if st.size.iter().any(|&g| g < 3) {
-                return Err(err(format!("stencil.size = {:?}: at least 3 points per dimension", st.size)));
+            size_or_fraction("stencil", "size", st.size.is_some(), st.memory_fraction)?;
+            if let Some(size) = st.size.filter(|s| s.iter().any(|&g| g < 3)) {
+                return Err(err(format!("stencil.size = {size:?}: at least 3 points per dimension")));
             }
             if st.iters == 0 {
                 return Err(err("stencil.iters = 0: must be at least 1".into()));
             }
         }
+        let sys = &plan.system;
         let mut flop_per_cycle = BTreeMap::new();
-        for (name, &v) in &plan.system.flop_per_cycle {
+        for (name, &v) in &sys.flop_per_cycle {
             let p = precision("system.flop_per_cycle", name)?;
             if !(v > 0.0) {
                 return Err(err(format!("system.flop_per_cycle.{name} = {v}: must be positive")));
             }
             flop_per_cycle.insert(p, v);
         }
-        if let Some(c) = plan.system.clock_ghz.filter(|c| !(*c > 0.0 && *c < 20.0)) {
+        if let Some(c) = sys.clock_ghz.filter(|c| !(*c > 0.0 && *c < 20.0)) {
             return Err(err(format!("system.clock_ghz = {c}: must be in (0, 20)")));
         }
-        Ok(Checked { plan, gemm_precisions, hpl_precisions, stencil_kinds, stencil_precisions, fp8_scaling, flop_per_cycle })
+        for (key, v) in [("memory_bandwidth_gbs", sys.memory_bandwidth_gbs), ("memory_gib", sys.memory_gib)] {
+            if let Some(v) = v.filter(|v| !(*v > 0.0 && v.is_finite())) {
+                return Err(err(format!("system.{key} = {v}: must be a positive number")));
+            }
+        }
+        for (key, v) in [("nodes", sys.nodes), ("cores_per_node", sys.cores_per_node)] {
+            if v == Some(0) {
+                return Err(err(format!("system.{key} = 0: must be at least 1")));
+            }
+        }
+        if let Some(k) = sys.sources.keys().find(|k| !SYSTEM_KEYS.split(", ").any(|a| a == k.as_str())) {
+            return Err(err(format!("system.sources.{k}: not a field of [system] (allowed: {SYSTEM_KEYS})")));
+        }
+        if let Some(job) = &plan.job {
+            job.check().map_err(err)?;
+        }
+        Ok(Checked { file: file.to_string(), plan, gemm_precisions, hpl_precisions, stencil_kinds, stencil_precisions, fp8_scaling, flop_per_cycle })
     }
 
     /// Reads and checks a plan file.
@@ -190,6 +302,166 @@ impl Plan {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading config {}", path.display()), e))?;
         Self::parse(&text, &path.display().to_string())
     }
+}
+
+impl JobSection {
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.nodes.is_empty() || self.nodes.contains(&0) {
+            return Err(format!("job.nodes = {:?}: allowed: a list of node counts ≥ 1, e.g. [1, 2, 4]", self.nodes));
+        }
+        if self.ranks_per_node == 0 {
+            return Err("job.ranks_per_node = 0: must be at least 1".into());
+        }
+        let hms: Vec<&str> = self.time.split(':').collect();
+        if hms.len() != 3 || hms.iter().any(|f| f.is_empty() || !f.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(format!("job.time = \"{}\": allowed: HH:MM:SS, e.g. \"01:30:00\"", self.time));
+        }
+        let safe = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        for (key, v) in [("name", Some(&self.name)), ("partition", self.partition.as_ref()), ("account", self.account.as_ref()), ("mpi", Some(&self.mpi)), ("rscgrp", self.rscgrp.as_ref())] {
+            if let Some(v) = v.filter(|v| !safe(v)) {
+                return Err(format!("job.{key} = \"{v}\": allowed: letters, digits, '-', '_' and '.'"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The memory a run may size its problems from: the smallest share of any rank (its
+/// node's memory divided by the ranks on that node), and the ranks.
+#[derive(Clone, Copy, Debug)]
+pub struct Memory {
+    pub per_rank: u64,
+    pub ranks: usize,
+}
+
+/// The sizes of a plan's kernels for this run's ranks and memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sizes {
+    pub gemm_n: usize,
+    pub hpl_n: usize,
+    /// Global grid, boundary planes included.
+    pub stencil: [usize; 3],
+}
+
+/// Bytes a GEMM rank holds per matrix element: A and B in storage, C in the accumulation
+/// format.
+pub fn gemm_bytes_per_element(p: Precision) -> usize {
+    2 * p.bytes() + p.compute().bytes()
+}
+
+/// Bytes per matrix element of HPL-MxP: the factors are held in the accumulation format
+/// (f32, f64 for f64); the f64 matrix of the residuals is regenerated, not kept.
+pub fn hpl_bytes_per_element(p: Precision) -> usize {
+    p.compute().bytes()
+}
+
+/// Bytes a stencil rank holds per grid point while it runs and validates: its fields in
+/// storage, the final field widened to f64, and (below f64) the f64 reference run's fields.
+pub fn stencil_bytes_per_point(kind: effcal_kernels::stencil::Kind, p: Precision) -> usize {
+    let arrays = if kind == effcal_kernels::stencil::Kind::Himeno { 14 } else { 2 };
+    let reference = if p == Precision::F64 { 0 } else { arrays * 8 + 8 };
+    arrays * p.bytes() + 8 + reference
+}
+
+fn gb(bytes: f64) -> String {
+    format!("{:.2} GB", bytes / 1e9)
+}
+
+impl Checked {
+    /// Sizes every kernel of the plan for `mem`: a memory fraction becomes a size (for the
+    /// most demanding precision of the list, so every precision runs the same problem), and
+    /// a given size that cannot fit is refused, naming the key, what it needs and what fits.
+    pub fn sizes(&self, mem: Memory, dims: impl Fn([usize; 3]) -> [usize; 3]) -> Result<Sizes> {
+        let err = |message: String| Error::Config { file: self.file.clone(), message };
+        let per_rank = mem.per_rank as f64;
+        let total = per_rank * mem.ranks as f64;
+        let mut sizes = Sizes::default();
+        if let Some(g) = &self.plan.gemm {
+            let bpe = self.gemm_precisions.iter().map(|&p| gemm_bytes_per_element(p)).max().unwrap_or(8) as f64;
+            let fit = |f: f64| ((f * per_rank / bpe).sqrt() as usize / 256 * 256).clamp(256, 65_536);
+            sizes.gemm_n = match (g.n, g.memory_fraction) {
+                (Some(n), _) => {
+                    let need = bpe * (n * n) as f64;
+                    if need > 0.95 * per_rank {
+                        return Err(err(format!(
+                            "gemm.n = {n}: needs {} per rank (A, B and C), a rank has {}; allowed: n ≤ {}, or memory_fraction",
+                            gb(need),
+                            gb(per_rank),
+                            fit(0.95)
+                        )));
+                    }
+                    n
+                }
+                (None, Some(f)) => fit(f),
+                (None, None) => unreachable!("checked by parse"),
+            };
+        }
+        if let Some(h) = &self.plan.hpl_mxp {
+            let bpe = self.hpl_precisions.iter().map(|&p| hpl_bytes_per_element(p)).max().unwrap_or(8) as f64;
+            let nb = h.nb.unwrap_or_else(|| self.hpl_precisions.iter().map(|&p| crate::bench::hpl::default_nb(p)).fold(1, lcm));
+            let fit = |f: f64| ((f * total / bpe).sqrt() as usize / nb * nb).max(nb);
+            sizes.hpl_n = match (h.n, h.memory_fraction) {
+                (Some(n), _) => {
+                    let need = bpe * (n as f64).powi(2);
+                    if need > 0.95 * total {
+                        return Err(err(format!(
+                            "hpl_mxp.n = {n}: the matrix needs {} over {} rank(s), they have {}; allowed: n ≤ {}, or memory_fraction",
+                            gb(need),
+                            mem.ranks,
+                            gb(total),
+                            fit(0.95)
+                        )));
+                    }
+                    n
+                }
+                (None, Some(f)) => fit(f),
+                (None, None) => unreachable!("checked by parse"),
+            };
+        }
+        if let Some(st) = &self.plan.stencil {
+            let bpp = self
+                .stencil_kinds
+                .iter()
+                .flat_map(|&k| self.stencil_precisions.iter().map(move |&p| stencil_bytes_per_point(k, p)))
+                .max()
+                .unwrap_or(24) as f64;
+            sizes.stencil = match (st.size, st.memory_fraction) {
+                (Some(size), _) => {
+                    let global = if st.weak {
+                        let d = dims(size);
+                        [size[0] * d[0], size[1] * d[1], size[2] * d[2]]
+                    } else {
+                        size
+                    };
+                    let need = bpp * global.iter().map(|&g| g as f64).product::<f64>();
+                    if need > 0.95 * total {
+                        let side = (0.95 * per_rank / bpp).cbrt() as usize;
+                        return Err(err(format!(
+                            "stencil.size = {size:?}: the grid needs {} over {} rank(s), they have {}; allowed: a size up to about {side}³ per rank, or memory_fraction",
+                            gb(need),
+                            mem.ranks,
+                            gb(total)
+                        )));
+                    }
+                    global
+                }
+                (None, Some(f)) => {
+                    let side = ((f * per_rank / bpp).cbrt() as usize).max(3);
+                    let d = dims([side; 3]);
+                    [side * d[0], side * d[1], side * d[2]]
+                }
+                (None, None) => unreachable!("checked by parse"),
+            };
+        }
+        Ok(sizes)
+    }
+}
+
+fn lcm(a: usize, b: usize) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    a / gcd(a, b) * b
 }
 
 #[cfg(test)]
@@ -213,5 +485,64 @@ mod tests {
         assert!(e.contains("invalid type") && e.contains("n ="), "{e}");
         let e = Plan::parse("[gemm]\nn = 0\nprecisions = []\n", "p.toml").unwrap_err().to_string();
         assert_eq!(e, "config p.toml: gemm.n = 0: must be in 1..=65536");
+    }
+
+    fn example(name: &str) -> Checked {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs").join(name);
+        Plan::load(&path).unwrap()
+    }
+
+    #[test]
+    fn the_example_plans_are_valid_and_describe_their_systems() {
+        let f = example("fugaku.toml");
+        let sys = &f.plan.system;
+        assert_eq!((sys.cores_per_node, sys.clock_ghz, sys.memory_bandwidth_gbs), (Some(48), Some(2.2), Some(1024.0)));
+        // The published peak: 158,976 nodes × 48 cores × 2.2 GHz × 32 FLOP/cycle ≈ 537 PF.
+        let peak = sys.nodes.unwrap() as f64 * 48.0 * 2.2e9 * f.flop_per_cycle[&Precision::F64];
+        assert!((peak / 1e15 - 537.2).abs() < 0.05, "{peak}");
+        assert_eq!(f.plan.run.threads, Some(12));
+        let h = example("hpci-cluster.toml");
+        assert_eq!(h.plan.job.as_ref().unwrap().nodes, vec![1, 2, 4, 8]);
+        assert!(h.plan.system.sources.contains_key("memory_bandwidth_gbs"));
+    }
+
+    #[test]
+    fn memory_fractions_become_sizes_for_the_most_demanding_precision() {
+        let c = Plan::parse(
+            "[gemm]\nmemory_fraction = 0.5\nprecisions = [\"f64\", \"bf16\"]\n\
+             [hpl_mxp]\nmemory_fraction = 0.5\nprecisions = [\"f64\", \"bf16\"]\n\
+             [stencil]\nkinds = [\"7pt\"]\nprecisions = [\"f64\", \"f32\"]\nmemory_fraction = 0.5\niters = 1\n",
+            "p.toml",
+        )
+        .unwrap();
+        let gib = 1u64 << 30;
+        let sizes = c.sizes(Memory { per_rank: 4 * gib, ranks: 2 }, |_| [2, 1, 1]).unwrap();
+        // GEMM, f64 (24 B per element: A, B, C): √(0.5 · 4 GiB / 24) = 9459 → 9216.
+        assert_eq!(sizes.gemm_n, 9216);
+        // HPL-MxP, f64 factors (8 B) over both ranks' 8 GiB: √(0.5 · 8 GiB / 8) = 23170, a
+        // multiple of lcm(384, 768) = 768 → 23040.
+        assert_eq!(sizes.hpl_n, 23040);
+        // Stencil: f32 with its f64 reference, 2·4 + 8 + 2·8 + 8 = 40 B per point:
+        // ∛(0.5 · 4 GiB / 40) = 377 per rank, × dims 2, 1, 1.
+        assert_eq!(sizes.stencil, [754, 377, 377]);
+        assert_eq!(stencil_bytes_per_point(effcal_kernels::stencil::Kind::Seven, Precision::F32), 40);
+    }
+
+    #[test]
+    fn sizes_that_cannot_fit_and_bad_system_figures_are_refused_by_name() {
+        let c = Plan::parse("[hpl_mxp]\nn = 100000\nprecisions = [\"f64\"]\n", "p.toml").unwrap();
+        let gib = 1u64 << 30;
+        let e = c.sizes(Memory { per_rank: 8 * gib, ranks: 2 }, |_| [1, 1, 1]).unwrap_err().to_string();
+        assert_eq!(e, "config p.toml: hpl_mxp.n = 100000: the matrix needs 80.00 GB over 2 rank(s), they have 17.18 GB; allowed: n ≤ 44928, or memory_fraction");
+        let e = Plan::parse("[gemm]\nprecisions = [\"f64\"]\n", "p.toml").unwrap_err().to_string();
+        assert_eq!(e, "config p.toml: gemm: missing size; allowed: n = ..., or memory_fraction = a number in (0, 0.95]");
+        let e = Plan::parse("[gemm]\nn = 64\nmemory_fraction = 0.5\nprecisions = [\"f64\"]\n", "p.toml").unwrap_err().to_string();
+        assert_eq!(e, "config p.toml: gemm: both n and memory_fraction given; allowed: one of them");
+        let e = Plan::parse("[stencil]\nkinds = [\"7pt\"]\nprecisions = [\"f64\"]\nmemory_fraction = 1.5\niters = 1\n", "p.toml").unwrap_err().to_string();
+        assert_eq!(e, "config p.toml: stencil.memory_fraction = 1.5: must be in (0, 0.95]");
+        let e = Plan::parse("[system]\nmemory_bandwidth_gbs = -1\n", "p.toml").unwrap_err().to_string();
+        assert_eq!(e, "config p.toml: system.memory_bandwidth_gbs = -1: must be a positive number");
+        let e = Plan::parse("[system.sources]\nbandwidth = \"x\"\n", "p.toml").unwrap_err().to_string();
+        assert!(e.starts_with("config p.toml: system.sources.bandwidth: not a field of [system] (allowed: name, nodes,"), "{e}");
     }
 }

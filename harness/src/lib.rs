@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod merge;
+pub mod slurm;
 pub mod output;
 pub mod report;
 pub mod timing;
@@ -29,7 +30,6 @@ use effcal_kernels::precision::scaling::ScaleMode;
 use effcal_kernels::{Overflow, Precision};
 use error::{Error, Result};
 use report::{Binding, Calibration, Record, System};
-use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -58,6 +58,9 @@ pub fn main() -> i32 {
 
 fn run(cli: Cli) -> Result<Outcome> {
     let threads = cli.threads.map(|t| t as usize);
+    // --system: a TOML whose [system] section describes the machine (read before MPI starts).
+    let described = cli.system.as_deref().map(config::Plan::load).transpose()?;
+    let quick = |fma_seconds: f64, triad: Option<usize>| peak_settings(fma_seconds, triad, described.as_ref());
     match cli.command {
         Command::Formats { action: None } => {
             print!("{}", output::formats_table());
@@ -69,6 +72,13 @@ fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Merge(a) => {
             print!("{}", merge::merge(&a.files, &a.out, a.force)?);
+            Ok(Outcome::Passed)
+        }
+        Command::Slurm(a) => {
+            let checked = config::Plan::load(&a.config)?;
+            for path in slurm::render(&checked, &a.config, &a.out_dir, a.pjm)? {
+                println!("wrote {}", path.display());
+            }
             Ok(Outcome::Passed)
         }
         Command::Schema => {
@@ -90,8 +100,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                 return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
             }
             let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
-            let settings_peak = PeakSettings { fma_seconds: 0.2, triad_elements: None, clock_ghz: None, flop_per_cycle: BTreeMap::new() };
-            let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
+            let mut session = Session::start(&ctx, a.json.as_deref(), &quick(0.2, None), None)?;
             session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
             let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
             let row = output::gemm_row(&record);
@@ -107,8 +116,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                 }
                 hpl::check(s, ctx.world.size())?;
             }
-            let settings_peak = PeakSettings { fma_seconds: 0.2, triad_elements: None, clock_ghz: None, flop_per_cycle: BTreeMap::new() };
-            let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
+            let mut session = Session::start(&ctx, a.json.as_deref(), &quick(0.2, None), None)?;
             run_hpl(&ctx, &mut session, &runs)?;
             session.finish()
         }
@@ -116,8 +124,7 @@ fn run(cli: Cli) -> Result<Outcome> {
             let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
             let runs = stencil_runs(&a, ctx.world.size())?;
             // The triad is the ceiling the stencils are measured against: measure it.
-            let settings_peak = PeakSettings { fma_seconds: 0.05, triad_elements: Some(0), clock_ghz: None, flop_per_cycle: BTreeMap::new() };
-            let mut session = Session::start(&ctx, a.json.as_deref(), &settings_peak);
+            let mut session = Session::start(&ctx, a.json.as_deref(), &quick(0.05, Some(0)), None)?;
             run_stencils(&ctx, &mut session, &runs)?;
             session.finish()
         }
@@ -126,13 +133,7 @@ fn run(cli: Cli) -> Result<Outcome> {
                 return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
             }
             let ctx = setup(threads, a.reps as usize, 1, 42)?;
-            let s = PeakSettings {
-                fma_seconds: a.fma_seconds,
-                triad_elements: Some(a.triad_elements.unwrap_or(0)),
-                clock_ghz: None,
-                flop_per_cycle: BTreeMap::new(),
-            };
-            Session::start(&ctx, a.json.as_deref(), &s).finish()
+            Session::start(&ctx, a.json.as_deref(), &quick(a.fma_seconds, Some(a.triad_elements.unwrap_or(0))), None)?.finish()
         }
         Command::Run(a) => {
             let checked = match &a.config {
@@ -140,22 +141,39 @@ fn run(cli: Cli) -> Result<Outcome> {
                 None => config::Plan::parse(config::LOCAL_TOML, "configs/local.toml (built in)")?,
             };
             let plan = &checked.plan;
-            let ctx = setup(threads, plan.run.reps, plan.run.warmup, plan.run.seed)?;
-            let s = PeakSettings {
-                fma_seconds: plan.peak.fma_seconds,
-                triad_elements: Some(plan.peak.triad_elements),
-                clock_ghz: plan.system.clock_ghz,
-                flop_per_cycle: checked.flop_per_cycle.clone(),
-            };
-            let mut session = Session::start(&ctx, Some(&a.out), &s);
+            let out = a.out.clone().or_else(|| plan.run.out.as_ref().map(Into::into)).unwrap_or_else(|| "results/calibration.json".into());
+            let ctx = setup(threads.or(plan.run.threads), plan.run.reps, plan.run.warmup, plan.run.seed)?;
+            // Sizes for this run's ranks and memory, and every stencil run checked, before
+            // anything is measured.
+            let node_share = ctx.node.memory_bytes / ctx.local_ranks() as u64;
+            let memory = config::Memory { per_rank: ctx.world.min(node_share as f64) as u64, ranks: ctx.world.size() };
+            let ranks = ctx.world.size();
+            let sizes = checked.sizes(memory, |size| stencil::decomp::balanced_dims(ranks, size))?;
+            let mut stencils = Vec::new();
+            if let Some(st) = &plan.stencil {
+                for &kind in &checked.stencil_kinds {
+                    for &precision in &checked.stencil_precisions {
+                        let s = StencilSettings { kind, precision, global: sizes.stencil, iters: st.iters, dims: None, overlap: st.overlap };
+                        stencil::check(&s, ranks).map_err(|e| Error::Config { file: checked.file.clone(), message: format!("stencil: {e}") })?;
+                        stencils.push(s);
+                    }
+                }
+            }
+            let resumed = if a.resume { resume(&ctx, &out)? } else { None };
+            let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), Some(described.as_ref().unwrap_or(&checked)));
+            let mut session = Session::start(&ctx, Some(&out), &s, resumed)?;
             if let Some(g) = &plan.gemm {
-                session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
+                session.print(&output::gemm_header(ranks, ctx.threads));
                 for &p in &checked.gemm_precisions {
+                    let n = sizes.gemm_n;
+                    if session.skip("gemm", p, &[("n", serde_json::json!(n))]) {
+                        continue;
+                    }
                     let settings = GemmSettings {
                         precision: p,
-                        m: g.n,
-                        n: g.n,
-                        k: g.n,
+                        m: n,
+                        n,
+                        k: n,
                         scaling: if p.is_fp8() { checked.fp8_scaling } else { ScaleMode::None },
                         params: GemmParams::default(),
                         samples: g.samples,
@@ -166,13 +184,16 @@ fn run(cli: Cli) -> Result<Outcome> {
                 }
             }
             if let Some(h) = &plan.hpl_mxp {
-                let (p, q) = bench::hpl::grid::default_grid(ctx.world.size());
-                let runs: Vec<HplSettings> = checked
-                    .hpl_precisions
-                    .iter()
-                    .map(|&precision| HplSettings {
-                        n: h.n,
-                        nb: h.nb.unwrap_or(hpl::default_nb(precision)),
+                let (p, q) = bench::hpl::grid::default_grid(ranks);
+                let mut runs = Vec::new();
+                for &precision in &checked.hpl_precisions {
+                    let (n, nb) = (sizes.hpl_n, h.nb.unwrap_or(hpl::default_nb(precision)));
+                    if session.skip("hpl-mxp", precision, &[("n", serde_json::json!(n)), ("nb", serde_json::json!(nb))]) {
+                        continue;
+                    }
+                    runs.push(HplSettings {
+                        n,
+                        nb,
                         precision,
                         p,
                         q,
@@ -187,24 +208,54 @@ fn run(cli: Cli) -> Result<Outcome> {
                         scale: 1.0,
                         progress_every: 0,
                         gemm: GemmParams::default(),
-                    })
-                    .collect();
+                    });
+                }
                 run_hpl(&ctx, &mut session, &runs)?;
             }
-            if let Some(st) = &plan.stencil {
-                let mut runs = Vec::new();
-                for &kind in &checked.stencil_kinds {
-                    for &precision in &checked.stencil_precisions {
-                        let s = StencilSettings { kind, precision, global: st.size, iters: st.iters, dims: None, overlap: st.overlap };
-                        stencil::check(&s, ctx.world.size())?;
-                        runs.push(s);
-                    }
-                }
-                run_stencils(&ctx, &mut session, &runs)?;
+            let key = |s: &StencilSettings| [("size", serde_json::json!(s.global)), ("iters", serde_json::json!(s.iters)), ("overlap", serde_json::json!(s.overlap))];
+            stencils.retain(|s| !session.skip(stencil::record_kernel(s.kind), s.precision, &key(s)));
+            if plan.stencil.is_some() {
+                run_stencils(&ctx, &mut session, &stencils)?;
             }
             session.finish()
         }
     }
+}
+
+/// Peak settings with the theoretical inputs of a system description, where there is one.
+fn peak_settings(fma_seconds: f64, triad_elements: Option<usize>, described: Option<&config::Checked>) -> PeakSettings {
+    let mut s = PeakSettings::detected(fma_seconds, triad_elements);
+    if let Some(c) = described {
+        let sys = &c.plan.system;
+        s.clock_ghz = sys.clock_ghz;
+        s.flop_per_cycle = c.flop_per_cycle.clone();
+        s.memory_bandwidth_gbs = sys.memory_bandwidth_gbs;
+        s.sources = sys.sources.clone();
+        s.description = Some(sys.clone());
+    }
+    s
+}
+
+/// The calibration `--resume` continues: the output file as rank 0 reads it (shared with
+/// every rank, so all skip the same records), or None when there is none yet. A file from
+/// another schema, machine or rank × thread shape is refused.
+fn resume(ctx: &Ctx, path: &Path) -> Result<Option<Calibration>> {
+    let text = if ctx.world.is_root() { std::fs::read_to_string(path).unwrap_or_default() } else { String::new() };
+    let text = ctx.world.all_gather_string(&text).swap_remove(0);
+    if text.is_empty() {
+        if ctx.world.is_root() {
+            eprintln!("effcal: --resume: no calibration at {} yet; starting a new one", path.display());
+        }
+        return Ok(None);
+    }
+    let doc: Calibration = serde_json::from_str(&text).map_err(|e| Error::invalid("--resume", path.display(), format!("a calibration JSON effcal wrote ({e})")))?;
+    let shape = |schema: u32, ranks: usize, threads: usize, cpu: &str| format!("schema {schema}, {ranks} rank(s) × {threads} thread(s) on '{cpu}'");
+    let mine = shape(report::SCHEMA_VERSION, ctx.world.size(), ctx.threads, &ctx.node.cpu_model);
+    let theirs = shape(doc.schema_version, doc.system.ranks, doc.system.threads_per_rank, &doc.system.cpu_model);
+    if mine != theirs || doc.peaks.is_none() {
+        return Err(Error::invalid("--resume", path.display(), format!("a calibration of this run's shape ({mine}); that file is {theirs}: write to another --out")));
+    }
+    Ok(Some(doc))
 }
 
 /// The runs of `effcal hpl-mxp`: every precision for each combination of the HPL.dat
@@ -308,20 +359,18 @@ fn stencil_runs(a: &cli::StencilArgs, ranks: usize) -> Result<Vec<StencilSetting
 
 /// Runs stencil settings in order, printing a row for each.
 fn run_stencils(ctx: &Ctx, session: &mut Session<'_>, runs: &[StencilSettings]) -> Result<()> {
-    let first = session.doc.records.len();
     session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
     for s in runs {
         let record = stencil::measure(ctx, s, session.doc.peaks.as_ref())?;
         let text = output::stencil_row(&record);
         session.add(record, &text)?;
     }
-    session.annotate(first, output::apply_halo_hidden)
+    session.annotate(output::apply_halo_hidden)
 }
 
 /// Runs HPL-MxP settings in order, printing HPL's result block, then the speed-ups over
 /// f64 of every run that has an f64 run of the same size and grid.
 fn run_hpl(ctx: &Ctx, session: &mut Session<'_>, runs: &[HplSettings]) -> Result<()> {
-    let first = session.doc.records.len();
     session.print(&output::hpl_header());
     for s in runs {
         let mut s = *s;
@@ -332,7 +381,7 @@ fn run_hpl(ctx: &Ctx, session: &mut Session<'_>, runs: &[HplSettings]) -> Result
         let text = output::hpl_block(&record);
         session.add(record, &text)?;
     }
-    session.annotate(first, output::apply_speedups)
+    session.annotate(output::apply_speedups)
 }
 
 /// `effcal formats quantize`: one "<input> <rounded>" line per value.
@@ -392,7 +441,9 @@ fn setup(threads: Option<usize>, reps: usize, warmup: usize, seed: u64) -> Resul
         })
         .build_global()
         .map_err(|e| Error::invalid("--threads", threads, format!("a thread count the system can start ({e})")))?;
-    Ok(Ctx::new(world, node, threads, reps, warmup, seed))
+    let mut ctx = Ctx::new(world, node, hosts, if place.divided { "divided" } else { "launcher" }, threads);
+    (ctx.reps, ctx.warmup, ctx.seed) = (reps, warmup, seed);
+    Ok(ctx)
 }
 
 /// A calibration being built: printed as it grows, rewritten atomically after each record.
@@ -404,28 +455,51 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    /// Gathers the system, measures the peaks, prints them.
-    fn start(ctx: &'a Ctx, out: Option<&'a Path>, peak: &PeakSettings) -> Self {
+    /// Gathers the system, measures the peaks (or keeps those of the calibration being
+    /// resumed, with its records), prints them.
+    fn start(ctx: &'a Ctx, out: Option<&'a Path>, peak: &PeakSettings, resumed: Option<Calibration>) -> Result<Self> {
         let mut system = gather_system(ctx);
-        let (peaks, measured_clock) = bench::peak::measure(ctx, peak);
-        system.clock_ghz_measured = measured_clock;
-        let outcome = match &peaks.stream_triad {
-            Some(t) if !t.valid => Outcome::Failed,
-            _ => Outcome::Passed,
+        system.description = peak.description.clone();
+        let doc = match resumed {
+            Some(mut doc) => {
+                system.clock_ghz_measured = doc.system.clock_ghz_measured;
+                doc.system = system;
+                doc
+            }
+            None => {
+                let (peaks, measured_clock) = bench::peak::measure(ctx, peak);
+                system.clock_ghz_measured = measured_clock;
+                Calibration {
+                    schema_version: report::SCHEMA_VERSION,
+                    effcal_version: env!("CARGO_PKG_VERSION").to_string(),
+                    created: report::now_rfc3339(),
+                    command: std::env::args().collect::<Vec<_>>().join(" "),
+                    system,
+                    peaks: Some(peaks),
+                    records: Vec::new(),
+                }
+            }
         };
-        let doc = Calibration {
-            schema_version: report::SCHEMA_VERSION,
-            effcal_version: env!("CARGO_PKG_VERSION").to_string(),
-            created: report::now_rfc3339(),
-            command: std::env::args().collect::<Vec<_>>().join(" "),
-            system,
-            peaks: Some(peaks),
-            records: Vec::new(),
-        };
+        let triad_failed = matches!(doc.peaks.as_ref().and_then(|p| p.stream_triad.as_ref()), Some(t) if !t.valid);
+        let outcome = if triad_failed || doc.records.iter().any(|r| !r.valid) { Outcome::Failed } else { Outcome::Passed };
         let s = Session { ctx, doc, out, outcome };
         s.print(&format!("effcal {} on {} ({}), {} rank(s) × {} thread(s)\n", s.doc.effcal_version, s.doc.system.host, s.doc.system.cpu_model, ctx.world.size(), ctx.threads));
+        if !s.doc.records.is_empty() {
+            s.print(&format!("Resuming {}: {} record(s) kept, peaks as measured then ({})\n", out.map_or("".into(), |p| p.display().to_string()), s.doc.records.len(), s.doc.created));
+        }
         s.print(&output::peaks_table(s.doc.peaks.as_ref().expect("set above")));
-        s
+        s.write()?;
+        Ok(s)
+    }
+
+    /// True (and says so) when the calibration already holds a record of `kernel` in
+    /// `precision` whose params have these values: a resumed run skips it.
+    fn skip(&self, kernel: &str, precision: Precision, params: &[(&str, serde_json::Value)]) -> bool {
+        let done = self.doc.records.iter().any(|r| r.kernel == kernel && r.precision == precision.name() && params.iter().all(|(k, v)| r.params.get(*k) == Some(v)));
+        if done {
+            self.print(&format!("{kernel} {precision}: already in the calibration (resumed), skipped\n"));
+        }
+        done
     }
 
     fn print(&self, text: &str) {
@@ -451,10 +525,11 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Lets `f` add cross-record results (speed-ups, halo hidden) to the records from
-    /// `first` on; prints what it reports and rewrites the JSON when it reports anything.
-    fn annotate(&mut self, first: usize, f: fn(&mut [Record]) -> String) -> Result<()> {
-        let text = f(&mut self.doc.records[first..]);
+    /// Lets `f` add cross-record results (speed-ups, halo hidden) to the records (those of
+    /// a resumed calibration too); prints what it reports and rewrites the JSON when it
+    /// reports anything.
+    fn annotate(&mut self, f: fn(&mut [Record]) -> String) -> Result<()> {
+        let text = f(&mut self.doc.records);
         if text.is_empty() {
             return Ok(());
         }
@@ -484,18 +559,12 @@ impl<'a> Session<'a> {
 /// Every rank's host, binding and threads, and rank 0's node facts.
 fn gather_system(ctx: &Ctx) -> System {
     let w = &ctx.world;
-    let hosts = w.all_gather_string(&ctx.node.host);
     let cpus = w.all_gather_string(&ctx.node.binding);
     let threads = w.all_gather_string(&ctx.threads.to_string());
+    let placements = w.all_gather_string(ctx.placement);
     let bindings: Vec<Binding> = (0..w.size())
-        .map(|r| Binding { rank: r, host: hosts[r].clone(), cpus: cpus[r].clone(), threads: threads[r].parse().unwrap_or(0) })
+        .map(|r| Binding { rank: r, host: ctx.hosts[r].clone(), cpus: cpus[r].clone(), threads: threads[r].parse().unwrap_or(0), placement: placements[r].clone() })
         .collect();
-    let mut distinct: Vec<String> = Vec::new();
-    for h in &hosts {
-        if !distinct.contains(h) {
-            distinct.push(h.clone());
-        }
-    }
     let on_my_host: usize = bindings.iter().filter(|b| b.host == ctx.node.host).map(|b| b.threads).sum();
     if on_my_host > ctx.node.cores && bindings.iter().find(|b| b.host == ctx.node.host).map(|b| b.rank) == Some(w.rank()) {
         eprintln!(
@@ -505,7 +574,7 @@ fn gather_system(ctx: &Ctx) -> System {
     }
     System {
         host: ctx.node.host.clone(),
-        hosts: distinct,
+        hosts: ctx.distinct_hosts(),
         cpu_model: ctx.node.cpu_model.clone(),
         cores_per_node: ctx.node.cores,
         numa_nodes: ctx.node.numa_nodes,
@@ -516,5 +585,7 @@ fn gather_system(ctx: &Ctx) -> System {
         cpu_features: ctx.node.features.clone(),
         mpi_library: world::library_version(),
         bindings,
+        memory_bytes_per_node: (ctx.node.memory_bytes > 0).then_some(ctx.node.memory_bytes),
+        description: None,
     }
 }

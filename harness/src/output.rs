@@ -87,6 +87,10 @@ pub fn peaks_table(p: &Peaks) -> String {
             if t.valid { "PASSED" } else { "FAILED" }
         );
     }
+    if let Some(b) = p.memory_bandwidth_gbs {
+        let vs = p.stream_triad_gbs.map_or(String::new(), |t| format!("; the triad reaches {:.0}% of it", 100.0 * t / b));
+        let _ = writeln!(s, "Memory bandwidth, theoretical: {b:.1} GB/s ({}){vs}", p.memory_bandwidth_source.as_deref().unwrap_or("config"));
+    }
     s
 }
 
@@ -210,8 +214,8 @@ pub fn apply_speedups(records: &mut [Record]) -> String {
 pub fn stencil_header(ranks: usize, threads: usize) -> String {
     format!(
         "Stencils (Jacobi sweeps, fixed boundary planes); {ranks} rank(s) × {threads} thread(s); GB/s by the STREAM convention (docs/methodology.md)\n\
-         {:<7} {:<5} {:>15} {:>8} {:>4} {:>9} {:>9} {:>7} {:>9} {:>6} {:>9} {:>9} {:>16}  {}\n",
-        "kernel", "prec", "grid", "dims", "ovl", "GF/s", "GB/s", "%triad", "Mpt/s", "halo%", "maxerr", "rmserr", "checksum", "status"
+         {:<7} {:<5} {:>15} {:>8} {:>4} {:>9} {:>9} {:>7} {:>7} {:>9} {:>6} {:>9} {:>9} {:>16}  {}\n",
+        "kernel", "prec", "grid", "dims", "ovl", "GF/s", "GB/s", "%triad", "%theor", "Mpt/s", "halo%", "maxerr", "rmserr", "checksum", "status"
     )
 }
 
@@ -220,7 +224,7 @@ pub fn stencil_row(r: &Record) -> String {
     let res = |k: &str| r.results.get(k).and_then(|v| v.as_f64());
     let arr = |k: &str| r.params.get(k).and_then(|v| v.as_array()).map(|a| a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x")).unwrap_or_default();
     let mut out = format!(
-        "{:<7} {:<5} {:>15} {:>8} {:>4} {:>9.2} {:>9.2} {:>7} {:>9.1} {:>6.1} {:>9.2e} {:>9.2e} {:>16}  {}\n",
+        "{:<7} {:<5} {:>15} {:>8} {:>4} {:>9.2} {:>9.2} {:>7} {:>7} {:>9.1} {:>6.1} {:>9.2e} {:>9.2e} {:>16}  {}\n",
         r.kernel.trim_start_matches("stencil-"),
         r.precision,
         arr("size"),
@@ -229,6 +233,7 @@ pub fn stencil_row(r: &Record) -> String {
         r.gflops.median,
         r.bandwidth_gbs.map_or(f64::NAN, |b| b.median),
         opt_pct(r.efficiency.vs_empirical),
+        opt_pct(r.efficiency.vs_theoretical),
         r.results.get("mpoints_per_s").and_then(|v| v["median"].as_f64()).unwrap_or(f64::NAN),
         100.0 * res("halo_fraction").unwrap_or(0.0),
         res("rel_error_max_vs_f64").unwrap_or(f64::NAN),

@@ -51,6 +51,14 @@ pub struct System {
     pub mpi_library: String,
     /// Each rank's host and cpuset.
     pub bindings: Vec<Binding>,
+    /// Memory of rank 0's node this run may use, bytes (MemTotal, or the job's cgroup limit
+    /// when lower).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes_per_node: Option<u64>,
+    /// The plan's `[system]` description as given (name, peaks' inputs, sources); absent
+    /// when the plan has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<crate::config::SystemSection>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -61,6 +69,10 @@ pub struct Binding {
     /// CPUs in the rank's affinity mask, e.g. "0-1".
     pub cpus: String,
     pub threads: usize,
+    /// "launcher": the rank kept the cpuset its launcher bound it to; "divided": the ranks
+    /// of the node shared one cpuset and effcal gave each its own cores of it.
+    #[serde(default)]
+    pub placement: String,
 }
 
 /// Peaks of the cores this run used (ranks × threads per rank).
@@ -79,6 +91,14 @@ pub struct Peaks {
     /// the command did not measure it (`effcal gemm`).
     pub stream_triad_gbs: Option<f64>,
     pub stream_triad: Option<Triad>,
+    /// Theoretical memory bandwidth of the nodes of the run (GB/s): the plan's
+    /// system.memory_bandwidth_gbs per node × nodes; null when the plan does not give it
+    /// (it cannot be detected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bandwidth_gbs: Option<f64>,
+    /// Where memory_bandwidth_gbs comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bandwidth_source: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -151,7 +171,9 @@ pub struct Record {
     pub checksum: Option<String>,
 }
 
-/// Median rate over peak.
+/// Median rate over peak. Stencils are measured against memory bandwidth instead:
+/// vs_theoretical is bandwidth_gbs over peaks.memory_bandwidth_gbs (the plan's), vs_empirical
+/// over the STREAM triad of the same run.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Efficiency {

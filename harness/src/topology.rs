@@ -22,6 +22,9 @@ pub struct Node {
     /// Size of the largest (last-level) cache, bytes.
     pub llc_bytes: u64,
     pub features: Vec<String>,
+    /// Memory this process may use on the node, bytes: MemTotal, or the cgroup's limit
+    /// where that is lower (a batch job's allocation); 0 when unknown.
+    pub memory_bytes: u64,
 }
 
 impl Node {
@@ -38,6 +41,7 @@ impl Node {
             numa_nodes: 1,
             llc_bytes: 0,
             features: cpu_features(),
+            memory_bytes: memory_bytes(),
         };
         if let Ok(topo) = Topology::new() {
             node.cores = topo.objects_with_type(ObjectType::Core).count().max(1);
@@ -66,6 +70,24 @@ impl Node {
             }
         }
         node
+    }
+}
+
+/// MemTotal from /proc/meminfo, lowered to this process's cgroup v2 limit (memory.max)
+/// when that is set and smaller.
+fn memory_bytes() -> u64 {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())))
+        .map_or(0, |kb| kb * 1024);
+    let limit = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
+        .and_then(|path| std::fs::read_to_string(format!("/sys/fs/cgroup{}/memory.max", path.trim_end_matches('/'))).ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match limit {
+        Some(l) if l < total || total == 0 => l,
+        _ => total,
     }
 }
 

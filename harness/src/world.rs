@@ -93,6 +93,10 @@ impl World {
         self.comm.all_gather_into(&(bytes.len() as i32), &mut counts[..]);
         let displs: Vec<i32> = counts.iter().scan(0, |acc, &c| Some(std::mem::replace(acc, *acc + c))).collect();
         let mut buf = vec![0u8; counts.iter().sum::<i32>() as usize];
+        // Nothing to move: Open MPI refuses an all-empty MPI_Allgatherv (MPI_ERR_ARG).
+        if buf.is_empty() {
+            return vec![Vec::new(); n];
+        }
         {
             let mut partition = PartitionMut::new(&mut buf[..], &counts[..], &displs[..]);
             self.comm.all_gather_varcount_into(bytes, &mut partition);

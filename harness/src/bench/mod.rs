@@ -34,6 +34,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub struct Ctx {
     pub world: World,
     pub node: Node,
+    /// Every rank's host, in rank order.
+    pub hosts: Vec<String>,
+    /// "launcher" or "divided" (see `report::Binding::placement`).
+    pub placement: &'static str,
     /// rayon threads per rank (the global pool).
     pub threads: usize,
     pub reps: usize,
@@ -44,10 +48,31 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(world: World, node: Node, threads: usize, reps: usize, warmup: usize, seed: u64) -> Self {
+    pub fn new(world: World, node: Node, hosts: Vec<String>, placement: &'static str, threads: usize) -> Self {
         let progress = if world.is_root() { ProgressBar::new(0) } else { ProgressBar::hidden() };
         progress.set_style(ProgressStyle::with_template("{msg:24} {bar:30} {pos}/{len} reps [{elapsed}]").expect("valid template"));
-        Self { world, node, threads, reps, warmup, seed, progress }
+        Self { world, node, hosts, placement, threads, reps: 1, warmup: 0, seed: 42, progress }
+    }
+
+    /// Distinct hosts of the run, in rank order of first appearance.
+    pub fn distinct_hosts(&self) -> Vec<String> {
+        let mut distinct: Vec<String> = Vec::new();
+        for h in &self.hosts {
+            if !distinct.contains(h) {
+                distinct.push(h.clone());
+            }
+        }
+        distinct
+    }
+
+    /// Nodes of the run.
+    pub fn nodes(&self) -> usize {
+        self.distinct_hosts().len()
+    }
+
+    /// Ranks on this rank's node.
+    pub fn local_ranks(&self) -> usize {
+        self.hosts.iter().filter(|h| **h == self.node.host).count()
     }
 
     /// [`timing::time_reps`] with this run's repetitions, showing `what` in the progress bar.

@@ -17,6 +17,27 @@ pub struct PeakSettings {
     pub triad_elements: Option<usize>,
     pub clock_ghz: Option<f64>,
     pub flop_per_cycle: BTreeMap<Precision, f64>,
+    /// Theoretical memory bandwidth per node, GB/s.
+    pub memory_bandwidth_gbs: Option<f64>,
+    /// The plan's sources, by `[system]` key.
+    pub sources: BTreeMap<String, String>,
+    /// The whole `[system]` description, echoed into the calibration.
+    pub description: Option<crate::config::SystemSection>,
+}
+
+impl PeakSettings {
+    /// Detection only (no system description): the single-kernel commands.
+    pub fn detected(fma_seconds: f64, triad_elements: Option<usize>) -> Self {
+        Self { fma_seconds, triad_elements, clock_ghz: None, flop_per_cycle: BTreeMap::new(), memory_bandwidth_gbs: None, sources: BTreeMap::new(), description: None }
+    }
+
+    /// "config", or "config: <source>" when the plan cites one for `key`.
+    fn config_source(&self, key: &str) -> String {
+        match self.sources.get(key) {
+            Some(s) => format!("config: {s}"),
+            None => "config".to_string(),
+        }
+    }
 }
 
 /// The mean clock over every thread of every rank, all running the chain at once.
@@ -62,8 +83,8 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
     let cores = ctx.world.size() * ctx.threads;
     let measured = measure_clock(ctx);
     let (clock, clock_source) = match s.clock_ghz {
-        Some(c) => (Some(c), "config"),
-        None => (measured, "measured"),
+        Some(c) => (Some(c), s.config_source("clock_ghz")),
+        None => (measured, "measured".to_string()),
     };
     let mut native = BTreeMap::new();
     for p in [Precision::F64, Precision::F32, Precision::Bf16] {
@@ -76,7 +97,7 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         let (empirical, isa) = native.get(&p).or_else(|| native.get(&Precision::F32)).cloned().expect("f32 always has an FMA kernel");
         let (isa, compute) = if native.contains_key(&p) { (isa, p) } else { (format!("{isa} (f32)"), Precision::F32) };
         let (fpc, source) = match s.flop_per_cycle.get(&p) {
-            Some(&v) => (Some(v), "config".to_string()),
+            Some(&v) => (Some(v), s.config_source("flop_per_cycle")),
             None => match topology::flop_per_cycle(p) {
                 Some(r) => (Some(r.per_cycle), r.source),
                 None => (None, "unknown: give system.flop_per_cycle in the config".to_string()),
@@ -102,11 +123,13 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
     let triad = s.triad_elements.map(|e| measure_triad(ctx, e));
     let peaks = Peaks {
         clock_ghz: clock,
-        clock_source: clock_source.to_string(),
+        clock_source,
         cores,
         per_precision,
         stream_triad_gbs: triad.as_ref().map(|t| t.gbs.max),
         stream_triad: triad,
+        memory_bandwidth_gbs: s.memory_bandwidth_gbs.map(|b| b * ctx.nodes() as f64),
+        memory_bandwidth_source: s.memory_bandwidth_gbs.map(|b| format!("{b} GB/s per node × {} node(s); {}", ctx.nodes(), s.config_source("memory_bandwidth_gbs"))),
     };
     (peaks, measured)
 }

@@ -65,6 +65,15 @@ pub fn check(s: &StencilSettings, ranks: usize) -> Result<[usize; 3]> {
     Ok(dims)
 }
 
+/// The `kernel` of a stencil's records.
+pub fn record_kernel(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Seven => "stencil-7pt",
+        Kind::Himeno => "himeno",
+        Kind::TwentySeven => "stencil-27pt",
+    }
+}
+
 /// Bytes per updated point (STREAM convention, see the module documentation).
 pub fn bytes_per_point(kind: Kind, p: Precision) -> usize {
     let arrays = if kind == Kind::Himeno { 14 } else { 2 };
@@ -363,18 +372,13 @@ where
         ("checksum_sum", json!(w.sum(mine.iter().sum::<f64>()))),
     ];
     Ok(Record {
-        kernel: match s.kind {
-            Kind::Seven => "stencil-7pt",
-            Kind::Himeno => "himeno",
-            Kind::TwentySeven => "stencil-27pt",
-        }
-        .into(),
+        kernel: record_kernel(s.kind).into(),
         precision: s.precision.name().into(),
         params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         flop_convention: format!("{} per updated point", s.kind.flops_per_point()),
         time_s,
         gflops,
-        efficiency: Efficiency { vs_theoretical: None, vs_empirical: triad.map(|t| gbs.median / t) },
+        efficiency: Efficiency { vs_theoretical: peaks.and_then(|p| p.memory_bandwidth_gbs).map(|b| gbs.median / b), vs_empirical: triad.map(|t| gbs.median / t) },
         accuracy: Accuracy::default(),
         valid,
         failure: (!valid).then(|| "the field holds non-finite values".to_string()),
