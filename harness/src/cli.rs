@@ -40,14 +40,39 @@ pub enum Command {
     Peak(PeakArgs),
     /// Run a plan (peaks, then every kernel in it) and write one calibration JSON
     Run(RunArgs),
-    /// Print the JSON Schema of the calibration document
-    Schema,
+    /// Print the JSON Schema of the calibration document (or of the estimate's)
+    Schema {
+        /// The schema of `effcal estimate`'s JSON instead
+        #[arg(long)]
+        estimate: bool,
+    },
+    /// Recompute the survey's capacity estimates (GPUs for 500 EF of FP16, 10 EF of FP64
+    /// simulation, 12 GFLOP/s per core, Fugaku NEXT's FP8) with a calibration's measured
+    /// efficiencies; Markdown on stdout, JSON to --json
+    Estimate(EstimateArgs),
     /// Merge calibrations (jobs of different rank or node counts, precisions) into one,
     /// with the parallel efficiency of each weak and strong scaling series
     Merge(MergeArgs),
     /// Render batch scripts from a plan's [job] section: one sbatch script (or PJM script
     /// with --pjm) per node count, each running the plan
     Slurm(SlurmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EstimateArgs {
+    /// A calibration JSON (`effcal run --out`)
+    #[arg(long)]
+    pub calibration: PathBuf,
+    /// A system TOML (configs/systems/ format) to apply the efficiencies to
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// Change a starting figure, key=value, comma-separated or repeated: fp16 (EF, 500),
+    /// fp64 (EF, 10), per-core (GFLOP/s, 12), growth (×, 10), jupiter-usable (EF, 10)
+    #[arg(long, value_delimiter = ',')]
+    pub demand: Vec<String>,
+    /// The estimate JSON
+    #[arg(long, default_value = "results/estimate.json")]
+    pub json: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod estimate;
 pub mod merge;
 pub mod slurm;
 pub mod output;
@@ -81,8 +82,24 @@ fn run(cli: Cli) -> Result<Outcome> {
             }
             Ok(Outcome::Passed)
         }
-        Command::Schema => {
-            print!("{}", report::schema_json());
+        Command::Schema { estimate } => {
+            print!("{}", if estimate { estimate::schema_json() } else { report::schema_json() });
+            Ok(Outcome::Passed)
+        }
+        Command::Estimate(a) => {
+            let text = std::fs::read_to_string(&a.calibration).map_err(|e| Error::io(format!("reading {}", a.calibration.display()), e))?;
+            let cal: Calibration = serde_json::from_str(&text)
+                .map_err(|e| Error::invalid("--calibration", a.calibration.display(), format!("a calibration JSON of `effcal run`, `gemm`, `hpl-mxp` or `stencil` ({e})")))?;
+            if cal.schema_version != report::SCHEMA_VERSION {
+                return Err(Error::invalid("--calibration", a.calibration.display(), format!("schema_version {} (this effcal reads {})", cal.schema_version, report::SCHEMA_VERSION)));
+            }
+            let target = a.target.as_deref().map(estimate::SystemSpec::load).transpose()?;
+            let demand = estimate::Demand::default().with(&a.demand)?;
+            let e = estimate::estimate(&cal, &a.calibration.display().to_string(), &demand, target.as_ref())?;
+            print!("{}", estimate::markdown(&e));
+            let _ = std::io::stdout().flush();
+            report::write_atomic(&a.json, &e)?;
+            eprintln!("effcal: estimate written to {}", a.json.display());
             Ok(Outcome::Passed)
         }
         Command::Gemm(a) => {
