@@ -50,12 +50,24 @@ pub enum Command {
     /// simulation, 12 GFLOP/s per core, Fugaku NEXT's FP8) with a calibration's measured
     /// efficiencies; Markdown on stdout, JSON to --json
     Estimate(EstimateArgs),
+    /// A calibration as a Markdown report with its roofline picture (SVG and PNG)
+    Report(ReportArgs),
     /// Merge calibrations (jobs of different rank or node counts, precisions) into one,
     /// with the parallel efficiency of each weak and strong scaling series
     Merge(MergeArgs),
     /// Render batch scripts from a plan's [job] section: one sbatch script (or PJM script
     /// with --pjm) per node count, each running the plan
     Slurm(SlurmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A calibration JSON
+    #[arg(long)]
+    pub calibration: PathBuf,
+    /// Directory for report.md, roofline.svg and roofline.png
+    #[arg(long, default_value = "results/report")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

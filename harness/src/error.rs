@@ -15,6 +15,9 @@ pub enum Error {
     Mpi(String),
     #[error(transparent)]
     Kernel(#[from] KernelError),
+    /// The report's picture could not be drawn (an internal error).
+    #[error("report: {0}")]
+    Report(String),
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
 }

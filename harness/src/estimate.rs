@@ -535,11 +535,9 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
     for e in effs.iter().filter(|e| e.precision == "f64" && e.class != "gemm") {
         against.push((format!("this calibration: measured {} f64 ({}) per core", e.class, e.problem), e.gflops_per_core.median));
     }
-    if let Some(f) = find("Fugaku") {
-        if let (Some(p), Some(c)) = (f.peak("f64"), f.cores) {
-            cite(f, "cores");
-            against.push(("Fugaku: f64 peak per core (A64FX)".to_string(), p.low() * 1e6 / c as f64));
-        }
+    if let Some((f, p, c)) = find("Fugaku").and_then(|f| Some((f, f.peak("f64")?, f.cores?))) {
+        cite(f, "cores");
+        against.push(("Fugaku: f64 peak per core (A64FX)".to_string(), p.low() * 1e6 / c as f64));
     }
     let per_core = PerCore {
         assumed_gflops: demand.gflops_per_core,

@@ -14,6 +14,8 @@ pub mod merge;
 pub mod slurm;
 pub mod output;
 pub mod report;
+pub mod roofline;
+pub mod summary;
 pub mod timing;
 pub mod topology;
 pub mod world;
@@ -86,13 +88,15 @@ fn run(cli: Cli) -> Result<Outcome> {
             print!("{}", if estimate { estimate::schema_json() } else { report::schema_json() });
             Ok(Outcome::Passed)
         }
-        Command::Estimate(a) => {
-            let text = std::fs::read_to_string(&a.calibration).map_err(|e| Error::io(format!("reading {}", a.calibration.display()), e))?;
-            let cal: Calibration = serde_json::from_str(&text)
-                .map_err(|e| Error::invalid("--calibration", a.calibration.display(), format!("a calibration JSON of `effcal run`, `gemm`, `hpl-mxp` or `stencil` ({e})")))?;
-            if cal.schema_version != report::SCHEMA_VERSION {
-                return Err(Error::invalid("--calibration", a.calibration.display(), format!("schema_version {} (this effcal reads {})", cal.schema_version, report::SCHEMA_VERSION)));
+        Command::Report(a) => {
+            let cal = read_calibration(&a.calibration)?;
+            for path in summary::write(&cal, &a.calibration.display().to_string(), &a.out)? {
+                println!("wrote {}", path.display());
             }
+            Ok(Outcome::Passed)
+        }
+        Command::Estimate(a) => {
+            let cal = read_calibration(&a.calibration)?;
             let target = a.target.as_deref().map(estimate::SystemSpec::load).transpose()?;
             let demand = estimate::Demand::default().with(&a.demand)?;
             let e = estimate::estimate(&cal, &a.calibration.display().to_string(), &demand, target.as_ref())?;
@@ -237,6 +241,18 @@ fn run(cli: Cli) -> Result<Outcome> {
             session.finish()
         }
     }
+}
+
+/// A calibration JSON from a file, refused (naming the flag) when it is not one this effcal
+/// reads.
+fn read_calibration(path: &Path) -> Result<Calibration> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let cal: Calibration = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid("--calibration", path.display(), format!("a calibration JSON of `effcal run`, `gemm`, `hpl-mxp` or `stencil` ({e})")))?;
+    if cal.schema_version != report::SCHEMA_VERSION {
+        return Err(Error::invalid("--calibration", path.display(), format!("schema_version {} (this effcal reads {})", cal.schema_version, report::SCHEMA_VERSION)));
+    }
+    Ok(cal)
 }
 
 /// Peak settings with the theoretical inputs of a system description, where there is one.
