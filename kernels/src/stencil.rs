@@ -229,6 +229,40 @@ fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, r
     });
 }
 
+/// Points per chunk of a row: one AVX-512 register of f32 (two of f64).
+const LANES: usize = 16;
+
+/// Runs `chunk(k0, out)` over `dst` in chunks of [`LANES`] points with no scalar remainder:
+/// the last chunk overlaps the one before it where the row is not a multiple of LANES (those
+/// points are computed twice from the same inputs, to the same bits). Fixed-length chunks
+/// let the compiler drop bounds checks and keep the whole row in vector registers; a row
+/// shorter than LANES goes point by point through `point`.
+#[inline(always)]
+fn chunked<A: Copy>(dst: &mut [A], chunk: impl Fn(usize, &mut [A; LANES]), point: impl Fn(usize) -> A) {
+    let n = dst.len();
+    if n < LANES {
+        for (k, out) in dst.iter_mut().enumerate() {
+            *out = point(k);
+        }
+        return;
+    }
+    for k0 in chunk_starts(n) {
+        chunk(k0, (&mut dst[k0..k0 + LANES]).try_into().expect("LANES points"));
+    }
+}
+
+/// Starts of the [`LANES`]-point chunks that cover 0..n (n ≥ LANES): every multiple of
+/// LANES that fits, then n − LANES where n is not a multiple (overlapping the one before).
+fn chunk_starts(n: usize) -> impl Iterator<Item = usize> {
+    (0..n / LANES).map(|c| c * LANES).chain((!n.is_multiple_of(LANES)).then(|| n - LANES))
+}
+
+/// `LANES + extra` values of `row` from `at`, as an array reference (no bounds checks after).
+#[inline(always)]
+fn window<A, const N: usize>(row: &[A], at: usize) -> &[A; N] {
+    row[at..at + N].try_into().expect("N values")
+}
+
 /// One 7-point sweep of `r`: dst = c0·src + c1·Σ(6 neighbours).
 pub fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc)
 where
@@ -238,10 +272,22 @@ where
     each_row(src, dst, r, |w, j, dst| {
         let (cr, im, ip) = (&w.row(1, j)[k0 - 1..k1 + 1], &w.row(0, j)[k0..k1], &w.row(2, j)[k0..k1]);
         let (jm, jp) = (&w.row(1, j - 1)[k0..k1], &w.row(1, j + 1)[k0..k1]);
-        for k in 0..dst.len() {
+        let point = |k: usize| {
             let s = ((cr[k] + cr[k + 2]) + (im[k] + ip[k])) + (jm[k] + jp[k]);
-            dst[k] = c0 * cr[k + 1] + c1 * s;
-        }
+            c0 * cr[k + 1] + c1 * s
+        };
+        chunked(
+            dst,
+            |at, out| {
+                let c: &[T::Acc; LANES + 2] = window(cr, at);
+                let [a, b, d, e]: [&[T::Acc; LANES]; 4] = [im, ip, jm, jp].map(|x| window(x, at));
+                for l in 0..LANES {
+                    let s = ((c[l] + c[l + 2]) + (a[l] + b[l])) + (d[l] + e[l]);
+                    out[l] = c0 * c[l + 1] + c1 * s;
+                }
+            },
+            point,
+        );
     });
 }
 
@@ -254,13 +300,27 @@ where
     each_row(src, dst, r, |w, j, dst| {
         // The nine rows (i + di, j + dj), di, dj in −1..=1, each k0−1..k1+1.
         let nine: [&[T::Acc]; 9] = std::array::from_fn(|n| &w.row(n / 3, j + n % 3 - 1)[k0 - 1..k1 + 1]);
-        for (k, out) in dst.iter_mut().enumerate() {
+        let point = |k: usize| {
             let mut s = T::Acc::default();
             for (n, b) in nine.iter().enumerate() {
                 s = s + b[k] + if n == 4 { T::Acc::default() } else { b[k + 1] } + b[k + 2];
             }
-            *out = c0 * nine[4][k + 1] + c1 * s;
-        }
+            c0 * nine[4][k + 1] + c1 * s
+        };
+        chunked(
+            dst,
+            |at, out| {
+                let rows: [&[T::Acc; LANES + 2]; 9] = std::array::from_fn(|n| window(nine[n], at));
+                for (l, out) in out.iter_mut().enumerate() {
+                    let mut s = T::Acc::default();
+                    for (n, b) in rows.iter().enumerate() {
+                        s = s + b[l] + if n == 4 { T::Acc::default() } else { b[l + 1] } + b[l + 2];
+                    }
+                    *out = c0 * rows[4][l + 1] + c1 * s;
+                }
+            },
+            point,
+        );
     });
 }
 
@@ -278,6 +338,7 @@ where
         let mut cr = vec![vec![T::Acc::default(); len]; 12];
         let mut res = vec![T::Acc::default(); len];
         let mut sq = vec![T::Acc::default(); len];
+        let arrays: Vec<&Block<T>> = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]).collect();
         for j in r.j.clone() {
             let at = j * row;
             // p rows (i + di, j + dj) for di, dj in −1..=1, each k0−1..k1+1.
@@ -285,7 +346,6 @@ where
             let (pc, pim, pip, pjm, pjp) = (q(1, 1), q(0, 1), q(2, 1), q(1, 0), q(1, 2));
             let (pipjp, pipjm, pimjp, pimjm) = (q(2, 2), q(2, 0), q(0, 2), q(0, 0));
             // The 12 coefficient rows: borrowed where stored in the arithmetic type.
-            let arrays: Vec<&Block<T>> = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]).collect();
             let s = arrays[0].at(i, j, k0);
             if T::as_acc_slice(&arrays[0].data).is_none() {
                 for (b, arr) in cr.iter_mut().zip(&arrays) {

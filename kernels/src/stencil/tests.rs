@@ -56,7 +56,8 @@ fn sweeps_match_the_naive_reference<T: Element + Send + PartialEq + std::fmt::De
 where
     T::Acc: Real,
 {
-    for n in [[1, 1, 1], [3, 4, 5], [7, 2, 19], [5, 6, 40]] {
+    // Rows shorter than the 16-point chunks, one chunk exactly, chunks plus an overlapping last one.
+    for n in [[1, 1, 1], [3, 4, 5], [2, 3, 16], [7, 2, 19], [2, 2, 32], [5, 6, 40]] {
         for kind in [Kind::Seven, Kind::TwentySeven] {
             let src = field::<T>(n, 7);
             let (c0, c1) = (T::Acc::from_f64(0.5), T::Acc::from_f64(1.0 / 12.0));
