@@ -220,13 +220,39 @@ fn store_row<T: Element>(out: &mut [T], res: &mut [T::Acc], f: impl FnOnce(&mut 
 fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, row_fn: impl Fn(&Window<'_, T>, usize, &mut [T::Acc]) + Sync) {
     let (row, len) = (src.row(), r.k.len());
     let (k0, k1) = (r.k.start, r.k.end);
-    let _ = each_plane(src, dst, r, |w, _, out| {
+    let plane = src.plane();
+    let _ = each_plane(src, dst, r, |w, i, out| {
         let mut res = vec![T::Acc::default(); len];
+        // The plane the window widens after the next step, prefetched into L2 row by row
+        // while this plane is swept (so that widening does not wait on memory).
+        let ahead = (w.direct.is_none() && i + 2 < src.data.len() / plane).then(|| &src.data[(i + 2) * plane..(i + 3) * plane]);
         for j in r.j.clone() {
+            if let Some(next) = ahead {
+                prefetch_l2(&next[j * row..(j + 1) * row]);
+            }
             store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| row_fn(w, j, dst));
         }
         0.0
     });
+}
+
+/// Asks for the cache lines of `xs` to be brought into L2 (a hint; nothing on other CPUs).
+#[inline(always)]
+fn prefetch_l2<A>(xs: &[A]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let bytes = std::mem::size_of_val(xs);
+        let p = xs.as_ptr().cast::<i8>();
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch of an address inside `xs` reads nothing and cannot fault.
+            #[allow(unused_unsafe)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.add(off));
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = xs;
 }
 
 /// Points per chunk of a row: one AVX-512 register of f32 (two of f64).
