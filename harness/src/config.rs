@@ -373,7 +373,17 @@ impl Checked {
     /// a given size that cannot fit is refused, naming the key, what it needs and what fits.
     pub fn sizes(&self, mem: Memory, dims: impl Fn([usize; 3]) -> [usize; 3]) -> Result<Sizes> {
         let err = |message: String| Error::Config { file: self.file.clone(), message };
-        let per_rank = mem.per_rank as f64;
+        // Memory unknown (no /proc/meminfo): given sizes go unchecked, fractions cannot be sized.
+        if mem.per_rank == 0 {
+            let fraction = [self.plan.gemm.as_ref().map(|g| ("gemm", g.memory_fraction)), self.plan.hpl_mxp.as_ref().map(|h| ("hpl_mxp", h.memory_fraction)), self.plan.stencil.as_ref().map(|s| ("stencil", s.memory_fraction))]
+                .into_iter()
+                .flatten()
+                .find(|(_, f)| f.is_some());
+            if let Some((section, _)) = fraction {
+                return Err(err(format!("{section}.memory_fraction: this node's memory could not be detected; allowed here: a size (n or size)")));
+            }
+        }
+        let per_rank = if mem.per_rank == 0 { f64::INFINITY } else { mem.per_rank as f64 };
         let total = per_rank * mem.ranks as f64;
         let mut sizes = Sizes::default();
         if let Some(g) = &self.plan.gemm {
@@ -534,6 +544,11 @@ mod tests {
         let gib = 1u64 << 30;
         let e = c.sizes(Memory { per_rank: 8 * gib, ranks: 2 }, |_| [1, 1, 1]).unwrap_err().to_string();
         assert_eq!(e, "config p.toml: hpl_mxp.n = 100000: the matrix needs 80.00 GB over 2 rank(s), they have 17.18 GB; allowed: n ≤ 44928, or memory_fraction");
+        // Memory not detected: given sizes run unchecked, fractions are refused.
+        assert_eq!(c.sizes(Memory { per_rank: 0, ranks: 2 }, |_| [1, 1, 1]).unwrap().hpl_n, 100_000);
+        let f = Plan::parse("[gemm]\nmemory_fraction = 0.5\nprecisions = [\"f64\"]\n", "p.toml").unwrap();
+        let e = f.sizes(Memory { per_rank: 0, ranks: 1 }, |_| [1, 1, 1]).unwrap_err().to_string();
+        assert_eq!(e, "config p.toml: gemm.memory_fraction: this node's memory could not be detected; allowed here: a size (n or size)");
         let e = Plan::parse("[gemm]\nprecisions = [\"f64\"]\n", "p.toml").unwrap_err().to_string();
         assert_eq!(e, "config p.toml: gemm: missing size; allowed: n = ..., or memory_fraction = a number in (0, 0.95]");
         let e = Plan::parse("[gemm]\nn = 64\nmemory_fraction = 0.5\nprecisions = [\"f64\"]\n", "p.toml").unwrap_err().to_string();

@@ -228,12 +228,12 @@ fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, r
         let ahead = (w.direct.is_none() && i + 2 < src.data.len() / plane).then(|| &src.data[(i + 2) * plane..(i + 3) * plane]);
         for j in r.j.clone() {
             if let Some(next) = ahead {
-                prefetch_l2(&next[j * row..(j + 1) * row]);
+                prefetch::<INTO_L2, _>(&next[j * row..(j + 1) * row]);
                 // And the row four ahead of the new field, ready to be written (rounded
                 // storage rows are written whole); on the direct f64/f32 path it costs more
                 // than it saves, measured.
                 if j + 4 < out.len() / row {
-                    prefetch_write(&out[(j + 4) * row..(j + 5) * row]);
+                    prefetch::<FOR_WRITE, _>(&out[(j + 4) * row..(j + 5) * row]);
                 }
             }
             store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| row_fn(w, j, dst));
@@ -242,9 +242,10 @@ fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, r
     });
 }
 
-/// Asks for the cache lines of `xs` to be brought into L2 (a hint; nothing on other CPUs).
+/// Prefetches the cache lines of `xs` with `_mm_prefetch`'s hint `HINT` (a hint only:
+/// nothing on other CPUs).
 #[inline(always)]
-fn prefetch_l2<A>(xs: &[A]) {
+fn prefetch<const HINT: i32, A>(xs: &[A]) {
     #[cfg(target_arch = "x86_64")]
     {
         let bytes = std::mem::size_of_val(xs);
@@ -253,7 +254,7 @@ fn prefetch_l2<A>(xs: &[A]) {
             // SAFETY: a prefetch of an address inside `xs` reads nothing and cannot fault.
             #[allow(unused_unsafe)]
             unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T1 }>(p.add(off));
+                std::arch::x86_64::_mm_prefetch::<HINT>(p.add(off));
             }
         }
     }
@@ -261,24 +262,12 @@ fn prefetch_l2<A>(xs: &[A]) {
     let _ = xs;
 }
 
-/// Asks for the lines of `xs` in a state ready to be written (a hint).
-#[inline(always)]
-fn prefetch_write<A>(xs: &[A]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let bytes = std::mem::size_of_val(xs);
-        let p = xs.as_ptr().cast::<i8>();
-        for off in (0..bytes).step_by(64) {
-            // SAFETY: a prefetch of an address inside `xs` reads nothing and cannot fault.
-            #[allow(unused_unsafe)]
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_ET0 }>(p.add(off));
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = xs;
-}
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{_MM_HINT_ET0 as FOR_WRITE, _MM_HINT_T1 as INTO_L2};
+#[cfg(not(target_arch = "x86_64"))]
+const INTO_L2: i32 = 0;
+#[cfg(not(target_arch = "x86_64"))]
+const FOR_WRITE: i32 = 0;
 
 /// Points per chunk of a row: one AVX-512 register of f32 (two of f64).
 const LANES: usize = 16;
