@@ -341,6 +341,9 @@ pub struct Sizes {
     pub hpl_n: usize,
     /// Global grid, boundary planes included.
     pub stencil: [usize; 3],
+    /// The rank dims a per-rank size (`weak`, or a memory fraction) was multiplied by; the
+    /// run must use these dims so every rank gets that block.
+    pub stencil_dims: Option<[usize; 3]>,
 }
 
 /// Bytes a GEMM rank holds per matrix element: A and B in storage, C in the accumulation
@@ -439,6 +442,7 @@ impl Checked {
                 (Some(size), _) => {
                     let global = if st.weak {
                         let d = dims(size);
+                        sizes.stencil_dims = Some(d);
                         [size[0] * d[0], size[1] * d[1], size[2] * d[2]]
                     } else {
                         size
@@ -458,6 +462,7 @@ impl Checked {
                 (None, Some(f)) => {
                     let side = ((f * per_rank / bpp).cbrt() as usize).max(3);
                     let d = dims([side; 3]);
+                    sizes.stencil_dims = Some(d);
                     [side * d[0], side * d[1], side * d[2]]
                 }
                 (None, None) => unreachable!("checked by parse"),
@@ -534,7 +539,7 @@ mod tests {
         assert_eq!(sizes.hpl_n, 23040);
         // Stencil: f32 with its f64 reference, 2·4 + 8 + 2·8 + 8 = 40 B per point:
         // ∛(0.5 · 4 GiB / 40) = 377 per rank, × dims 2, 1, 1.
-        assert_eq!(sizes.stencil, [754, 377, 377]);
+        assert_eq!((sizes.stencil, sizes.stencil_dims), ([754, 377, 377], Some([2, 1, 1])));
         assert_eq!(stencil_bytes_per_point(effcal_kernels::stencil::Kind::Seven, Precision::F32), 40);
     }
 

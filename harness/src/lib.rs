@@ -174,7 +174,7 @@ fn run(cli: Cli) -> Result<Outcome> {
             if let Some(st) = &plan.stencil {
                 for &kind in &checked.stencil_kinds {
                     for &precision in &checked.stencil_precisions {
-                        let s = StencilSettings { kind, precision, global: sizes.stencil, iters: st.iters, dims: None, overlap: st.overlap };
+                        let s = StencilSettings { kind, precision, global: sizes.stencil, iters: st.iters, dims: sizes.stencil_dims, overlap: st.overlap };
                         stencil::check(&s, ranks).map_err(|e| Error::Config { file: checked.file.clone(), message: format!("stencil: {e}") })?;
                         stencils.push(s);
                     }
