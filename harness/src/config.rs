@@ -361,9 +361,9 @@ pub fn hpl_bytes_per_element(p: Precision) -> usize {
 /// Bytes a stencil rank holds per grid point while it runs and validates: its fields in
 /// storage, the final field widened to f64, and (below f64) the f64 reference run's fields.
 pub fn stencil_bytes_per_point(kind: effcal_kernels::stencil::Kind, p: Precision) -> usize {
-    let arrays = if kind == effcal_kernels::stencil::Kind::Himeno { 14 } else { 2 };
-    let reference = if p == Precision::F64 { 0 } else { arrays * 8 + 8 };
-    arrays * p.bytes() + 8 + reference
+    use crate::bench::stencil::bytes_per_point;
+    let reference = if p == Precision::F64 { 0 } else { bytes_per_point(kind, Precision::F64) + 8 };
+    bytes_per_point(kind, p) + 8 + reference
 }
 
 fn gb(bytes: f64) -> String {

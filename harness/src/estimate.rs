@@ -645,7 +645,8 @@ pub fn survey_arithmetic(jupiter_gpus: f64, d: &Demand) -> f64 {
     jupiter_gpus * (d.fp16_ef / d.jupiter_usable_ef) / d.gpu_growth
 }
 
-fn pct(x: f64) -> String {
+/// A fraction as a Markdown percentage, "12.3 %".
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.1} %", 100.0 * x)
 }
 

@@ -20,7 +20,7 @@ pub fn write(cal: &Calibration, cal_path: &str, dir: &Path) -> Result<Vec<PathBu
 }
 
 fn pct(x: Option<f64>) -> String {
-    x.map_or("–".into(), |v| format!("{:.1} %", 100.0 * v))
+    x.map_or("–".into(), crate::estimate::pct)
 }
 
 /// The Markdown page.
