@@ -18,6 +18,7 @@ pub mod roofline;
 pub mod summary;
 pub mod timing;
 pub mod topology;
+pub mod uarch;
 pub mod world;
 
 use bench::Ctx;

@@ -51,21 +51,46 @@ fn opt_pct(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |v| format!("{:.1}", 100.0 * v))
 }
 
-/// The peak table, and the triad line when measured.
+/// The peak table (int8 in GOP/s), the clock readings, the CPU's table entry, a warning
+/// per suspect peak, and the triad line when measured.
 pub fn peaks_table(p: &Peaks) -> String {
     let mut s = String::new();
     let clock = p.clock_ghz.map_or_else(|| "unknown".into(), |c| format!("{c:.3} GHz ({})", p.clock_source));
     let _ = writeln!(s, "Peaks for {} cores, clock {clock}. Theoretical = cores × clock × FLOP/cycle/core.", p.cores);
+    if let Some(c) = &p.clock {
+        let g = |x: Option<f64>| x.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+        let _ = writeln!(
+            s,
+            "Clock readings (GHz): imul chain {}, under {} FMA load {}; stated maximum {}{}; cpufreq max {} cur {}; CPUID 0x16 base {} max {}; /proc/cpuinfo {}",
+            g(c.measured_scalar_ghz),
+            c.fma_load_isa,
+            g(c.measured_fma_ghz),
+            g(c.stated_max_ghz),
+            c.stated_max_source.as_ref().map_or(String::new(), |s| format!(" ({s})")),
+            g(c.cpufreq_max_ghz),
+            g(c.cpufreq_cur_ghz),
+            g(c.cpuid_base_ghz),
+            g(c.cpuid_max_ghz),
+            g(c.proc_cpuinfo_ghz)
+        );
+        if let Some(why) = &c.refused {
+            let _ = writeln!(s, "WARNING: the measured clock was refused: {why}.");
+        }
+    }
+    if let Some(m) = &p.microarch {
+        let _ = writeln!(s, "CPU {}: {}", m.cpu, m.entry.as_ref().map_or("not in configs/microarch.toml".into(), |e| format!("table entry {e}")));
+    }
     let _ = writeln!(
         s,
-        "{:<6} {:<8} {:>9} {:>12} {:>11} {:>11} {:>11}  {}",
-        "prec", "compute", "FLOP/cyc", "theor GF/s", "emp min", "emp median", "emp max", "FMA kernel"
+        "{:<6} {:<8} {:>9} {:>12} {:>11} {:>11} {:>11} {:>9}  {}",
+        "prec", "compute", "FLOP/cyc", "theor GF/s", "emp min", "emp median", "emp max", "emp/theor", "FMA kernel"
     );
-    for name in Precision::ALL.map(Precision::name) {
+    let names = Precision::ALL.map(Precision::name);
+    for name in names.iter().copied().chain(["int8"]) {
         let Some(e) = p.per_precision.get(name) else { continue };
         let _ = writeln!(
             s,
-            "{:<6} {:<8} {:>9} {:>12} {:>11.1} {:>11.1} {:>11.1}  {}",
+            "{:<6} {:<8} {:>9} {:>12} {:>11.1} {:>11.1} {:>11.1} {:>9}  {}{}",
             name,
             e.compute_precision,
             e.flop_per_cycle_per_core.map_or("-".into(), |f| format!("{f}")),
@@ -73,8 +98,17 @@ pub fn peaks_table(p: &Peaks) -> String {
             e.empirical.min,
             e.empirical.median,
             e.empirical.max,
-            e.isa
+            e.empirical_over_theoretical.map_or("-".into(), |r| format!("{r:.3}")),
+            e.isa,
+            match (name, &e.suspect) {
+                (_, Some(_)) => "  SUSPECT",
+                ("int8", None) => "  (GOP/s)",
+                _ => "",
+            }
         );
+    }
+    for (name, why) in p.suspects() {
+        let _ = writeln!(s, "WARNING: the {name} theoretical peak is suspect: {why}.");
     }
     if let Some(t) = &p.stream_triad {
         let _ = writeln!(

@@ -44,8 +44,8 @@ pub struct System {
     pub llc_bytes: u64,
     pub ranks: usize,
     pub threads_per_rank: usize,
-    /// Core clock under load, GHz, measured by a dependent-add chain on every thread
-    /// (mean); null where it could not be measured.
+    /// Core clock under FMA load, GHz, measured by a dependent-multiply chain on every
+    /// thread (mean); null where it could not be measured (peaks.clock has every reading).
     pub clock_ghz_measured: Option<f64>,
     pub cpu_features: Vec<String>,
     pub mpi_library: String,
@@ -81,11 +81,13 @@ pub struct Binding {
 pub struct Peaks {
     /// The clock the theoretical peaks use, GHz.
     pub clock_ghz: Option<f64>,
-    /// "measured" or "config".
+    /// Where clock_ghz comes from: "config[: source]", "measured: ...", or the stated
+    /// maximum when the measured clock was refused.
     pub clock_source: String,
     /// Cores the peaks are for: ranks × threads per rank.
     pub cores: usize,
-    /// Keyed by precision name (f64, f32, bf16, f16, e4m3, e5m2).
+    /// Keyed by precision name (f64, f32, bf16, f16, e4m3, e5m2), and "int8" (u8 × i8 dot
+    /// products into i32, in GOP/s: 2 operations per product) where the CPU has them.
     pub per_precision: BTreeMap<String, PrecisionPeak>,
     /// STREAM triad bandwidth, best repetition (GB/s, STREAM byte convention); null when
     /// the command did not measure it (`effcal gemm`).
@@ -99,6 +101,98 @@ pub struct Peaks {
     /// Where memory_bandwidth_gbs comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_bandwidth_source: Option<String>,
+    /// Every clock reading of the run: what effcal measured and what the system states.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<ClockReadings>,
+    /// The CPU's identity and the microarchitecture table's entry the FLOP/cycle come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub microarch: Option<Microarch>,
+}
+
+/// The range empirical ÷ theoretical must lie in for a theoretical peak to be trusted: the
+/// register-only kernel reaches at least half of a right peak, and cannot beat it by more
+/// than timing noise.
+pub const GUARD: [f64; 2] = [0.5, 1.05];
+
+impl Peaks {
+    /// Checks every theoretical peak against the measured rate of the arithmetic it
+    /// describes: sets `empirical_over_theoretical`, and `suspect` with the reason where
+    /// the ratio is outside [`GUARD`]. Returns one warning line per suspect peak.
+    pub fn guard(&mut self) -> Vec<String> {
+        let clock = self.clock_ghz.map_or("unknown".into(), |c| format!("{c:.3} GHz ({})", self.clock_source));
+        let mut warnings = Vec::new();
+        for (name, pk) in self.per_precision.iter_mut() {
+            pk.empirical_over_theoretical = pk.theoretical_gflops.filter(|t| *t > 0.0).map(|t| pk.empirical_gflops / t);
+            pk.suspect = match (pk.empirical_over_theoretical, pk.theoretical_gflops) {
+                (Some(r), Some(t)) if !(GUARD[0]..=GUARD[1]).contains(&r) => Some(format!(
+                    "the {} kernel measured {:.1} {unit}, {r:.3} of the theoretical {t:.1} {unit} (clock {clock} × {} per cycle per core, {}); allowed {}–{}: the clock or the per-cycle figure is wrong, or the cores were not free",
+                    pk.isa,
+                    pk.empirical_gflops,
+                    pk.flop_per_cycle_per_core.map_or("?".into(), |f| format!("{f}")),
+                    pk.flop_per_cycle_source,
+                    GUARD[0],
+                    GUARD[1],
+                    unit = if name == "int8" { "GOP/s" } else { "GFLOP/s" },
+                )),
+                _ => None,
+            };
+            if let Some(why) = &pk.suspect {
+                warnings.push(format!("WARNING: the {name} theoretical peak is suspect: {why}."));
+            }
+        }
+        warnings
+    }
+
+    /// The precisions whose theoretical peak is suspect, with the reasons.
+    pub fn suspects(&self) -> Vec<(&str, &str)> {
+        self.per_precision.iter().filter_map(|(name, pk)| Some((name.as_str(), pk.suspect.as_deref()?))).collect()
+    }
+}
+
+/// The clock: what effcal measured and what the system states, in GHz.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockReadings {
+    /// A chain of dependent `imul` alone (x86-64; `add` on aarch64), mean over every
+    /// thread of every rank running it at once.
+    pub measured_scalar_ghz: Option<f64>,
+    /// The same chain with FMAs issued beside it: the clock vector code runs at.
+    pub measured_fma_ghz: Option<f64>,
+    /// The FMAs beside the chain: "avx512f", "avx2+fma", or "none".
+    pub fma_load_isa: String,
+    /// CPUID leaf 0x16 base and maximum (Intel), where given.
+    pub cpuid_base_ghz: Option<f64>,
+    pub cpuid_max_ghz: Option<f64>,
+    /// cpufreq's cpuinfo_max_freq and scaling_cur_freq of cpu0, and its driver.
+    pub cpufreq_max_ghz: Option<f64>,
+    pub cpufreq_cur_ghz: Option<f64>,
+    pub cpufreq_driver: Option<String>,
+    /// /proc/cpuinfo's "cpu MHz" of the first CPU (a current or nominal clock; on VMs often
+    /// the TSC rate).
+    pub proc_cpuinfo_ghz: Option<f64>,
+    /// The highest clock the system states (cpufreq, or CPUID 0x16), and which one.
+    pub stated_max_ghz: Option<f64>,
+    pub stated_max_source: Option<String>,
+    /// Why the measured clock was refused as a measurement (more than 10 % above the stated
+    /// maximum); null when it was not.
+    pub refused: Option<String>,
+}
+
+/// Which CPU this is, and the microarchitecture table entry (configs/microarch.toml) the
+/// FLOP/cycle come from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Microarch {
+    /// As the table keys it, e.g. "GenuineIntel family 0x6 model 0xcf (207) stepping 2".
+    pub cpu: String,
+    /// The entry's name; null when the CPU is not in the table.
+    pub entry: Option<String>,
+    pub source: Option<String>,
+    /// The widest vectors the CPU exposes, bits (the table's figures scale to it).
+    pub exposed_vector_bits: Option<u32>,
+    /// The count of FMA units taken, where one model covers parts with different counts
+    /// (chosen by the measured f64 rate).
+    pub fma_units: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -116,8 +210,16 @@ pub struct PrecisionPeak {
     /// Best repetition of the register-only FMA kernel on all cores.
     pub empirical_gflops: f64,
     pub empirical: Stats,
-    /// Instruction set of the FMA kernel (e.g. "avx512f"), or "f32" when borrowed.
+    /// Instruction set of the FMA kernel (e.g. "avx512f"), or "<isa> (f32)" when borrowed.
     pub isa: String,
+    /// empirical_gflops / theoretical_gflops: what the guard checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empirical_over_theoretical: Option<f64>,
+    /// Why the theoretical peak is not to be trusted (the ratio is outside [0.5, 1.05]);
+    /// absent when it passed. `effcal estimate` refuses a suspect denominator unless
+    /// `--allow-suspect-peaks`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspect: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

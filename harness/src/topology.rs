@@ -1,7 +1,6 @@
 //! What this node is: cores, caches and NUMA nodes (hwloc), CPU features (CPUID), the
-//! rank's binding (its cpuset), and the FLOP per cycle per core of each precision.
+//! rank's binding (its cpuset), the vector width it exposes, and what it says of its clock.
 
-use effcal_kernels::Precision;
 use hwlocality::Topology;
 use hwlocality::object::attributes::ObjectAttributes;
 use hwlocality::object::types::ObjectType;
@@ -197,59 +196,94 @@ pub fn cpu_features() -> Vec<String> {
     Vec::new()
 }
 
-/// FLOP per cycle per core of one precision, and where the figure comes from.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FlopRate {
-    pub per_cycle: f64,
-    pub source: String,
+/// The widest vector registers this CPU exposes to effcal's kernels, in bits: what the
+/// microarchitecture table's figures are scaled to when a hypervisor hides part of it.
+pub fn exposed_vector_bits(table_bits: u32) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let _ = table_bits;
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            512
+        } else if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            256
+        } else {
+            128
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("sve") { table_bits } else { 128 }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    table_bits
 }
 
-/// FLOP per cycle per core for `p` on this CPU, from its vendor, family and features.
-/// f16 and FP8 compute in f32 on CPUs, so they get the f32 figure. `None` where the CPU is
-/// not in the table (a system config must then supply it).
-pub fn flop_per_cycle(p: Precision) -> Option<FlopRate> {
-    let (fma_bits, pipes, what) = vector_fma_units()?;
-    let f64_lanes = (fma_bits / 64) as f64;
-    let base = match p.compute() {
-        Precision::F64 => f64_lanes * 2.0 * pipes,
-        _ => f64_lanes * 4.0 * pipes,
-    };
-    let bf16_native = p == Precision::Bf16 && cpu_features().iter().any(|f| f == "avx512bf16");
-    let (per_cycle, how) = if bf16_native {
-        (base * 2.0, "; bf16 by vdpbf16ps: 2 products per f32 lane")
-    } else if p.compute() != p && p != Precision::F32 {
-        (base, "; computed in f32 (no native arithmetic)")
-    } else {
-        (base, "")
-    };
-    Some(FlopRate { per_cycle, source: format!("detected: {what}{how}") })
+/// What the system says about the clock, beside what effcal measures. Every reading is
+/// optional: a VM often has none of them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatedClocks {
+    /// CPUID leaf 0x16 (Intel): base and maximum frequency, MHz (0 = not given).
+    pub cpuid_base_mhz: Option<u32>,
+    pub cpuid_max_mhz: Option<u32>,
+    /// cpufreq of cpu0: cpuinfo_max_freq and scaling_cur_freq, kHz; its driver; and the
+    /// global boost switch where the driver has one.
+    pub cpufreq_max_khz: Option<u64>,
+    pub cpufreq_cur_khz: Option<u64>,
+    pub cpufreq_driver: Option<String>,
+    pub cpufreq_boost: Option<bool>,
+    /// /proc/cpuinfo's "cpu MHz" of the first CPU (on VMs often the TSC rate).
+    pub proc_cpuinfo_mhz: Option<f64>,
 }
 
-/// (FMA datapath width in bits, FMA pipes per core, description) for known CPUs.
-fn vector_fma_units() -> Option<(u32, f64, String)> {
+impl StatedClocks {
+    /// Reads every source this system has.
+    pub fn read() -> Self {
+        let file = |p: &str| std::fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+        let cpufreq = "/sys/devices/system/cpu/cpu0/cpufreq";
+        let (cpuid_base_mhz, cpuid_max_mhz) = cpuid_frequencies();
+        StatedClocks {
+            cpuid_base_mhz,
+            cpuid_max_mhz,
+            cpufreq_max_khz: file(&format!("{cpufreq}/cpuinfo_max_freq")).and_then(|v| v.parse().ok()),
+            cpufreq_cur_khz: file(&format!("{cpufreq}/scaling_cur_freq")).and_then(|v| v.parse().ok()),
+            cpufreq_driver: file(&format!("{cpufreq}/scaling_driver")),
+            cpufreq_boost: file("/sys/devices/system/cpu/cpufreq/boost").map(|v| v == "1"),
+            proc_cpuinfo_mhz: std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|t| proc_cpuinfo_mhz(&t)),
+        }
+    }
+
+    /// The highest clock the system states the core may run at, GHz, and where it says so.
+    /// cpufreq's maximum counts unless it is acpi-cpufreq's with boost on (then it is the
+    /// nominal clock and boost runs above it); CPUID 0x16's maximum counts where non-zero.
+    /// /proc/cpuinfo's figure is a current or nominal clock, never a maximum.
+    pub fn max_ghz(&self) -> Option<(f64, String)> {
+        let boosted_nominal = self.cpufreq_driver.as_deref() == Some("acpi-cpufreq") && self.cpufreq_boost == Some(true);
+        let cpufreq = self.cpufreq_max_khz.filter(|_| !boosted_nominal).map(|k| (k as f64 / 1e6, "cpufreq cpuinfo_max_freq".to_string()));
+        let cpuid = self.cpuid_max_mhz.map(|m| (f64::from(m) / 1e3, "CPUID leaf 0x16 maximum".to_string()));
+        [cpufreq, cpuid].into_iter().flatten().max_by(|a, b| a.0.total_cmp(&b.0))
+    }
+}
+
+/// CPUID leaf 0x16's base and maximum MHz, where the CPU has the leaf and fills it.
+fn cpuid_frequencies() -> (Option<u32>, Option<u32>) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::__cpuid;
-        // CPUID leaves 0 and 1 exist on every x86-64 CPU.
-        let (l0, l1) = (__cpuid(0), __cpuid(1));
-        let vendor: Vec<u8> = [l0.ebx, l0.edx, l0.ecx].iter().flat_map(|r| r.to_le_bytes()).collect();
-        let vendor = String::from_utf8_lossy(&vendor).to_string();
-        let base_family = (l1.eax >> 8) & 0xf;
-        let family = if base_family == 0xf { base_family + ((l1.eax >> 20) & 0xff) } else { base_family };
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f");
-        let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
-        let desc = |bits: u32, core: &str| format!("{vendor} family {family:#x} ({core}), 2 FMA pipes × {bits} bit");
-        return match (vendor.as_str(), family) {
-            ("AuthenticAMD", 0x17) => Some((256, 1.0, format!("{vendor} family {family:#x} (Zen 1/2), 256-bit FMA"))),
-            ("AuthenticAMD", 0x19) => Some((256, 2.0, desc(256, "Zen 3/4: 512-bit ops run on 256-bit pipes"))),
-            ("AuthenticAMD", 0x1a) if avx512 => Some((512, 2.0, desc(512, "Zen 5"))),
-            ("GenuineIntel", _) if avx512 => Some((512, 2.0, desc(512, "AVX-512 server core"))),
-            (_, _) if avx2 => Some((256, 2.0, desc(256, "AVX2+FMA"))),
-            _ => None,
-        };
+        if __cpuid(0).eax >= 0x16 {
+            let l = __cpuid(0x16);
+            let nonzero = |v: u32| (v & 0xffff != 0).then_some(v & 0xffff);
+            return (nonzero(l.eax), nonzero(l.ebx));
+        }
     }
-    #[allow(unreachable_code)]
-    None
+    (None, None)
+}
+
+/// The first "cpu MHz" of /proc/cpuinfo.
+fn proc_cpuinfo_mhz(text: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == "cpu MHz").then(|| v.trim().parse().ok())?
+    })
 }
 
 #[cfg(test)]
@@ -269,6 +303,22 @@ mod tests {
         // More threads than cores: they wrap around.
         assert_eq!(Placement::new(&cores[..1], 0, 1, false, 2).threads, vec![vec![0, 4], vec![0, 4]]);
         assert!(Placement::new(&[], 0, 1, false, 2).threads.is_empty());
+    }
+
+    #[test]
+    fn the_stated_maximum_is_never_a_nominal_clock() {
+        use super::StatedClocks;
+        let none = StatedClocks::default();
+        assert_eq!(none.max_ghz(), None);
+        let vm = StatedClocks { proc_cpuinfo_mhz: Some(2596.158), ..none.clone() };
+        assert_eq!(vm.max_ghz(), None, "/proc/cpuinfo is not a maximum");
+        let pstate = StatedClocks { cpufreq_max_khz: Some(3_900_000), cpufreq_driver: Some("intel_pstate".into()), ..none.clone() };
+        assert_eq!(pstate.max_ghz(), Some((3.9, "cpufreq cpuinfo_max_freq".into())));
+        let acpi_boost = StatedClocks { cpufreq_driver: Some("acpi-cpufreq".into()), cpufreq_boost: Some(true), ..pstate.clone() };
+        assert_eq!(acpi_boost.max_ghz(), None, "acpi-cpufreq's maximum is the nominal clock when boost is on");
+        let intel = StatedClocks { cpuid_base_mhz: Some(2100), cpuid_max_mhz: Some(4000), ..acpi_boost };
+        assert_eq!(intel.max_ghz(), Some((4.0, "CPUID leaf 0x16 maximum".into())));
+        assert_eq!(super::proc_cpuinfo_mhz("processor\t: 0\ncpu MHz\t\t: 2596.158\n"), Some(2596.158));
     }
 
     #[test]

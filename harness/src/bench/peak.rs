@@ -1,12 +1,15 @@
-//! Peaks of the cores this run uses: the clock under load, theoretical FLOP/s
-//! (cores × clock × FLOP/cycle), register-only FMA FLOP/s, and STREAM triad bandwidth.
+//! Peaks of the cores this run uses: the clock under FMA load (with every clock the system
+//! states), theoretical FLOP/s (cores × clock × FLOP/cycle from the plan or the
+//! microarchitecture table), register-only FLOP/s of every arithmetic the CPU has, the
+//! guard between the two, and STREAM triad bandwidth.
 
 use super::Ctx;
-use crate::report::{Peaks, PrecisionPeak, Triad};
+use crate::report::{ClockReadings, Microarch, Peaks, PrecisionPeak, Triad};
 use crate::timing::Stats;
-use crate::topology;
+use crate::{topology, uarch};
 use effcal_kernels::Precision;
-use effcal_kernels::peak::{clock, fma, triad};
+use effcal_kernels::peak::fma::{self, Arith};
+use effcal_kernels::peak::{clock, triad};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -41,29 +44,68 @@ impl PeakSettings {
 }
 
 /// The mean clock over every thread of every rank, all running the chain at once.
-pub fn measure_clock(ctx: &Ctx) -> Option<f64> {
-    let ghz: Vec<Option<f64>> = rayon::broadcast(|_| clock::measure_ghz(Duration::from_millis(200)));
+fn mean_clock(ctx: &Ctx, load: clock::Load) -> Option<f64> {
+    let ghz: Vec<Option<clock::Clock>> = rayon::broadcast(|_| clock::measure_ghz(Duration::from_millis(100), load));
     let local_ok = ghz.iter().all(Option::is_some);
-    let local_sum: f64 = ghz.iter().flatten().sum();
+    let local_sum: f64 = ghz.iter().flatten().map(|c| c.ghz).sum();
     let all_ok = ctx.world.all(local_ok);
     let total = ctx.world.sum(local_sum);
     let count = ctx.world.sum(ghz.len() as f64);
     all_ok.then(|| total / count)
 }
 
-/// Runs the FMA kernel of `p` on every thread of every rank; GFLOP/s per repetition.
-fn fma_rates(ctx: &Ctx, p: Precision, seconds: f64) -> Stats {
+/// The clock the theoretical peaks use and where it comes from, with every reading: a
+/// configured clock wins; else the one measured under FMA load, unless it is more than 10 %
+/// above the clock the system states as its maximum, when it is refused and the stated
+/// maximum is used instead.
+pub fn clock(ctx: &Ctx, configured: Option<(f64, String)>) -> (Option<f64>, String, ClockReadings) {
+    let stated = topology::StatedClocks::read();
+    let scalar = mean_clock(ctx, clock::Load::Scalar);
+    let fma = mean_clock(ctx, clock::Load::Fma);
+    let ghz = |khz: Option<u64>| khz.map(|k| k as f64 / 1e6);
+    let mut r = ClockReadings {
+        measured_scalar_ghz: scalar,
+        measured_fma_ghz: fma,
+        fma_load_isa: clock::load_isa(clock::Load::Fma).to_string(),
+        cpuid_base_ghz: stated.cpuid_base_mhz.map(|m| f64::from(m) / 1e3),
+        cpuid_max_ghz: stated.cpuid_max_mhz.map(|m| f64::from(m) / 1e3),
+        cpufreq_max_ghz: ghz(stated.cpufreq_max_khz),
+        cpufreq_cur_ghz: ghz(stated.cpufreq_cur_khz),
+        cpufreq_driver: stated.cpufreq_driver.clone(),
+        proc_cpuinfo_ghz: stated.proc_cpuinfo_mhz.map(|m| m / 1e3),
+        stated_max_ghz: None,
+        stated_max_source: None,
+        refused: None,
+    };
+    let max = stated.max_ghz();
+    (r.stated_max_ghz, r.stated_max_source) = (max.as_ref().map(|m| m.0), max.as_ref().map(|m| m.1.clone()));
+    if let (Some(m), Some((limit, source))) = (fma, &max)
+        && m > 1.1 * limit
+    {
+        r.refused = Some(format!("measured {m:.3} GHz is more than 10 % above the stated maximum {limit:.3} GHz ({source})"));
+    }
+    let (clock, source) = match (configured, &r.refused, fma) {
+        (Some((c, source)), _, _) => (Some(c), source),
+        (None, Some(why), _) => (max.as_ref().map(|m| m.0), format!("stated maximum, {}: {why}, refused", max.as_ref().map_or("", |m| m.1.as_str()))),
+        (None, None, Some(m)) => (Some(m), format!("measured: dependent imul chain under {} FMA load", r.fma_load_isa)),
+        (None, None, None) => (None, "unknown: give system.clock_ghz in the config".into()),
+    };
+    (clock, source, r)
+}
+
+/// Runs the kernel of `a` on every thread of every rank; GFLOP/s (GOP/s) per repetition.
+fn rates(ctx: &Ctx, a: Arith, seconds: f64) -> Stats {
     // Calibrate the iteration count on this rank, then agree on the smallest.
     let probe = 200_000u64;
     let t = Instant::now();
-    fma::run(p, probe);
+    fma::run(a, probe);
     let per_iter = t.elapsed().as_secs_f64() / probe as f64;
     let iters = ctx.world.min(((seconds / per_iter) as u64).max(1_000) as f64) as u64;
-    let mut local_flops = 0.0;
-    let times = ctx.time(&format!("peak fma {p}"), || {
-        local_flops = rayon::broadcast(|_| fma::run(p, iters).unwrap_or(0.0)).iter().sum();
+    let mut local_ops = 0.0;
+    let times = ctx.time(&format!("peak {}", a.name()), || {
+        local_ops = rayon::broadcast(|_| fma::run(a, iters).unwrap_or(0.0)).iter().sum();
     });
-    let total = ctx.world.sum(local_flops);
+    let total = ctx.world.sum(local_ops);
     Stats::rate(total / 1e9, &Stats::of(&times))
 }
 
@@ -76,52 +118,80 @@ fn measure_triad(ctx: &Ctx, elements: usize) -> Triad {
     Triad { elements_per_rank: len, bytes_per_element: triad::BYTES_PER_ELEMENT, gbs: Stats::rate(bytes / 1e9, &Stats::of(&times)), valid }
 }
 
-/// All peaks, and the clock as measured (which the peaks use unless the config gives one).
-/// FMA kernels run for f64, f32 and (where native) bf16; f16 and FP8, which compute in
-/// f32 here, get the f32 figures.
+/// All peaks, and the clock as measured under FMA load. Every arithmetic the CPU has runs
+/// its register-only kernel (f64, f32, and where present bf16 dot, f16 FMA, INT8 dot); a
+/// precision without its own (FP8 always, f16 and bf16 on CPUs without them) computes in
+/// f32 and gets the f32 figures. FLOP/cycle come from the plan's `[system]`, else from the
+/// microarchitecture table; then the guard checks each theoretical peak against its
+/// measured rate, and rank 0 prints a warning for each suspect one.
 pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
     let cores = ctx.world.size() * ctx.threads;
-    let measured = measure_clock(ctx);
-    let (clock, clock_source) = match s.clock_ghz {
-        Some(c) => (Some(c), s.config_source("clock_ghz")),
-        None => (measured, "measured".to_string()),
-    };
+    let (clock, clock_source, readings) = clock(ctx, s.clock_ghz.map(|c| (c, s.config_source("clock_ghz"))));
     let mut native = BTreeMap::new();
-    for p in [Precision::F64, Precision::F32, Precision::Bf16] {
-        if let Some(isa) = fma::isa(p) {
-            native.insert(p, (fma_rates(ctx, p, s.fma_seconds), isa.to_string()));
+    for a in Arith::ALL {
+        if let Some(isa) = fma::isa(a) {
+            native.insert(a, (rates(ctx, a, s.fma_seconds), isa.to_string()));
         }
     }
-    let mut per_precision = BTreeMap::new();
-    for p in Precision::ALL {
-        let (empirical, isa) = native.get(&p).or_else(|| native.get(&Precision::F32)).cloned().expect("f32 always has an FMA kernel");
-        let (isa, compute) = if native.contains_key(&p) { (isa, p) } else { (format!("{isa} (f32)"), Precision::F32) };
-        let (fpc, source) = match s.flop_per_cycle.get(&p) {
-            Some(&v) => (Some(v), s.config_source("flop_per_cycle")),
-            None => match topology::flop_per_cycle(p) {
-                Some(r) => (Some(r.per_cycle), r.source),
-                None => (None, "unknown: give system.flop_per_cycle in the config".to_string()),
-            },
+    let id = uarch::CpuId::detect();
+    let entry = id.as_ref().and_then(|id| uarch::Table::builtin().lookup(id));
+    let exposed = entry.map(|e| topology::exposed_vector_bits(e.vector_bits));
+    // Where a model covers parts with different FMA units: the count the f64 rate shows.
+    let units = match (entry, exposed, clock, native.get(&Arith::F64)) {
+        (Some(e), Some(bits), Some(c), Some((f64_rate, _))) => e.units_for(f64_rate.max / (cores as f64 * c), bits),
+        _ => None,
+    };
+    let table_rate = |a: Arith| -> (Option<f64>, String) {
+        let Some(e) = entry else {
+            let cpu = id.as_ref().map_or("this CPU".to_string(), |id| id.to_string());
+            return (None, format!("unknown: {cpu} is not in configs/microarch.toml; give system.flop_per_cycle in the config"));
         };
-        let theoretical = match (fpc, clock) {
-            (Some(f), Some(c)) => Some(cores as f64 * c * f),
-            _ => None,
+        let bits = exposed.unwrap_or(e.vector_bits);
+        let Some(f) = e.per_cycle(a, bits, units) else {
+            return (None, format!("unknown: the table has no {} figure for {}; give system.flop_per_cycle in the config", a.name(), e.name));
+        };
+        let mut how = format!("table: {}", e.name);
+        if let Some(u) = units {
+            let other: Vec<String> = e.fma_units.iter().filter(|&&x| x != u).map(|&x| format!("{} with {x}", e.per_cycle(Arith::F64, bits, Some(x)).unwrap_or(0.0))).collect();
+            how += &format!(", {u} FMA unit(s): chosen by the measured f64 rate (f64 FLOP/cycle would be {})", other.join(", "));
+        }
+        if bits < e.datapath_bits {
+            how += &format!(", {bits}-bit vectors exposed of {} (scaled)", e.datapath_bits);
+        }
+        (Some(f), how)
+    };
+    let mut per_precision = BTreeMap::new();
+    let mut row = |name: &str, arith: Arith, configured: Option<f64>| {
+        let (rate, isa) = native.get(&arith).cloned().expect("f64, f32 and native rows have a kernel");
+        let borrowed = Some(arith) != Arith::ALL.iter().copied().find(|a| a.name() == name);
+        let (fpc, source) = match configured {
+            Some(v) => (Some(v), s.config_source("flop_per_cycle")),
+            None => table_rate(arith),
         };
         per_precision.insert(
-            p.name().to_string(),
+            name.to_string(),
             PrecisionPeak {
-                compute_precision: compute.name().to_string(),
-                theoretical_gflops: theoretical,
+                compute_precision: arith.name().to_string(),
+                theoretical_gflops: fpc.zip(clock).map(|(f, c)| cores as f64 * c * f),
                 flop_per_cycle_per_core: fpc,
-                flop_per_cycle_source: source,
-                empirical_gflops: empirical.max,
-                empirical,
-                isa,
+                flop_per_cycle_source: if borrowed { format!("{source}; computed in f32 (no native arithmetic)") } else { source },
+                empirical_gflops: rate.max,
+                empirical: rate,
+                isa: if borrowed { format!("{isa} (f32)") } else { isa },
+                empirical_over_theoretical: None,
+                suspect: None,
             },
         );
+    };
+    for p in Precision::ALL {
+        let arith = Arith::of(p).filter(|a| native.contains_key(a)).unwrap_or(Arith::F32);
+        row(p.name(), arith, s.flop_per_cycle.get(&p).copied());
+    }
+    if native.contains_key(&Arith::Int8Dot) {
+        row("int8", Arith::Int8Dot, None);
     }
     let triad = s.triad_elements.map(|e| measure_triad(ctx, e));
-    let peaks = Peaks {
+    let mut peaks = Peaks {
         clock_ghz: clock,
         clock_source,
         cores,
@@ -130,6 +200,23 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         stream_triad: triad,
         memory_bandwidth_gbs: s.memory_bandwidth_gbs.map(|b| b * ctx.nodes() as f64),
         memory_bandwidth_source: s.memory_bandwidth_gbs.map(|b| format!("{b} GB/s per node × {} node(s); {}", ctx.nodes(), s.config_source("memory_bandwidth_gbs"))),
+        clock: Some(readings.clone()),
+        microarch: id.map(|id| Microarch {
+            cpu: id.to_string(),
+            entry: entry.map(|e| e.name.clone()),
+            source: entry.map(|e| e.source.clone()),
+            exposed_vector_bits: exposed,
+            fma_units: units,
+        }),
     };
-    (peaks, measured)
+    let warnings = peaks.guard();
+    if ctx.world.is_root() {
+        if let Some(why) = &readings.refused {
+            eprintln!("effcal: warning: clock: {why}; the theoretical peaks use {}", peaks.clock_source);
+        }
+        for w in &warnings {
+            eprintln!("effcal: {w}");
+        }
+    }
+    (peaks, readings.measured_fma_ghz)
 }
