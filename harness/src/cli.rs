@@ -15,7 +15,8 @@ pub struct Cli {
     pub threads: Option<u32>,
     /// Take the system description (clock, FLOP/cycle, memory bandwidth, sources: the
     /// theoretical peaks) from the [system] section of this TOML instead of detecting it
-    /// (for `run`: instead of the plan's own)
+    /// (for `run`: instead of the plan's own; for `estimate` and `report`: recompute the
+    /// calibration's peaks and every efficiency with it)
     #[arg(long, global = true)]
     pub system: Option<PathBuf>,
     #[command(subcommand)]
@@ -85,6 +86,10 @@ pub struct EstimateArgs {
     /// The estimate JSON
     #[arg(long, default_value = "results/estimate.json")]
     pub json: PathBuf,
+    /// Use theoretical peaks that failed the guard (empirical / theoretical outside
+    /// [0.5, 1.05]) instead of refusing the calibration; the estimate says so
+    #[arg(long)]
+    pub allow_suspect_peaks: bool,
 }
 
 #[derive(Debug, Args)]

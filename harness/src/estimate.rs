@@ -356,6 +356,10 @@ pub struct Estimate {
     pub created: String,
     /// The calibration the efficiencies come from: path, created, CPU, ranks × threads.
     pub calibration: String,
+    /// What the reader must know about the peaks the efficiencies are over: a correction
+    /// with `--system`, and suspect peaks used under `--allow-suspect-peaks`.
+    #[serde(default)]
+    pub peak_notes: Vec<String>,
     pub demand: Demand,
     pub assumptions: Vec<String>,
     pub efficiencies: Vec<ClassEfficiency>,
@@ -432,11 +436,35 @@ fn pick(effs: &[ClassEfficiency], choices: &[(&str, &str)]) -> Option<(String, f
     })
 }
 
-/// The estimate of `cal` (read from `cal_path`) with `demand`, and `target` when given.
-pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Option<&SystemSpec>) -> Result<Estimate> {
+/// The estimate of `cal` (read from `cal_path`) with `demand`, and `target` when given. A
+/// theoretical peak the estimate divides by that the guard marked suspect refuses the
+/// calibration, unless `allow_suspect` (then the estimate says which it used).
+pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Option<&SystemSpec>, allow_suspect: bool) -> Result<Estimate> {
     let lib = library()?;
     let find = |name: &str| lib.iter().find(|s| s.name == name);
     let effs = efficiencies(cal);
+    let mut peak_notes: Vec<String> = cal.peaks.iter().filter_map(|p| p.corrected.clone()).collect();
+    // The denominators: every measured class's precision, and f64 (the per-core figures).
+    let suspects: Vec<String> = cal
+        .peaks
+        .iter()
+        .flat_map(|p| p.suspects())
+        .filter(|(name, _)| *name == "f64" || effs.iter().any(|e| e.precision == *name))
+        .map(|(name, why)| format!("{name}: {why}"))
+        .collect();
+    if !suspects.is_empty() {
+        if !allow_suspect {
+            return Err(Error::invalid(
+                "--calibration",
+                cal_path,
+                format!(
+                    "theoretical peaks that pass the guard; these do not: {}. Correct them with --system FILE (a [system] with clock_ghz and flop_per_cycle), or pass --allow-suspect-peaks to use them anyway",
+                    suspects.join("; ")
+                ),
+            ));
+        }
+        peak_notes.extend(suspects.iter().map(|s| format!("--allow-suspect-peaks: a suspect theoretical peak is used: {s}")));
+    }
     let hpl_mxp = pick(&effs, &[("hpl-mxp", "f16"), ("hpl-mxp", "bf16")]);
     let gemm16 = pick(&effs, &[("gemm", "f16"), ("gemm", "bf16")]);
     let gemm8 = pick(&effs, &[("gemm", "e4m3"), ("gemm", "e5m2")]);
@@ -600,7 +628,7 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
         ),
         "Applying a CPU-measured efficiency to a GPU system is a labelled scenario: it says what a machine that loses the same share of its peak to the same kind of work would deliver, not what that GPU does.".into(),
         "Each (class, precision) uses the calibration's largest valid problem of it; invalid (FAILED) records are not used.".into(),
-        "HPL-MxP-like efficiency: the f16 record if measured, else bf16, against that precision's peak on the measured CPU (f16 is computed in f32 there, so its peak is f32's). GEMM-like: the same choice among GEMM records; FP8: e4m3, else e5m2.".into(),
+        "HPL-MxP-like efficiency: the f16 record if measured, else bf16, against that precision's peak on the measured CPU (where the CPU has no f16 arithmetic, f16 is computed in f32 and its peak is f32's). GEMM-like: the same choice among GEMM records; FP8: e4m3, else e5m2.".into(),
         "The survey's implicit efficiency of a system is its HPL-MxP result over its FP16 Rpeak (survey table B).".into(),
         format!(
             "The survey's arithmetic: {} EF = {} × JUPITER's ~{} EF of usable FP16, and GPU performance grows ×{} by 2030, so GPUs = {} × {} / {}.",
@@ -626,6 +654,7 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
         effcal_version: env!("CARGO_PKG_VERSION").to_string(),
         created: report::now_rfc3339(),
         calibration: cal_desc,
+        peak_notes,
         demand: demand.clone(),
         assumptions,
         efficiencies: effs,
@@ -658,6 +687,9 @@ fn opt(f: Option<Figure>, digits: usize) -> String {
 pub fn markdown(e: &Estimate) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# effcal estimate\n\nCalibration: {}\n", e.calibration);
+    for n in &e.peak_notes {
+        let _ = writeln!(s, "**Peaks:** {n}.\n");
+    }
     let _ = writeln!(s, "## Measured efficiencies (rate / theoretical peak of the precision; min / median / max over repetitions)\n");
     let _ = writeln!(s, "| class | precision | problem | vs theoretical | vs empirical (median) | GFLOP/s per core | bandwidth / triad |\n|---|---|---|---|---|---|---|");
     for c in &e.efficiencies {

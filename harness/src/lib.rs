@@ -8,6 +8,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod correct;
 pub mod error;
 pub mod estimate;
 pub mod merge;
@@ -90,17 +91,17 @@ fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Passed)
         }
         Command::Report(a) => {
-            let cal = read_calibration(&a.calibration)?;
+            let cal = calibration_with(&a.calibration, described.as_ref())?;
             for path in summary::write(&cal, &a.calibration.display().to_string(), &a.out)? {
                 println!("wrote {}", path.display());
             }
             Ok(Outcome::Passed)
         }
         Command::Estimate(a) => {
-            let cal = read_calibration(&a.calibration)?;
+            let cal = calibration_with(&a.calibration, described.as_ref())?;
             let target = a.target.as_deref().map(estimate::SystemSpec::load).transpose()?;
             let demand = estimate::Demand::default().with(&a.demand)?;
-            let e = estimate::estimate(&cal, &a.calibration.display().to_string(), &demand, target.as_ref())?;
+            let e = estimate::estimate(&cal, &a.calibration.display().to_string(), &demand, target.as_ref(), a.allow_suspect_peaks)?;
             print!("{}", estimate::markdown(&e));
             let _ = std::io::stdout().flush();
             report::write_atomic(&a.json, &e)?;
@@ -252,6 +253,22 @@ fn read_calibration(path: &Path) -> Result<Calibration> {
         .map_err(|e| Error::invalid("--calibration", path.display(), format!("a calibration JSON of `effcal run`, `gemm`, `hpl-mxp` or `stencil` ({e})")))?;
     if cal.schema_version != report::SCHEMA_VERSION {
         return Err(Error::invalid("--calibration", path.display(), format!("schema_version {} (this effcal reads {})", cal.schema_version, report::SCHEMA_VERSION)));
+    }
+    Ok(cal)
+}
+
+/// A calibration to read: its peaks recomputed with a system description (`--system`),
+/// where one is given, and checked by the guard either way (a file of an older effcal, or
+/// edited by hand, may carry no verdict or a stale one).
+fn calibration_with(path: &Path, described: Option<&config::Checked>) -> Result<Calibration> {
+    let mut cal = read_calibration(path)?;
+    match described {
+        Some(d) => eprintln!("effcal: {}", correct::with_system(&mut cal, d)?),
+        None => {
+            if let Some(p) = cal.peaks.as_mut() {
+                p.guard();
+            }
+        }
     }
     Ok(cal)
 }

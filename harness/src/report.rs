@@ -107,6 +107,10 @@ pub struct Peaks {
     /// The CPU's identity and the microarchitecture table's entry the FLOP/cycle come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub microarch: Option<Microarch>,
+    /// Set by `effcal estimate --system` and `effcal report --system` (never written by a
+    /// run): what was recomputed after the run, from which file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrected: Option<String>,
 }
 
 /// The range empirical ÷ theoretical must lie in for a theoretical peak to be trusted: the
@@ -363,4 +367,59 @@ pub fn now_rfc3339() -> String {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peak(theoretical: Option<f64>, empirical: f64) -> PrecisionPeak {
+        PrecisionPeak {
+            compute_precision: "f64".into(),
+            theoretical_gflops: theoretical,
+            flop_per_cycle_per_core: Some(32.0),
+            flop_per_cycle_source: "table: X".into(),
+            empirical_gflops: empirical,
+            empirical: Stats { min: empirical, median: empirical, max: empirical },
+            isa: "avx512f".into(),
+            empirical_over_theoretical: None,
+            suspect: Some("stale".into()),
+        }
+    }
+
+    #[test]
+    fn the_guard_flags_peaks_outside_half_to_105_percent_of_the_measured_rate() {
+        let mut p = Peaks {
+            clock_ghz: Some(14.916),
+            clock_source: "measured".into(),
+            cores: 2,
+            per_precision: BTreeMap::new(),
+            stream_triad_gbs: None,
+            stream_triad: None,
+            memory_bandwidth_gbs: None,
+            memory_bandwidth_source: None,
+            clock: None,
+            microarch: None,
+            corrected: None,
+        };
+        // The Golden Cove case: 954.6 theoretical against 168 measured; a right peak (0.9);
+        // the edges; a measured rate above the peak; no theoretical peak at all.
+        for (name, t, e) in [("f64", Some(954.6), 168.0), ("f32", Some(100.0), 90.0), ("bf16", Some(100.0), 50.0), ("f16", Some(100.0), 105.0), ("e4m3", Some(100.0), 106.0), ("e5m2", None, 10.0)] {
+            p.per_precision.insert(name.into(), peak(t, e));
+        }
+        let warnings = p.guard();
+        let verdict = |n: &str| (p.per_precision[n].empirical_over_theoretical, p.per_precision[n].suspect.is_some());
+        assert_eq!(verdict("f64"), (Some(168.0 / 954.6), true));
+        assert_eq!(verdict("f32"), (Some(0.9), false));
+        assert_eq!(verdict("bf16"), (Some(0.5), false));
+        assert_eq!(verdict("f16"), (Some(1.05), false));
+        assert_eq!(verdict("e4m3"), (Some(1.06), true));
+        assert_eq!(verdict("e5m2"), (None, false), "no theoretical peak: nothing to judge, and a stale verdict goes");
+        assert_eq!(p.suspects().iter().map(|s| s.0).collect::<Vec<_>>(), ["e4m3", "f64"]);
+        assert_eq!(
+            warnings[1],
+            "WARNING: the f64 theoretical peak is suspect: the avx512f kernel measured 168.0 GFLOP/s, 0.176 of the theoretical 954.6 GFLOP/s \
+             (clock 14.916 GHz (measured) × 32 per cycle per core, table: X); allowed 0.5–1.05: the clock or the per-cycle figure is wrong, or the cores were not free."
+        );
+    }
 }

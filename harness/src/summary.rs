@@ -38,16 +38,31 @@ pub fn markdown(cal: &Calibration, cal_path: &str) -> String {
     }
     if let Some(p) = &cal.peaks {
         let _ = writeln!(s, "\n## Peaks ({} cores, clock {})\n", p.cores, p.clock_ghz.map_or("unknown".into(), |c| format!("{c:.3} GHz, {}", p.clock_source)));
-        let _ = writeln!(s, "| precision | computed in | theoretical GFLOP/s | measured GFLOP/s (FMA kernel, best) | FLOP/cycle/core source |\n|---|---|---|---|---|");
+        if let Some(note) = &p.corrected {
+            let _ = writeln!(s, "**Corrected:** {note}.\n");
+        }
+        if let Some(m) = &p.microarch {
+            let _ = writeln!(s, "CPU {}: {}.\n", m.cpu, m.entry.as_ref().map_or("not in the microarchitecture table".into(), |e| format!("table entry {e}")));
+        }
+        let _ = writeln!(s, "| precision | computed in | theoretical GFLOP/s | measured GFLOP/s (FMA kernel, best) | measured / theoretical | guard | FLOP/cycle/core source |\n|---|---|---|---|---|---|---|");
         for (name, pk) in &p.per_precision {
             let _ = writeln!(
                 s,
-                "| {name} | {} | {} | {:.1} | {} |",
+                "| {name} | {} | {} | {:.1} | {} | {} | {} |",
                 pk.compute_precision,
                 pk.theoretical_gflops.map_or("–".into(), |t| format!("{t:.1}")),
                 pk.empirical_gflops,
+                pk.empirical_over_theoretical.map_or("–".into(), |r| format!("{r:.3}")),
+                match (&pk.suspect, pk.empirical_over_theoretical) {
+                    (Some(_), _) => "SUSPECT",
+                    (None, Some(_)) => "passed",
+                    (None, None) => "–",
+                },
                 pk.flop_per_cycle_source
             );
+        }
+        for (name, why) in p.suspects() {
+            let _ = writeln!(s, "\n**Warning:** the {name} theoretical peak is suspect: {why}. Efficiencies against it are not to be trusted; correct it with `--system FILE`.");
         }
         if let Some(t) = &p.stream_triad {
             let _ = writeln!(s, "\nSTREAM triad: {:.1} / {:.1} / {:.1} GB/s (min / median / max), {} f64 per array per rank.", t.gbs.min, t.gbs.median, t.gbs.max, t.elements_per_rank);

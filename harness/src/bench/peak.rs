@@ -185,7 +185,9 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
     };
     for p in Precision::ALL {
         let arith = Arith::of(p).filter(|a| native.contains_key(a)).unwrap_or(Arith::F32);
-        row(p.name(), arith, s.flop_per_cycle.get(&p).copied());
+        // A configured figure for the format, or for a format computed in f32, f32's.
+        let configured = s.flop_per_cycle.get(&p).or_else(|| s.flop_per_cycle.get(&Precision::F32).filter(|_| arith == Arith::F32));
+        row(p.name(), arith, configured.copied());
     }
     if native.contains_key(&Arith::Int8Dot) {
         row("int8", Arith::Int8Dot, None);
@@ -208,6 +210,7 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
             exposed_vector_bits: exposed,
             fma_units: units,
         }),
+        corrected: None,
     };
     let warnings = peaks.guard();
     if ctx.world.is_root() {

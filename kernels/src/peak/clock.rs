@@ -224,17 +224,18 @@ mod x86 {
 mod tests {
     use super::*;
 
-    /// The loaded and the scalar clock of one core agree within what turbo and AVX-512
-    /// licences move (Intel's AVX-512 heavy licence is at most about 25 % below), and the
-    /// loaded chain really ran the widest FMAs. Whether the figure is right is checked
-    /// against the system's stated maximum and the FMA rate in the harness's tests.
+    /// The loaded and the scalar chain count the same cycles: their clocks agree within what
+    /// AVX-512 licences move (at most about 25 % below) and what other tests running beside
+    /// this one can take from one of them, while a miscounted chain (twice or half the
+    /// links) would fall outside. Whether the figure is the core's clock is checked against
+    /// the system's stated maximum and the FMA rate in tests/peaks.rs, one run at a time.
     #[test]
     fn loaded_and_scalar_clocks_agree() {
-        let Some(scalar) = measure_ghz(Duration::from_millis(40), Load::Scalar) else { return };
-        let loaded = measure_ghz(Duration::from_millis(40), Load::Fma).expect("a chain exists");
+        let Some(scalar) = measure_ghz(Duration::from_millis(80), Load::Scalar) else { return };
+        let loaded = measure_ghz(Duration::from_millis(80), Load::Fma).expect("a chain exists");
         assert_eq!(scalar.load_isa, "none");
         assert_eq!(loaded.load_isa, load_isa(Load::Fma));
         let ratio = loaded.ghz / scalar.ghz;
-        assert!((0.6..1.15).contains(&ratio), "loaded {} GHz vs scalar {} GHz", loaded.ghz, scalar.ghz);
+        assert!((0.55..1.45).contains(&ratio), "loaded {} GHz vs scalar {} GHz", loaded.ghz, scalar.ghz);
     }
 }
