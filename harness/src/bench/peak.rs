@@ -212,13 +212,19 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         }),
         corrected: None,
     };
-    let warnings = peaks.guard();
+    peaks.guard();
     if ctx.world.is_root() {
         if let Some(why) = &readings.refused {
             eprintln!("effcal: warning: clock: {why}; the theoretical peaks use {}", peaks.clock_source);
         }
-        for w in &warnings {
-            eprintln!("effcal: {w}");
+        let suspects: Vec<String> = peaks
+            .per_precision
+            .iter()
+            .filter(|(_, pk)| pk.suspect.is_some())
+            .map(|(name, pk)| format!("{name} ({:.3} of it measured)", pk.empirical_over_theoretical.unwrap_or(f64::NAN)))
+            .collect();
+        if !suspects.is_empty() {
+            eprintln!("effcal: warning: suspect theoretical peaks, outside [0.5, 1.05] of the measured rate: {} (the peak table says why)", suspects.join(", "));
         }
     }
     (peaks, readings.measured_fma_ghz)
