@@ -52,7 +52,8 @@ pub fn main() -> i32 {
         Ok(Outcome::Passed) => 0,
         Ok(Outcome::Failed) => 1,
         Err(e) => {
-            eprintln!("effcal: error: {e}");
+            // One write, so the lines of ranks that fail together do not interleave.
+            let _ = std::io::stderr().write_all(format!("effcal: error: {e}\n").as_bytes());
             match e {
                 Error::InvalidInput { .. } | Error::Config { .. } | Error::Kernel(_) => 2,
                 _ => 3,

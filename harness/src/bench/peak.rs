@@ -118,6 +118,60 @@ fn measure_triad(ctx: &Ctx, elements: usize) -> Triad {
     Triad { elements_per_rank: len, bytes_per_element: triad::BYTES_PER_ELEMENT, gbs: Stats::rate(bytes / 1e9, &Stats::of(&times)), valid }
 }
 
+/// This CPU as the microarchitecture table sees it.
+struct Cpu {
+    id: Option<uarch::CpuId>,
+    entry: Option<&'static uarch::Entry>,
+    /// The vector width the CPU exposes (the table's figures scale to it).
+    exposed_bits: Option<u32>,
+    /// Where the entry covers parts with different counts of FMA units: the count whose f64
+    /// figure is nearest to the measured f64 FLOP per cycle per core.
+    units: Option<u32>,
+}
+
+impl Cpu {
+    fn identify(measured_f64_per_cycle: Option<f64>) -> Self {
+        let id = uarch::CpuId::detect();
+        let entry = id.as_ref().and_then(|id| uarch::Table::builtin().lookup(id));
+        let exposed_bits = entry.map(|e| topology::exposed_vector_bits(e.vector_bits));
+        let units = entry.zip(exposed_bits).zip(measured_f64_per_cycle).and_then(|((e, bits), m)| e.units_for(m, bits));
+        Cpu { id, entry, exposed_bits, units }
+    }
+
+    /// FLOP (INT8: operations) per cycle per core of `a` from the table, and where it comes
+    /// from; `None` with the reason where the table cannot say.
+    fn per_cycle(&self, a: Arith) -> (Option<f64>, String) {
+        let Some(e) = self.entry else {
+            let cpu = self.id.as_ref().map_or("this CPU".to_string(), |id| id.to_string());
+            return (None, format!("unknown: {cpu} is not in configs/microarch.toml; give system.flop_per_cycle in the config"));
+        };
+        let bits = self.exposed_bits.unwrap_or(e.vector_bits);
+        let Some(f) = e.per_cycle(a, bits, self.units) else {
+            return (None, format!("unknown: the table has no {} figure for {}; give system.flop_per_cycle in the config", a.name(), e.name));
+        };
+        let mut how = format!("table: {}", e.name);
+        if let Some(u) = self.units {
+            let other: Vec<String> = e.fma_units.iter().filter(|&&x| x != u).map(|&x| format!("{} with {x}", e.per_cycle(Arith::F64, bits, Some(x)).unwrap_or(0.0))).collect();
+            how += &format!(", {u} FMA unit(s): chosen by the measured f64 rate (f64 FLOP/cycle would be {})", other.join(", "));
+        }
+        if bits < e.datapath_bits {
+            how += &format!(", {bits}-bit vectors exposed of {} (scaled)", e.datapath_bits);
+        }
+        (Some(f), how)
+    }
+
+    fn microarch(&self) -> Option<Microarch> {
+        let id = self.id.as_ref()?;
+        Some(Microarch {
+            cpu: id.to_string(),
+            entry: self.entry.map(|e| e.name.clone()),
+            source: self.entry.map(|e| e.source.clone()),
+            exposed_vector_bits: self.exposed_bits,
+            fma_units: self.units,
+        })
+    }
+}
+
 /// All peaks, and the clock as measured under FMA load. Every arithmetic the CPU has runs
 /// its register-only kernel (f64, f32, and where present bf16 dot, f16 FMA, INT8 dot); a
 /// precision without its own (FP8 always, f16 and bf16 on CPUs without them) computes in
@@ -133,40 +187,15 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
             native.insert(a, (rates(ctx, a, s.fma_seconds), isa.to_string()));
         }
     }
-    let id = uarch::CpuId::detect();
-    let entry = id.as_ref().and_then(|id| uarch::Table::builtin().lookup(id));
-    let exposed = entry.map(|e| topology::exposed_vector_bits(e.vector_bits));
-    // Where a model covers parts with different FMA units: the count the f64 rate shows.
-    let units = match (entry, exposed, clock, native.get(&Arith::F64)) {
-        (Some(e), Some(bits), Some(c), Some((f64_rate, _))) => e.units_for(f64_rate.max / (cores as f64 * c), bits),
-        _ => None,
-    };
-    let table_rate = |a: Arith| -> (Option<f64>, String) {
-        let Some(e) = entry else {
-            let cpu = id.as_ref().map_or("this CPU".to_string(), |id| id.to_string());
-            return (None, format!("unknown: {cpu} is not in configs/microarch.toml; give system.flop_per_cycle in the config"));
-        };
-        let bits = exposed.unwrap_or(e.vector_bits);
-        let Some(f) = e.per_cycle(a, bits, units) else {
-            return (None, format!("unknown: the table has no {} figure for {}; give system.flop_per_cycle in the config", a.name(), e.name));
-        };
-        let mut how = format!("table: {}", e.name);
-        if let Some(u) = units {
-            let other: Vec<String> = e.fma_units.iter().filter(|&&x| x != u).map(|&x| format!("{} with {x}", e.per_cycle(Arith::F64, bits, Some(x)).unwrap_or(0.0))).collect();
-            how += &format!(", {u} FMA unit(s): chosen by the measured f64 rate (f64 FLOP/cycle would be {})", other.join(", "));
-        }
-        if bits < e.datapath_bits {
-            how += &format!(", {bits}-bit vectors exposed of {} (scaled)", e.datapath_bits);
-        }
-        (Some(f), how)
-    };
+    let f64_per_cycle = native.get(&Arith::F64).zip(clock).map(|((rate, _), c)| rate.max / (cores as f64 * c));
+    let cpu = Cpu::identify(f64_per_cycle);
     let mut per_precision = BTreeMap::new();
     let mut row = |name: &str, arith: Arith, configured: Option<f64>| {
         let (rate, isa) = native.get(&arith).cloned().expect("f64, f32 and native rows have a kernel");
         let borrowed = Some(arith) != Arith::ALL.iter().copied().find(|a| a.name() == name);
         let (fpc, source) = match configured {
             Some(v) => (Some(v), s.config_source("flop_per_cycle")),
-            None => table_rate(arith),
+            None => cpu.per_cycle(arith),
         };
         per_precision.insert(
             name.to_string(),
@@ -203,13 +232,7 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         memory_bandwidth_gbs: s.memory_bandwidth_gbs.map(|b| b * ctx.nodes() as f64),
         memory_bandwidth_source: s.memory_bandwidth_gbs.map(|b| format!("{b} GB/s per node × {} node(s); {}", ctx.nodes(), s.config_source("memory_bandwidth_gbs"))),
         clock: Some(readings.clone()),
-        microarch: id.map(|id| Microarch {
-            cpu: id.to_string(),
-            entry: entry.map(|e| e.name.clone()),
-            source: entry.map(|e| e.source.clone()),
-            exposed_vector_bits: exposed,
-            fma_units: units,
-        }),
+        microarch: cpu.microarch(),
         corrected: None,
     };
     peaks.guard();

@@ -152,72 +152,56 @@ mod x86 {
         std::hint::black_box(x);
     }
 
-    /// The same 64 `imul`, with 128 `vfmadd231pd zmm` on 16 accumulators beside them
-    /// (0 · 0 + x: the values never change), 8 multiplies then 16 FMAs, 8 times.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn imul_zmm(iters: u64) {
-        let mut x = 1u64;
-        // SAFETY: registers only; every zmm written is declared clobbered.
-        unsafe {
-            asm!(
-                ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17",
-                "vpxord zmm\\r, zmm\\r, zmm\\r",
-                ".endr",
-                "2:",
-                ".rept 8",
-                ".rept 8",
-                "imul {x}, {one}",
-                ".endr",
-                ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
-                "vfmadd231pd zmm\\r, zmm16, zmm17",
-                ".endr",
-                ".endr",
-                "dec {n}",
-                "jnz 2b",
-                x = inout(reg) x,
-                one = in(reg) 1u64,
-                n = inout(reg) iters => _,
-                out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _, out("zmm5") _,
-                out("zmm6") _, out("zmm7") _, out("zmm8") _, out("zmm9") _, out("zmm10") _, out("zmm11") _,
-                out("zmm12") _, out("zmm13") _, out("zmm14") _, out("zmm15") _, out("zmm16") _, out("zmm17") _,
-                options(nomem, nostack),
-            );
-        }
-        std::hint::black_box(x);
+    /// Defines a loaded chain: `$zero` clears the accumulators and operands, then each
+    /// iteration runs the same 64 `imul` in 8 groups of 8, each group followed by `$fma`
+    /// (one FMA per accumulator, 0 · 0 + x: the values never change); `$reg` are every
+    /// vector register the code writes.
+    macro_rules! loaded_chain {
+        ($(#[$doc:meta])* $name:ident, $feat:literal, $zero:literal, $fma:literal, $($reg:tt),+) => {
+            $(#[$doc])*
+            #[target_feature(enable = $feat)]
+            pub(super) unsafe fn $name(iters: u64) {
+                let mut x = 1u64;
+                // SAFETY: registers only; every vector register written is declared clobbered.
+                unsafe {
+                    asm!(
+                        $zero,
+                        "2:",
+                        ".rept 8",
+                        ".rept 8",
+                        "imul {x}, {one}",
+                        ".endr",
+                        $fma,
+                        ".endr",
+                        "dec {n}",
+                        "jnz 2b",
+                        x = inout(reg) x,
+                        one = in(reg) 1u64,
+                        n = inout(reg) iters => _,
+                        $(out($reg) _,)+
+                        options(nomem, nostack),
+                    );
+                }
+                std::hint::black_box(x);
+            }
+        };
     }
-
-    /// The same with 112 `vfmadd231pd ymm` on 14 accumulators (AVX2 has 16 registers).
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn imul_ymm(iters: u64) {
-        let mut x = 1u64;
-        // SAFETY: registers only; every ymm written is declared clobbered.
-        unsafe {
-            asm!(
-                ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15",
-                "vxorpd ymm\\r, ymm\\r, ymm\\r",
-                ".endr",
-                "2:",
-                ".rept 8",
-                ".rept 8",
-                "imul {x}, {one}",
-                ".endr",
-                ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13",
-                "vfmadd231pd ymm\\r, ymm14, ymm15",
-                ".endr",
-                ".endr",
-                "dec {n}",
-                "jnz 2b",
-                x = inout(reg) x,
-                one = in(reg) 1u64,
-                n = inout(reg) iters => _,
-                out("ymm0") _, out("ymm1") _, out("ymm2") _, out("ymm3") _, out("ymm4") _, out("ymm5") _,
-                out("ymm6") _, out("ymm7") _, out("ymm8") _, out("ymm9") _, out("ymm10") _, out("ymm11") _,
-                out("ymm12") _, out("ymm13") _, out("ymm14") _, out("ymm15") _,
-                options(nomem, nostack),
-            );
-        }
-        std::hint::black_box(x);
-    }
+    loaded_chain!(
+        /// 128 `vfmadd231pd zmm` on 16 accumulators beside the 64 `imul`.
+        imul_zmm,
+        "avx512f",
+        ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17\nvpxord zmm\\r, zmm\\r, zmm\\r\n.endr",
+        ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\nvfmadd231pd zmm\\r, zmm16, zmm17\n.endr",
+        "zmm0", "zmm1", "zmm2", "zmm3", "zmm4", "zmm5", "zmm6", "zmm7", "zmm8", "zmm9", "zmm10", "zmm11", "zmm12", "zmm13", "zmm14", "zmm15", "zmm16", "zmm17"
+    );
+    loaded_chain!(
+        /// 112 `vfmadd231pd ymm` on 14 accumulators (AVX2 has 16 registers) beside the 64 `imul`.
+        imul_ymm,
+        "avx2,fma",
+        ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15\nvxorpd ymm\\r, ymm\\r, ymm\\r\n.endr",
+        ".irp r,0,1,2,3,4,5,6,7,8,9,10,11,12,13\nvfmadd231pd ymm\\r, ymm14, ymm15\n.endr",
+        "ymm0", "ymm1", "ymm2", "ymm3", "ymm4", "ymm5", "ymm6", "ymm7", "ymm8", "ymm9", "ymm10", "ymm11", "ymm12", "ymm13", "ymm14", "ymm15"
+    );
 }
 
 #[cfg(test)]
