@@ -2,7 +2,7 @@
 //! what is allowed, before any measurement starts.
 
 use crate::error::{Error, Result};
-use effcal_kernels::Precision;
+use effcal_kernels::{Precision, cost};
 use effcal_kernels::precision::scaling::ScaleMode;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -88,7 +88,7 @@ pub struct HplSection {
     /// the block size).
     pub memory_fraction: Option<f64>,
     pub precisions: Vec<String>,
-    /// Block size [default: per precision, see `hpl::default_nb`].
+    /// Block size [default: per precision, see `effcal_kernels::hpl_mxp::default_nb`].
     pub nb: Option<usize>,
 }
 
@@ -346,26 +346,6 @@ pub struct Sizes {
     pub stencil_dims: Option<[usize; 3]>,
 }
 
-/// Bytes a GEMM rank holds per matrix element: A and B in storage, C in the accumulation
-/// format.
-pub fn gemm_bytes_per_element(p: Precision) -> usize {
-    2 * p.bytes() + p.compute().bytes()
-}
-
-/// Bytes per matrix element of HPL-MxP: the factors are held in the accumulation format
-/// (f32, f64 for f64); the f64 matrix of the residuals is regenerated, not kept.
-pub fn hpl_bytes_per_element(p: Precision) -> usize {
-    p.compute().bytes()
-}
-
-/// Bytes a stencil rank holds per grid point while it runs and validates: its fields in
-/// storage, the final field widened to f64, and (below f64) the f64 reference run's fields.
-pub fn stencil_bytes_per_point(kind: effcal_kernels::stencil::Kind, p: Precision) -> usize {
-    use crate::bench::stencil::bytes_per_point;
-    let reference = if p == Precision::F64 { 0 } else { bytes_per_point(kind, Precision::F64) + 8 };
-    bytes_per_point(kind, p) + 8 + reference
-}
-
 fn gb(bytes: f64) -> String {
     format!("{:.2} GB", bytes / 1e9)
 }
@@ -390,7 +370,7 @@ impl Checked {
         let total = per_rank * mem.ranks as f64;
         let mut sizes = Sizes::default();
         if let Some(g) = &self.plan.gemm {
-            let bpe = self.gemm_precisions.iter().map(|&p| gemm_bytes_per_element(p)).max().unwrap_or(8) as f64;
+            let bpe = self.gemm_precisions.iter().map(|&p| cost::gemm::bytes_held_per_element(p)).max().unwrap_or(8) as f64;
             let fit = |f: f64| ((f * per_rank / bpe).sqrt() as usize / 256 * 256).clamp(256, 65_536);
             sizes.gemm_n = match (g.n, g.memory_fraction) {
                 (Some(n), _) => {
@@ -410,8 +390,8 @@ impl Checked {
             };
         }
         if let Some(h) = &self.plan.hpl_mxp {
-            let bpe = self.hpl_precisions.iter().map(|&p| hpl_bytes_per_element(p)).max().unwrap_or(8) as f64;
-            let nb = h.nb.unwrap_or_else(|| self.hpl_precisions.iter().map(|&p| crate::bench::hpl::default_nb(p)).fold(1, lcm));
+            let bpe = self.hpl_precisions.iter().map(|&p| cost::hpl::bytes_held_per_element(p)).max().unwrap_or(8) as f64;
+            let nb = h.nb.unwrap_or_else(|| self.hpl_precisions.iter().map(|&p| effcal_kernels::hpl_mxp::default_nb(p)).fold(1, lcm));
             let fit = |f: f64| ((f * total / bpe).sqrt() as usize / nb * nb).max(nb);
             sizes.hpl_n = match (h.n, h.memory_fraction) {
                 (Some(n), _) => {
@@ -435,7 +415,7 @@ impl Checked {
             let bpp = self
                 .stencil_kinds
                 .iter()
-                .flat_map(|&k| self.stencil_precisions.iter().map(move |&p| stencil_bytes_per_point(k, p)))
+                .flat_map(|&k| self.stencil_precisions.iter().map(move |&p| cost::stencil::bytes_held_per_point(k, p)))
                 .max()
                 .unwrap_or(24) as f64;
             sizes.stencil = match (st.size, st.memory_fraction) {
@@ -540,7 +520,6 @@ mod tests {
         // Stencil: f32 with its f64 reference, 2·4 + 8 + 2·8 + 8 = 40 B per point:
         // ∛(0.5 · 4 GiB / 40) = 377 per rank, × dims 2, 1, 1.
         assert_eq!((sizes.stencil, sizes.stencil_dims), ([754, 377, 377], Some([2, 1, 1])));
-        assert_eq!(stencil_bytes_per_point(effcal_kernels::stencil::Kind::Seven, Precision::F32), 40);
     }
 
     #[test]

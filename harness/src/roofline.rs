@@ -11,7 +11,7 @@
 
 use crate::error::{Error, Result};
 use crate::report::{Calibration, Record};
-use effcal_kernels::Precision;
+use effcal_kernels::{Precision, cost};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -80,15 +80,15 @@ pub struct Roofline {
 pub fn intensity(r: &Record) -> Option<f64> {
     let p: Precision = r.precision.parse().ok()?;
     let num = |k: &str| r.params.get(k).and_then(serde_json::Value::as_f64);
-    let (sb, cb) = (p.bytes() as f64, p.compute().bytes() as f64);
+    let num = |k: &str| num(k).map(|x| x as usize);
     match r.kernel.as_str() {
         "gemm" => {
             let (m, n, k) = (num("m")?, num("n")?, num("k")?);
-            Some(2.0 * m * n * k / ((m * k + k * n) * sb + m * n * cb))
+            Some(cost::gemm::flops(m, n, k) / cost::gemm::bytes_moved(p, m, n, k))
         }
         "hpl-mxp" => {
             let n = num("n")?;
-            Some((2.0 / 3.0 * n * n * n + 1.5 * n * n) / (2.0 * n * n * cb))
+            Some(cost::hpl::flops(n) / cost::hpl::bytes_moved(p, n))
         }
         _ => r.bandwidth_gbs.as_ref().map(|b| r.gflops.median / b.median),
     }

@@ -2,19 +2,19 @@
 //!
 //! - [`precision`]: the storage formats f64, f32, bf16, f16, OCP FP8 E4M3/E5M2, their
 //!   rounding, and per-tensor / MX scaling;
+//! - [`cost`]: what every kernel family counts: FLOPs, bytes moved, bytes held;
 //! - [`gemm`]: C = A·B with A, B stored in any format, accumulated in f32 (f64 for f64);
-//! - [`matgen`]: the HPL-MxP reference matrix (HPL's LCG with jump-ahead);
-//! - [`lu`], [`refine`]: low-precision LU without pivoting, refined in f64 (HPL-MxP on one
-//!   process);
-//! - [`peak`]: register-only FMA micro-kernels, a clock measurement and STREAM triad;
+//! - [`hpl_mxp`]: the HPL-MxP reference matrices, low-precision LU without pivoting, and
+//!   refinement in f64 (HPL-MxP on one process);
+//! - [`stencil`]: 7-point, Himeno and 27-point Jacobi sweeps of a block;
+//! - [`peak`]: register-only arithmetic micro-kernels, the clock and STREAM triad;
 //! - [`rng`]: a counter-based generator, so any element can be regenerated anywhere.
 
+pub mod cost;
 pub mod gemm;
-pub mod lu;
-pub mod matgen;
+pub mod hpl_mxp;
 pub mod peak;
 pub mod precision;
-pub mod refine;
 pub mod rng;
 pub mod stencil;
 

@@ -4,7 +4,7 @@
 //! twice-f64 reference; the run is valid only when every rank's result is.
 
 use super::{Ctx, with_element};
-use effcal_kernels::Precision;
+use effcal_kernels::{Precision, cost};
 use crate::error::Result;
 use crate::report::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::Stats;
@@ -63,7 +63,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
     };
 
     let ranks = ctx.world.size();
-    let flops = ranks as f64 * 2.0 * m as f64 * n as f64 * k as f64;
+    let flops = ranks as f64 * cost::gemm::flops(m, n, k);
     let time_s = Stats::of(&times);
     let gflops = Stats::rate(flops / 1e9, &time_s);
     let efficiency = Efficiency::of(gflops.median, peaks, s.precision);
@@ -81,7 +81,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         kernel: "gemm".into(),
         precision: s.precision.name().into(),
         params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        flop_convention: "2mnk per rank".into(),
+        flop_convention: cost::gemm::FLOP_CONVENTION.into(),
         time_s,
         gflops,
         efficiency,

@@ -115,7 +115,7 @@ fn measure_triad(ctx: &Ctx, elements: usize) -> Triad {
     let times = ctx.time("peak stream triad", || arrays.run());
     let valid = ctx.world.all(arrays.verify());
     let bytes = ctx.world.sum(arrays.bytes());
-    Triad { elements_per_rank: len, bytes_per_element: triad::BYTES_PER_ELEMENT, gbs: Stats::rate(bytes / 1e9, &Stats::of(&times)), valid }
+    Triad { elements_per_rank: len, bytes_per_element: effcal_kernels::cost::triad::BYTES_PER_ELEMENT, gbs: Stats::rate(bytes / 1e9, &Stats::of(&times)), valid }
 }
 
 /// This CPU as the microarchitecture table sees it.

@@ -3,8 +3,7 @@
 
 use rayon::prelude::*;
 
-/// Bytes per element of triad, STREAM convention.
-pub const BYTES_PER_ELEMENT: usize = 24;
+pub use crate::cost::triad::BYTES_PER_ELEMENT;
 const SCALAR: f64 = 3.0;
 const CHUNK: usize = 1 << 16;
 

@@ -4,8 +4,16 @@
 //! mantissa bits (see [`codec`] for the value formula). Conversions *into* a format round
 //! to nearest, ties to even; values beyond the largest finite value saturate to ±max by
 //! default ([`Overflow::Saturate`]) or follow IEEE rules ([`Overflow::NonSaturating`]:
-//! ±Inf, or NaN for E4M3 which has no Inf). Arithmetic on the low formats happens in f32
-//! (the CPU has no FP16/FP8 arithmetic); f64 data is computed in f64.
+//! ±Inf, or NaN for E4M3 which has no Inf). effcal's kernels compute the low formats in
+//! f32 ([`Real`]; f64 data in f64), apart from the GEMM's `vdpbf16ps` path; CPUs have no FP8
+//! arithmetic, and the native bf16 dot and f16 FMA some have are measured as peaks
+//! (`peak::fma`).
+//!
+//! Where the rounding is:
+//! - one value, exactly, any format: [`codec::encode`] and [`codec::decode`] (the reference);
+//! - slices, vectorised: [`bfloat16`] (bf16), [`binary16`] (f16, through `half`), and
+//!   `minifloat` for both FP8 formats ([`e4m3`] and [`e5m2`] only give their layouts);
+//! - per-tensor and MX block scales for f16 and FP8: [`scaling`].
 //!
 //! The formats' names (`f64 f32 bf16 f16 e4m3 e5m2`) are the ones used on the command
 //! line, in configs and in the JSON.
@@ -17,6 +25,7 @@ pub mod e4m3;
 pub mod e5m2;
 pub mod ieee;
 pub(crate) mod minifloat;
+pub mod real;
 pub mod scaling;
 
 pub use bfloat16::bf16;
@@ -24,6 +33,7 @@ pub use binary16::f16;
 pub use codec::{Layout, Overflow, Special};
 pub use e4m3::E4M3;
 pub use e5m2::E5M2;
+pub use real::Real;
 
 use crate::KernelError;
 use std::fmt;

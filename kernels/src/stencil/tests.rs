@@ -1,5 +1,5 @@
 use super::*;
-use crate::precision::{E4M3, bf16, f16};
+use crate::precision::{E4M3, Element, Overflow, Real, bf16, f16};
 
 /// A block with reproducible values in [-1, 1) everywhere, ghosts included.
 fn field<T: Element>(n: [usize; 3], seed: u64) -> Block<T> {

@@ -22,7 +22,8 @@ use super::grid::{Axis, Grid};
 use crate::bench::wire::{self, Pod};
 use effcal_kernels::KernelError;
 use effcal_kernels::gemm::{GemmElement, GemmParams, GemmPath, Update, gemm_update};
-use effcal_kernels::lu::{Real, factor_block, quantize_block, rm_mut, rm_ref, solve_l_panel, solve_u_panel};
+use effcal_kernels::precision::Real;
+use effcal_kernels::hpl_mxp::lu::{factor_block, quantize_block, rm_mut, rm_ref, solve_l_panel, solve_u_panel};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
 use std::time::Instant;
 

@@ -18,11 +18,11 @@ use crate::report::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::Stats;
 use bcast::Algorithm;
 use effcal_kernels::gemm::{GemmElement, GemmParams};
-use effcal_kernels::lu::Real;
-use effcal_kernels::matgen::{Generator, Matrix};
+use effcal_kernels::precision::Real;
+use effcal_kernels::hpl_mxp::matgen::{Generator, Matrix};
 use effcal_kernels::precision::scaling::ScaleMode;
-use effcal_kernels::refine::{self, IrInfo, MAX_ITERS, THRESHOLD};
-use effcal_kernels::{KernelError, Precision};
+use effcal_kernels::hpl_mxp::refine::{self, IrInfo, MAX_ITERS, THRESHOLD};
+use effcal_kernels::{KernelError, Precision, cost};
 use factor::{Local, Phases};
 use grid::{Grid, Pmap};
 use serde_json::json;
@@ -72,15 +72,7 @@ pub struct HplSettings {
     pub gemm: GemmParams,
 }
 
-/// The block size effcal uses when none is given, per storage precision (measured on Zen 4,
-/// docs/methodology.md): wider for the faster formats, whose GEMM needs a longer k.
-pub fn default_nb(p: Precision) -> usize {
-    match p {
-        Precision::F64 => 384,
-        Precision::Bf16 => 768,
-        _ => 384,
-    }
-}
+pub use effcal_kernels::hpl_mxp::default_nb;
 
 /// The checks that need nothing but the settings and the rank count, done on every rank
 /// before any MPI work (so every rank refuses alike).
@@ -108,11 +100,6 @@ pub fn measure(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Reco
     with_element!(s.precision, run(ctx, s, peaks))
 }
 
-/// FLOPs of HPL: 2/3·n³ + 3/2·n².
-pub fn hpl_flops(n: usize) -> f64 {
-    let n = n as f64;
-    2.0 / 3.0 * n * n * n + 1.5 * n * n
-}
 
 struct Rep {
     total: f64,
@@ -206,8 +193,8 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
     let ref_times: Vec<f64> = reps.iter().map(|r| r.refine).collect();
     let time_s = Stats::of(&times);
     let lu_time_s = Stats::of(&lu_times);
-    let gflops = Stats::rate(hpl_flops(s.n) / 1e9, &time_s);
-    let lu_gflops = Stats::rate(2.0 / 3.0 * (s.n as f64).powi(3) / 1e9, &lu_time_s);
+    let gflops = Stats::rate(cost::hpl::flops(s.n) / 1e9, &time_s);
+    let lu_gflops = Stats::rate(cost::hpl::lu_flops(s.n) / 1e9, &lu_time_s);
     let eff = |rate: f64| Efficiency::of(rate, peaks, s.precision);
     let failure = reps.iter().find_map(|r| r.failure.clone());
     let iterations = reps.iter().filter_map(|r| r.ir.as_ref().map(|i| i.iterations)).max();
@@ -254,7 +241,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         kernel: "hpl-mxp".into(),
         precision: s.precision.name().into(),
         params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        flop_convention: "2/3 n^3 + 3/2 n^2 per solve (HPL)".into(),
+        flop_convention: cost::hpl::FLOP_CONVENTION.into(),
         time_s,
         gflops,
         efficiency: eff(gflops.median),
@@ -296,7 +283,7 @@ impl Progress {
         }
         let left = (self.n - ((k + 1) * self.nb) as f64).max(0.0);
         let done = 1.0 - (left / self.n).powi(3);
-        let flops = (done - self.last_done) * 2.0 / 3.0 * self.n.powi(3);
+        let flops = (done - self.last_done) * cost::hpl::lu_flops(self.n as usize);
         let rate = flops / self.last.elapsed().as_secs_f64() / 1e9;
         let line = format!("  HPL-MxP {}  step {:>5}/{:<5} {:>5.1}%  {:>9.1} GFLOPS", self.label, k + 1, steps, 100.0 * done, rate);
         let mut err = std::io::stderr().lock();

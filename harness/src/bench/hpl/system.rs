@@ -6,8 +6,8 @@
 
 use super::factor::Local;
 use super::grid::{Axis, Grid};
-use effcal_kernels::lu::Real;
-use effcal_kernels::matgen::{Matrix, abs_units};
+use effcal_kernels::precision::Real;
+use effcal_kernels::hpl_mxp::matgen::{Matrix, abs_units};
 use mpi::collective::SystemOperation;
 use mpi::topology::SimpleCommunicator;
 use mpi::traits::*;
@@ -71,7 +71,7 @@ pub fn generate<A: Real>(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleComm
             let i = b * nb + r;
             let d = m.diagonal_from_units(units[lr0 + r]) * scale;
             diag[lr0 + r] = d;
-            row_max = row_max.max(d.abs() + effcal_kernels::matgen::units_to_f64(units[lr0 + r]) * scale);
+            row_max = row_max.max(d.abs() + effcal_kernels::hpl_mxp::matgen::units_to_f64(units[lr0 + r]) * scale);
             let bj = i / cols.nb;
             if cols.mine(bj) {
                 a.data[(lr0 + r) * ld + cols.local_start(bj) + i % cols.nb] = A::from_f64(d);

@@ -3,7 +3,7 @@
 //! sweep, plainly (exchange, then compute) or overlapped (the deep interior computed while
 //! the three halo phases travel, then the shell).
 //!
-//! Counting: FLOPs per updated point as [`Kind::flops_per_point`]; bytes per updated point
+//! Counting ([`effcal_kernels::cost::stencil`]): FLOPs per updated point; bytes per updated point
 //! by the STREAM convention, the traffic a sweep must make with perfect cache reuse and no
 //! write-allocate: read the old field and write the new one (2 elements) for the 7- and
 //! 27-point stencils; Himeno also reads its 12 coefficient arrays (14 elements; effcal
@@ -17,10 +17,10 @@ use super::{Ctx, with_element};
 use crate::error::{Error, Result};
 use crate::report::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::{self, Stats};
-use effcal_kernels::lu::Real;
+use effcal_kernels::precision::Real;
 use effcal_kernels::precision::{Element, Overflow};
 use effcal_kernels::stencil::{self, Block, HimenoCoefficients, Kind, Region};
-use effcal_kernels::{Precision, rng};
+use effcal_kernels::{Precision, cost, rng};
 use halo::{Halo, Neighbours};
 use mpi::topology::{CartesianCommunicator, Communicator};
 use serde_json::json;
@@ -74,11 +74,6 @@ pub fn record_kernel(kind: Kind) -> &'static str {
     }
 }
 
-/// Bytes per updated point (STREAM convention, see the module documentation).
-pub fn bytes_per_point(kind: Kind, p: Precision) -> usize {
-    let arrays = if kind == Kind::Himeno { 14 } else { 2 };
-    arrays * p.bytes()
-}
 
 /// This rank's block in the global grid.
 struct Place {
@@ -357,8 +352,8 @@ where
     let points: usize = s.global.iter().map(|g| g - 2).product();
     let work = points as f64 * s.iters as f64;
     let time_s = Stats::of(&times);
-    let gflops = Stats::rate(work * s.kind.flops_per_point() as f64 / 1e9, &time_s);
-    let gbs = Stats::rate(work * bytes_per_point(s.kind, s.precision) as f64 / 1e9, &time_s);
+    let gflops = Stats::rate(work * cost::stencil::flops_per_point(s.kind) as f64 / 1e9, &time_s);
+    let gbs = Stats::rate(work * cost::stencil::bytes_per_point(s.kind, s.precision) as f64 / 1e9, &time_s);
     let mpts = Stats::rate(work / 1e6, &time_s);
     let halo_s = w.max(st.halo_s);
     let triad = peaks.and_then(|p| p.stream_triad_gbs);
@@ -370,7 +365,7 @@ where
         ("overlap", json!(s.overlap)),
         ("ranks", json!(w.size())),
         ("threads_per_rank", json!(ctx.threads)),
-        ("bytes_per_point", json!(bytes_per_point(s.kind, s.precision))),
+        ("bytes_per_point", json!(cost::stencil::bytes_per_point(s.kind, s.precision))),
         ("arithmetic", json!(s.precision.compute().name())),
     ];
     let results = [
@@ -386,7 +381,7 @@ where
         kernel: record_kernel(s.kind).into(),
         precision: s.precision.name().into(),
         params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        flop_convention: format!("{} per updated point", s.kind.flops_per_point()),
+        flop_convention: cost::stencil::flop_convention(s.kind),
         time_s,
         gflops,
         efficiency: Efficiency { vs_theoretical: peaks.and_then(|p| p.memory_bandwidth_gbs).map(|b| gbs.median / b), vs_empirical: triad.map(|t| gbs.median / t) },

@@ -19,52 +19,12 @@
 use crate::KernelError;
 use crate::gemm::{GemmElement, GemmParams, GemmPath, Update, gemm_update};
 use crate::precision::scaling::{KAxis, Quantized, ScaleMode, Scaling};
-use crate::precision::{Element, Overflow};
+use crate::precision::{Element, Overflow, Real};
 use faer::linalg::matmul::matmul;
 use faer::linalg::triangular_solve::{solve_lower_triangular_in_place, solve_unit_lower_triangular_in_place};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, MatMut, MatRef, Par};
 use rayon::prelude::*;
-use std::ops::{Add, Div, Mul, Neg, Sub};
-
-/// The accumulation types the factorisation computes in: f32 and f64.
-pub trait Real:
-    Copy
-    + Default
-    + Send
-    + Sync
-    + PartialEq
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
-    + From<f32>
-    + Into<f64>
-    + faer::traits::ComplexField
-    + 'static
-{
-    fn from_f64(x: f64) -> Self;
-    fn is_finite(self) -> bool;
-}
-
-impl Real for f32 {
-    fn from_f64(x: f64) -> f32 {
-        x as f32
-    }
-    fn is_finite(self) -> bool {
-        f32::is_finite(self)
-    }
-}
-
-impl Real for f64 {
-    fn from_f64(x: f64) -> f64 {
-        x
-    }
-    fn is_finite(self) -> bool {
-        f64::is_finite(self)
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LuParams {

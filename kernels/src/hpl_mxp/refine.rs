@@ -189,8 +189,9 @@ mod tests {
     use super::*;
     use crate::KernelError;
     use crate::gemm::{GemmElement, GemmParams};
-    use crate::lu::{LuParams, Real, factor, solve};
-    use crate::matgen::{Generator, Matrix};
+    use crate::hpl_mxp::lu::{LuParams, factor, solve};
+    use crate::precision::Real;
+    use crate::hpl_mxp::matgen::{Generator, Matrix};
     use crate::precision::{bf16, f16};
 
     /// The HPL-MxP reference system, dense row-major in f64, and ‖A‖∞.

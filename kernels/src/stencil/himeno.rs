@@ -1,0 +1,125 @@
+//! RIKEN's Himeno benchmark (v3.0): the 19-point Jacobi sweep of a pressure Poisson
+//! equation with coefficient arrays a (4), b (3), c (3), wrk1, bnd and omega = 0.8, its
+//! expression evaluated in the original's order (34 FLOPs per point, the original's count),
+//! returning gosa = Σ ss² (accumulated in f64); and the original's initial state.
+
+use super::window::{each_plane, store_row};
+use super::{Block, Region};
+use crate::precision::{Element, Overflow, Real};
+
+/// The coefficient arrays of Himeno (same shape as p).
+#[derive(Clone, Debug)]
+pub struct HimenoCoefficients<T> {
+    pub a: [Block<T>; 4],
+    pub b: [Block<T>; 3],
+    pub c: [Block<T>; 3],
+    pub wrk1: Block<T>,
+    pub bnd: Block<T>,
+}
+
+/// Himeno's relaxation factor.
+pub const OMEGA: f64 = 0.8;
+
+/// One Himeno sweep of `r` (v3.0's loop body): `wrk2 = p + omega·ss` with
+/// `ss = (s0·a3 − p)·bnd`; returns gosa = Σ ss² over `r`, summed in f64 row by row.
+pub fn himeno<T: Element + Send>(p: &Block<T>, wrk2: &mut Block<T>, co: &HimenoCoefficients<T>, r: &Region) -> f64
+where
+    T::Acc: Real,
+{
+    let (row, len) = (p.row(), r.k.len());
+    let (k0, k1) = (r.k.start, r.k.end);
+    let omega = T::Acc::from_f64(OMEGA);
+    each_plane(p, wrk2, r, |w, i, out| {
+        let mut gosa = 0f64;
+        let mut cr = vec![vec![T::Acc::default(); len]; 12];
+        let mut res = vec![T::Acc::default(); len];
+        let mut sq = vec![T::Acc::default(); len];
+        let arrays: Vec<&Block<T>> = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]).collect();
+        for j in r.j.clone() {
+            let at = j * row;
+            // p rows (i + di, j + dj) for di, dj in −1..=1, each k0−1..k1+1.
+            let q = |di: usize, dj: usize| &w.row(di, j + dj - 1)[k0 - 1..k1 + 1];
+            let (pc, pim, pip, pjm, pjp) = (q(1, 1), q(0, 1), q(2, 1), q(1, 0), q(1, 2));
+            let (pipjp, pipjm, pimjp, pimjm) = (q(2, 2), q(2, 0), q(0, 2), q(0, 0));
+            // The 12 coefficient rows: borrowed where stored in the arithmetic type.
+            let s = arrays[0].at(i, j, k0);
+            if T::as_acc_slice(&arrays[0].data).is_none() {
+                for (b, arr) in cr.iter_mut().zip(&arrays) {
+                    T::to_acc_slice(&arr.data[s..s + len], b);
+                }
+            }
+            let coef: [&[T::Acc]; 12] = std::array::from_fn(|n| match T::as_acc_slice(&arrays[n].data) {
+                Some(direct) => &direct[s..s + len],
+                None => &cr[n][..],
+            });
+            let [a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd] = coef;
+            store_row(&mut out[at + k0..at + k1], &mut res, |dst| {
+                for k in 0..len {
+                    let m = k + 1; // the point's own k in the p rows
+                    let s0 = a0[k] * pip[m]
+                        + a1[k] * pjp[m]
+                        + a2[k] * pc[m + 1]
+                        + b0[k] * (pipjp[m] - pipjm[m] - pimjp[m] + pimjm[m])
+                        + b1[k] * (pjp[m + 1] - pjm[m + 1] - pjp[m - 1] + pjm[m - 1])
+                        + b2[k] * (pip[m + 1] - pim[m + 1] - pip[m - 1] + pim[m - 1])
+                        + c0[k] * pim[m]
+                        + c1[k] * pjm[m]
+                        + c2[k] * pc[m - 1]
+                        + wrk1[k];
+                    let ss = (s0 * a3[k] - pc[m]) * bnd[k];
+                    sq[k] = ss * ss;
+                    dst[k] = pc[m] + omega * ss;
+                }
+            });
+            gosa += sum_f64(&sq);
+        }
+        gosa
+    })
+}
+
+/// Σ x in f64 with eight partial sums (so the sweep's loop stays vectorised; gosa is
+/// summed in a fixed order per row).
+fn sum_f64<A: Real>(xs: &[A]) -> f64 {
+    let mut acc = [0f64; 8];
+    let chunks = xs.chunks_exact(8);
+    let tail: f64 = chunks.remainder().iter().map(|&x| Into::<f64>::into(x)).sum();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += Into::<f64>::into(x);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// Himeno v3.0's initial state for a grid of gi×gj×gk points (boundary planes included),
+/// at the block whose first local point (block coordinates (1, 1, 1)) is global point
+/// `origin`: a0..a2 = 1, a3 = 1/6,
+/// b = 0, c = 1, wrk1 = 0, bnd = 1, p = i²/(gi−1)² (computed in f32, as the original does).
+/// Ghost points are set too where they lie inside the grid.
+pub fn himeno_init<T: Element>(n: [usize; 3], origin: [usize; 3], global: [usize; 3]) -> (Block<T>, HimenoCoefficients<T>) {
+    let fill = |v: f64| {
+        let mut b = Block::<T>::zeros(n);
+        b.data.fill(T::from_f64(v, Overflow::Saturate));
+        b
+    };
+    let mut p = Block::<T>::zeros(n);
+    let denom = ((global[0] - 1) * (global[0] - 1)) as f32;
+    for i in 0..n[0] + 2 {
+        let gi = origin[0] as i64 + i as i64 - 1;
+        if gi < 0 || gi >= global[0] as i64 {
+            continue;
+        }
+        let v = T::from_f64(((gi * gi) as f32 / denom) as f64, Overflow::Saturate);
+        let plane = p.plane();
+        p.data[i * plane..(i + 1) * plane].fill(v);
+    }
+    let co = HimenoCoefficients {
+        a: [fill(1.0), fill(1.0), fill(1.0), fill((1.0f32 / 6.0f32) as f64)],
+        b: [fill(0.0), fill(0.0), fill(0.0)],
+        c: [fill(1.0), fill(1.0), fill(1.0)],
+        wrk1: fill(0.0),
+        bnd: fill(1.0),
+    };
+    (p, co)
+}
+

@@ -1,0 +1,190 @@
+//! What every sweep shares: the rolling window of three widened planes of the old field,
+//! the walk over planes and rows of a region (parallel over blocks of planes), the fixed
+//! 16-point chunks a row is computed in, and cache prefetch hints.
+
+use super::{Block, Region};
+use crate::precision::{Element, Overflow};
+use rayon::prelude::*;
+
+/// The old field's planes i−1, i, i+1 around the plane being computed, as the
+/// accumulation type: borrowed where the storage is that type (f64, f32), widened once per
+/// plane into a rolling window of three buffers otherwise.
+pub(super) struct Window<'a, T: Element> {
+    src: &'a Block<T>,
+    direct: Option<&'a [T::Acc]>,
+    bufs: [Vec<T::Acc>; 3],
+    /// The plane in bufs[1].
+    centre: usize,
+}
+
+impl<'a, T: Element> Window<'a, T> {
+    pub(super) fn new(src: &'a Block<T>, i: usize) -> Self {
+        let direct = T::as_acc_slice(&src.data);
+        let len = if direct.is_some() { 0 } else { src.plane() };
+        let mut w = Self { src, direct, bufs: std::array::from_fn(|_| vec![T::Acc::default(); len]), centre: i };
+        if w.direct.is_none() {
+            for (b, p) in [i - 1, i, i + 1].into_iter().enumerate() {
+                w.widen(b, p);
+            }
+        }
+        w
+    }
+
+    pub(super) fn widen(&mut self, b: usize, plane: usize) {
+        let n = self.src.plane();
+        T::to_acc_slice(&self.src.data[plane * n..(plane + 1) * n], &mut self.bufs[b]);
+    }
+
+    /// Moves the window one plane on.
+    pub(super) fn advance(&mut self) {
+        self.centre += 1;
+        if self.direct.is_none() {
+            self.bufs.rotate_left(1);
+            self.widen(2, self.centre + 1);
+        }
+    }
+
+    /// Row j of plane centre + d − 1 (d in 0..3), ghosts included.
+    pub(super) fn row(&self, d: usize, j: usize) -> &[T::Acc] {
+        let n = self.src.row();
+        let at = j * n;
+        match self.direct {
+            Some(all) => {
+                let p = (self.centre + d - 1) * self.src.plane();
+                &all[p + at..p + at + n]
+            }
+            None => &self.bufs[d][at..at + n],
+        }
+    }
+}
+
+/// Runs `plane_fn(window, i, out_plane)` for every i-plane of `r`: parallel tasks take
+/// blocks of consecutive planes, and each task's window rolls along i (so every plane of
+/// the old field is widened once per task, not three times). Returns the sum of what
+/// `plane_fn` returns (Himeno's gosa; 0 for the others).
+pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, plane_fn: impl Fn(&Window<'_, T>, usize, &mut [T]) -> f64 + Sync) -> f64 {
+    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
+    if r.is_empty() {
+        return 0.0;
+    }
+    let plane = dst.plane();
+    let planes = &mut dst.data[r.i.start * plane..r.i.end * plane];
+    let tasks = (4 * rayon::current_num_threads()).min(r.i.len()).max(1);
+    let per = r.i.len().div_ceil(tasks);
+    planes
+        .par_chunks_mut(per * plane)
+        .enumerate()
+        .map(|(t, block)| {
+            let i0 = r.i.start + t * per;
+            let mut w = Window::new(src, i0);
+            let mut sum = 0.0;
+            for (n, out) in block.chunks_mut(plane).enumerate() {
+                if n > 0 {
+                    w.advance();
+                }
+                sum += plane_fn(&w, i0 + n, out);
+            }
+            sum
+        })
+        .sum()
+}
+
+/// Computes a row of results (the accumulation type) straight into the new field where the
+/// storage is the accumulation type, else into `res`, then rounds it into the field.
+pub(super) fn store_row<T: Element>(out: &mut [T], res: &mut [T::Acc], f: impl FnOnce(&mut [T::Acc])) {
+    match T::as_acc_slice_mut(out) {
+        Some(direct) => f(direct),
+        None => {
+            f(res);
+            T::from_acc_slice(res, out, Overflow::Saturate);
+        }
+    }
+}
+
+/// Runs `row_fn(window, j, results)` for every row of `r` (plane by plane, see
+/// [`each_plane`]), `results` being the row's k range `r.k` of the new field.
+pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, row_fn: impl Fn(&Window<'_, T>, usize, &mut [T::Acc]) + Sync) {
+    let (row, len) = (src.row(), r.k.len());
+    let (k0, k1) = (r.k.start, r.k.end);
+    let plane = src.plane();
+    let _ = each_plane(src, dst, r, |w, i, out| {
+        let mut res = vec![T::Acc::default(); len];
+        // The plane the window widens after the next step, prefetched into L2 row by row
+        // while this plane is swept (so that widening does not wait on memory).
+        let ahead = (w.direct.is_none() && i + 2 < src.data.len() / plane).then(|| &src.data[(i + 2) * plane..(i + 3) * plane]);
+        for j in r.j.clone() {
+            if let Some(next) = ahead {
+                prefetch::<INTO_L2, _>(&next[j * row..(j + 1) * row]);
+                // And the row four ahead of the new field, ready to be written (rounded
+                // storage rows are written whole); on the direct f64/f32 path it costs more
+                // than it saves, measured.
+                if j + 4 < out.len() / row {
+                    prefetch::<FOR_WRITE, _>(&out[(j + 4) * row..(j + 5) * row]);
+                }
+            }
+            store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| row_fn(w, j, dst));
+        }
+        0.0
+    });
+}
+
+/// Prefetches the cache lines of `xs` with `_mm_prefetch`'s hint `HINT` (a hint only:
+/// nothing on other CPUs).
+#[inline(always)]
+pub(super) fn prefetch<const HINT: i32, A>(xs: &[A]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let bytes = std::mem::size_of_val(xs);
+        let p = xs.as_ptr().cast::<i8>();
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: a prefetch of an address inside `xs` reads nothing and cannot fault.
+            #[allow(unused_unsafe)]
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<HINT>(p.add(off));
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = xs;
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) use std::arch::x86_64::{_MM_HINT_ET0 as FOR_WRITE, _MM_HINT_T1 as INTO_L2};
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) const INTO_L2: i32 = 0;
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) const FOR_WRITE: i32 = 0;
+
+/// Points per chunk of a row: one AVX-512 register of f32 (two of f64).
+pub(super) const LANES: usize = 16;
+
+/// Runs `chunk(k0, out)` over `dst` in chunks of [`LANES`] points with no scalar remainder:
+/// the last chunk overlaps the one before it where the row is not a multiple of LANES (those
+/// points are computed twice from the same inputs, to the same bits). Fixed-length chunks
+/// let the compiler drop bounds checks and keep the whole row in vector registers; a row
+/// shorter than LANES goes point by point through `point`.
+#[inline(always)]
+pub(super) fn chunked<A: Copy>(dst: &mut [A], chunk: impl Fn(usize, &mut [A; LANES]), point: impl Fn(usize) -> A) {
+    let n = dst.len();
+    if n < LANES {
+        for (k, out) in dst.iter_mut().enumerate() {
+            *out = point(k);
+        }
+        return;
+    }
+    for k0 in chunk_starts(n) {
+        chunk(k0, (&mut dst[k0..k0 + LANES]).try_into().expect("LANES points"));
+    }
+}
+
+/// Starts of the [`LANES`]-point chunks that cover 0..n (n ≥ LANES): every multiple of
+/// LANES that fits, then n − LANES where n is not a multiple (overlapping the one before).
+pub(super) fn chunk_starts(n: usize) -> impl Iterator<Item = usize> {
+    (0..n / LANES).map(|c| c * LANES).chain((!n.is_multiple_of(LANES)).then(|| n - LANES))
+}
+
+/// `LANES + extra` values of `row` from `at`, as an array reference (no bounds checks after).
+#[inline(always)]
+pub(super) fn window<A, const N: usize>(row: &[A], at: usize) -> &[A; N] {
+    row[at..at + N].try_into().expect("N values")
+}
