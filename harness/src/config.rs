@@ -2,10 +2,10 @@
 //! what is allowed, before any measurement starts.
 
 use crate::error::{Error, Result};
+use crate::machine;
 use effcal_kernels::{Precision, cost};
 use effcal_kernels::precision::scaling::ScaleMode;
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 /// configs/local.toml, built in: the plan `effcal run` uses without --config.
@@ -22,7 +22,7 @@ pub struct Plan {
     pub hpl_mxp: Option<HplSection>,
     pub stencil: Option<StencilSection>,
     #[serde(default)]
-    pub system: SystemSection,
+    pub system: machine::Description,
     /// What `effcal slurm` renders batch scripts from.
     pub job: Option<JobSection>,
 }
@@ -114,37 +114,6 @@ pub struct StencilSection {
 
 fn default_true() -> bool {
     true
-}
-
-/// What the plan says about the machine: theoretical peaks come from here where given, and
-/// from detection otherwise. Every figure may cite its source in `sources`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SystemSection {
-    /// The system's name, e.g. "Fugaku".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// Nodes of the whole system (the run's own count is detected).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nodes: Option<usize>,
-    /// Cores per node.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cores_per_node: Option<usize>,
-    /// The clock the theoretical peaks use, GHz (replaces the measured one).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clock_ghz: Option<f64>,
-    /// FLOP per cycle per core, by precision name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub flop_per_cycle: BTreeMap<String, f64>,
-    /// Theoretical memory bandwidth per node, GB/s (the stencils' and the triad's ceiling).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_bandwidth_gbs: Option<f64>,
-    /// Memory per node, GiB (informative; sizing uses the memory detected on the nodes).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub memory_gib: Option<f64>,
-    /// Where each figure comes from, keyed by the field's name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub sources: BTreeMap<String, String>,
 }
 
 /// The batch job `effcal slurm` renders: one script per node count.

@@ -6,7 +6,7 @@
 
 use crate::config::Checked;
 use crate::error::{Error, Result};
-use crate::report::{Calibration, Efficiency};
+use crate::calibration::{Calibration, Efficiency};
 use effcal_kernels::Precision;
 
 /// Recomputes `cal`'s peaks with the `[system]` of `described` and every efficiency with

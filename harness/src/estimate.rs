@@ -9,7 +9,7 @@
 //! the estimate adds is in `Estimate::assumptions`.
 
 use crate::error::{Error, Result};
-use crate::report::{self, Calibration, Record};
+use crate::calibration::{self, Calibration, Record};
 use crate::timing::Stats;
 use effcal_kernels::Precision;
 use schemars::JsonSchema;
@@ -80,7 +80,7 @@ fn num(x: f64, digits: usize) -> String {
 /// One system or GPU of the library (configs/systems/*.toml).
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct SystemSpec {
+pub struct LibrarySystem {
     pub name: String,
     /// "system" or "gpu" (peaks of one GPU).
     pub kind: String,
@@ -124,12 +124,12 @@ pub const LIBRARY: [(&str, &str); 11] = [
     ("feynman", include_str!("../../configs/systems/feynman.toml")),
 ];
 
-impl SystemSpec {
+impl LibrarySystem {
     /// Parses and checks one system file: known precisions and list names, positive
     /// figures with low ≤ high, and a source for every figure.
     pub fn parse(text: &str, file: &str) -> Result<Self> {
         let err = |message: String| Error::Config { file: file.to_string(), message };
-        let s: SystemSpec = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let s: LibrarySystem = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
         if s.kind != "system" && s.kind != "gpu" {
             return Err(err(format!("kind = \"{}\": allowed: \"system\", \"gpu\"", s.kind)));
         }
@@ -177,8 +177,8 @@ impl SystemSpec {
 }
 
 /// The built-in library, parsed.
-pub fn library() -> Result<Vec<SystemSpec>> {
-    LIBRARY.iter().map(|(stem, text)| SystemSpec::parse(text, &format!("configs/systems/{stem}.toml"))).collect()
+pub fn library() -> Result<Vec<LibrarySystem>> {
+    LIBRARY.iter().map(|(stem, text)| LibrarySystem::parse(text, &format!("configs/systems/{stem}.toml"))).collect()
 }
 
 /// The values the survey's estimates start from; `--demand key=value` changes them.
@@ -439,7 +439,7 @@ fn pick(effs: &[ClassEfficiency], choices: &[(&str, &str)]) -> Option<(String, f
 /// The estimate of `cal` (read from `cal_path`) with `demand`, and `target` when given. A
 /// theoretical peak the estimate divides by that the guard marked suspect refuses the
 /// calibration, unless `allow_suspect` (then the estimate says which it used).
-pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Option<&SystemSpec>, allow_suspect: bool) -> Result<Estimate> {
+pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Option<&LibrarySystem>, allow_suspect: bool) -> Result<Estimate> {
     let lib = library()?;
     let find = |name: &str| lib.iter().find(|s| s.name == name);
     let effs = efficiencies(cal);
@@ -469,7 +469,7 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
     let gemm16 = pick(&effs, &[("gemm", "f16"), ("gemm", "bf16")]);
     let gemm8 = pick(&effs, &[("gemm", "e4m3"), ("gemm", "e5m2")]);
     let mut sources: Vec<String> = Vec::new();
-    let mut cite = |s: &SystemSpec, key: &str| {
+    let mut cite = |s: &LibrarySystem, key: &str| {
         if let Some(src) = s.sources.get(key) {
             let line = format!("{}: {key}: {src}", s.name);
             if !sources.contains(&line) {
@@ -530,7 +530,7 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
     }
 
     // FP64 simulation.
-    let named: Vec<&SystemSpec> = ["Fugaku", "El Capitan"].iter().filter_map(|n| find(n)).collect();
+    let named: Vec<&LibrarySystem> = ["Fugaku", "El Capitan"].iter().filter_map(|n| find(n)).collect();
     let mut fp64_simulation = Vec::new();
     for e in effs.iter().filter(|e| e.precision == "f64" && e.class != "gemm") {
         let Some(eff) = e.vs_theoretical.map(|s| s.median) else { continue };
@@ -652,7 +652,7 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
     Ok(Estimate {
         schema_version: ESTIMATE_SCHEMA_VERSION,
         effcal_version: env!("CARGO_PKG_VERSION").to_string(),
-        created: report::now_rfc3339(),
+        created: calibration::now_rfc3339(),
         calibration: cal_desc,
         peak_notes,
         demand: demand.clone(),
@@ -779,11 +779,11 @@ mod tests {
     fn the_library_parses_and_every_figure_has_a_source() {
         let lib = library().unwrap();
         assert_eq!(lib.len(), LIBRARY.len());
-        let e = SystemSpec::parse("name = \"x\"\nkind = \"gpu\"\n[peak_pflops]\nf16 = 1.0\n", "x.toml").unwrap_err().to_string();
+        let e = LibrarySystem::parse("name = \"x\"\nkind = \"gpu\"\n[peak_pflops]\nf16 = 1.0\n", "x.toml").unwrap_err().to_string();
         assert_eq!(e, "config x.toml: peak_pflops.f16 has no source: add sources.\"peak_pflops.f16\" = \"where the figure comes from\"");
-        let e = SystemSpec::parse("name = \"x\"\nkind = \"tpu\"\n", "x.toml").unwrap_err().to_string();
+        let e = LibrarySystem::parse("name = \"x\"\nkind = \"tpu\"\n", "x.toml").unwrap_err().to_string();
         assert_eq!(e, "config x.toml: kind = \"tpu\": allowed: \"system\", \"gpu\"");
-        let e = SystemSpec::parse("name = \"x\"\nkind = \"gpu\"\n[peak_pflops]\nf16 = [5.0, 4.0]\n[sources]\n\"peak_pflops.f16\" = \"s\"\n", "x.toml").unwrap_err().to_string();
+        let e = LibrarySystem::parse("name = \"x\"\nkind = \"gpu\"\n[peak_pflops]\nf16 = [5.0, 4.0]\n[sources]\n\"peak_pflops.f16\" = \"s\"\n", "x.toml").unwrap_err().to_string();
         assert!(e.contains("[low, high] with 0 < low ≤ high"), "{e}");
     }
 

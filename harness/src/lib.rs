@@ -6,17 +6,18 @@
 //! validation (everything measured is still written), 2 bad input, 3 another error.
 
 pub mod bench;
+pub mod calibration;
 pub mod cli;
 pub mod config;
 pub mod correct;
 pub mod error;
 pub mod estimate;
+pub mod machine;
 pub mod merge;
-pub mod slurm;
 pub mod output;
 pub mod report;
 pub mod roofline;
-pub mod summary;
+pub mod slurm;
 pub mod timing;
 pub mod topology;
 pub mod uarch;
@@ -34,7 +35,7 @@ use effcal_kernels::gemm::GemmParams;
 use effcal_kernels::precision::scaling::ScaleMode;
 use effcal_kernels::{Overflow, Precision};
 use error::{Error, Result};
-use report::{Binding, Calibration, Record, System};
+use calibration::{Binding, Calibration, Environment, Record};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -88,24 +89,24 @@ fn run(cli: Cli) -> Result<Outcome> {
             Ok(Outcome::Passed)
         }
         Command::Schema { estimate } => {
-            print!("{}", if estimate { estimate::schema_json() } else { report::schema_json() });
+            print!("{}", if estimate { estimate::schema_json() } else { calibration::schema_json() });
             Ok(Outcome::Passed)
         }
         Command::Report(a) => {
             let cal = calibration_with(&a.calibration, described.as_ref())?;
-            for path in summary::write(&cal, &a.calibration.display().to_string(), &a.out)? {
+            for path in report::write(&cal, &a.calibration.display().to_string(), &a.out)? {
                 println!("wrote {}", path.display());
             }
             Ok(Outcome::Passed)
         }
         Command::Estimate(a) => {
             let cal = calibration_with(&a.calibration, described.as_ref())?;
-            let target = a.target.as_deref().map(estimate::SystemSpec::load).transpose()?;
+            let target = a.target.as_deref().map(estimate::LibrarySystem::load).transpose()?;
             let demand = estimate::Demand::default().with(&a.demand)?;
             let e = estimate::estimate(&cal, &a.calibration.display().to_string(), &demand, target.as_ref(), a.allow_suspect_peaks)?;
             print!("{}", estimate::markdown(&e));
             let _ = std::io::stdout().flush();
-            report::write_atomic(&a.json, &e)?;
+            calibration::write_atomic(&a.json, &e)?;
             eprintln!("effcal: estimate written to {}", a.json.display());
             Ok(Outcome::Passed)
         }
@@ -252,8 +253,8 @@ fn read_calibration(path: &Path) -> Result<Calibration> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let cal: Calibration = serde_json::from_str(&text)
         .map_err(|e| Error::invalid("--calibration", path.display(), format!("a calibration JSON of `effcal run`, `gemm`, `hpl-mxp` or `stencil` ({e})")))?;
-    if cal.schema_version != report::SCHEMA_VERSION {
-        return Err(Error::invalid("--calibration", path.display(), format!("schema_version {} (this effcal reads {})", cal.schema_version, report::SCHEMA_VERSION)));
+    if cal.schema_version != calibration::SCHEMA_VERSION {
+        return Err(Error::invalid("--calibration", path.display(), format!("schema_version {} (this effcal reads {})", cal.schema_version, calibration::SCHEMA_VERSION)));
     }
     Ok(cal)
 }
@@ -302,7 +303,7 @@ fn resume(ctx: &Ctx, path: &Path) -> Result<Option<Calibration>> {
     }
     let doc: Calibration = serde_json::from_str(&text).map_err(|e| Error::invalid("--resume", path.display(), format!("a calibration JSON effcal wrote ({e})")))?;
     let shape = |schema: u32, ranks: usize, threads: usize, cpu: &str| format!("schema {schema}, {ranks} rank(s) × {threads} thread(s) on '{cpu}'");
-    let mine = shape(report::SCHEMA_VERSION, ctx.world.size(), ctx.threads, &ctx.node.cpu_model);
+    let mine = shape(calibration::SCHEMA_VERSION, ctx.world.size(), ctx.threads, &ctx.node.cpu_model);
     let theirs = shape(doc.schema_version, doc.system.ranks, doc.system.threads_per_rank, &doc.system.cpu_model);
     if mine != theirs || doc.peaks.is_none() {
         return Err(Error::invalid("--resume", path.display(), format!("a calibration of this run's shape ({mine}); that file is {theirs}: write to another --out")));
@@ -522,9 +523,9 @@ impl<'a> Session<'a> {
                 let (peaks, measured_clock) = bench::peak::measure(ctx, peak);
                 system.clock_ghz_measured = measured_clock;
                 Calibration {
-                    schema_version: report::SCHEMA_VERSION,
+                    schema_version: calibration::SCHEMA_VERSION,
                     effcal_version: env!("CARGO_PKG_VERSION").to_string(),
-                    created: report::now_rfc3339(),
+                    created: calibration::now_rfc3339(),
                     command: std::env::args().collect::<Vec<_>>().join(" "),
                     system,
                     peaks: Some(peaks),
@@ -591,7 +592,7 @@ impl<'a> Session<'a> {
 
     fn write(&self) -> Result<()> {
         match self.out {
-            Some(path) if self.ctx.world.is_root() => report::write_atomic(path, &self.doc),
+            Some(path) if self.ctx.world.is_root() => calibration::write_atomic(path, &self.doc),
             _ => Ok(()),
         }
     }
@@ -609,7 +610,7 @@ impl<'a> Session<'a> {
 }
 
 /// Every rank's host, binding and threads, and rank 0's node facts.
-fn gather_system(ctx: &Ctx) -> System {
+fn gather_system(ctx: &Ctx) -> Environment {
     let w = &ctx.world;
     let cpus = w.all_gather_string(&ctx.node.binding);
     let threads = w.all_gather_string(&ctx.threads.to_string());
@@ -624,7 +625,7 @@ fn gather_system(ctx: &Ctx) -> System {
             on_my_host, ctx.node.host, ctx.node.cores
         );
     }
-    System {
+    Environment {
         host: ctx.node.host.clone(),
         hosts: ctx.distinct_hosts(),
         cpu_model: ctx.node.cpu_model.clone(),

@@ -202,13 +202,13 @@ pub fn merge(files: &[PathBuf], out: &Path, force: bool) -> Result<String> {
     let doc = json!({
         "merged": true,
         "schema_version": v0,
-        "created": crate::report::now_rfc3339(),
+        "created": crate::calibration::now_rfc3339(),
         "efficiency_convention": "parallel efficiency = (R_c / R_b) / (c / b): R the median aggregate GFLOP/s, c the resources (ranks × threads per rank), b the smallest resources of the series",
         "sources": sources,
         "records": records,
         "scaling": scaling,
     });
-    crate::report::write_atomic(out, &doc)?;
+    crate::calibration::write_atomic(out, &doc)?;
     let mut t = format!("Merged {} calibrations ({} records) into {}\n", files.len(), doc["records"].as_array().map_or(0, Vec::len), out.display());
     t += "Parallel efficiency = (R_c / R_b) / (c / b), c = ranks × threads, b the smallest of the series\n";
     t += &format!("{:<14} {:<6} {:<7} {:>6} {:>8} {:>10} {:>8} {:>7}  problem\n", "kernel", "prec", "series", "ranks", "threads", "GF/s", "speedup", "eff %");

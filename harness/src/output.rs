@@ -1,7 +1,7 @@
 //! What a person reads on stdout: fixed-width tables in the spirit of HPL's output, with the
 //! counting conventions stated, and a PASSED/FAILED word per result.
 
-use crate::report::{Calibration, Peaks, Record};
+use crate::calibration::{Calibration, Peaks, Record};
 use effcal_kernels::Precision;
 use std::fmt::Write;
 

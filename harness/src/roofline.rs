@@ -10,7 +10,7 @@
 //! convention of their records, FLOPs / bandwidth_gbs).
 
 use crate::error::{Error, Result};
-use crate::report::{Calibration, Record};
+use crate::calibration::{Calibration, Record};
 use effcal_kernels::{Precision, cost};
 use std::fmt::Write;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! arithmetic, as data (configs/microarch.toml, built in), keyed by CPUID vendor, family,
 //! model and stepping on x86-64 and by MIDR implementer and part on aarch64, each entry with
 //! its source. Rates are never inferred from ISA flags: a flag says an instruction exists,
-//! the table says how fast it runs, and the guard (report::Peaks::guard) checks the table
+//! the table says how fast it runs, and the guard (calibration::Peaks::guard) checks the table
 //! against the measured rates.
 
 use effcal_kernels::peak::fma::Arith;

@@ -6,7 +6,7 @@
 use super::{Ctx, with_element};
 use effcal_kernels::{Precision, cost};
 use crate::error::Result;
-use crate::report::{Accuracy, Efficiency, Peaks, Record};
+use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::Stats;
 use effcal_kernels::gemm::{self, GemmElement, GemmParams, accuracy};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};

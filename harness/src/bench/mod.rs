@@ -36,7 +36,7 @@ pub struct Ctx {
     pub node: Node,
     /// Every rank's host, in rank order.
     pub hosts: Vec<String>,
-    /// "launcher" or "divided" (see `report::Binding::placement`).
+    /// "launcher" or "divided" (see `calibration::Binding::placement`).
     pub placement: &'static str,
     /// rayon threads per rank (the global pool).
     pub threads: usize,

@@ -4,7 +4,7 @@
 //! guard between the two, and STREAM triad bandwidth.
 
 use super::Ctx;
-use crate::report::{ClockReadings, Microarch, Peaks, PrecisionPeak, Triad};
+use crate::calibration::{ClockReadings, Microarch, Peaks, PrecisionPeak, Triad};
 use crate::timing::Stats;
 use crate::{topology, uarch};
 use effcal_kernels::Precision;
@@ -25,7 +25,7 @@ pub struct PeakSettings {
     /// The plan's sources, by `[system]` key.
     pub sources: BTreeMap<String, String>,
     /// The whole `[system]` description, echoed into the calibration.
-    pub description: Option<crate::config::SystemSection>,
+    pub description: Option<crate::machine::Description>,
 }
 
 impl PeakSettings {

@@ -10,11 +10,11 @@ pub mod bcast;
 pub mod dat;
 pub mod factor;
 pub mod grid;
-pub mod system;
+pub mod operators;
 
 use super::{Ctx, with_element};
 use crate::error::{Error, Result};
-use crate::report::{Accuracy, Efficiency, Peaks, Record};
+use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::Stats;
 use bcast::Algorithm;
 use effcal_kernels::gemm::{GemmElement, GemmParams};
@@ -119,10 +119,10 @@ where
     let grid = Grid::new(world, s.p, s.q, s.pmap);
     let (rows, cols) = (grid.rows(s.n, s.nb), grid.cols(s.n, s.nb));
     let m = Matrix::new(s.n, ctx.seed, s.generator);
-    let b = system::rhs(&m, s.scale);
+    let b = operators::rhs(&m, s.scale);
     let kept = s.keep_f64.then(|| {
         let mut a64 = Local::<f64>::zeros(rows, cols);
-        system::generate(&m, s.scale, &grid, world, &mut a64);
+        operators::generate(&m, s.scale, &grid, world, &mut a64);
         a64
     });
     let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm: s.gemm, chunk: s.chunk };
@@ -132,10 +132,10 @@ where
     let root = ctx.world.is_root();
     let total_reps = ctx.warmup + ctx.reps;
     for rep in 0..total_reps {
-        let generated = system::generate(&m, s.scale, &grid, world, &mut a);
+        let generated = operators::generate(&m, s.scale, &grid, world, &mut a);
         let f64a = match &kept {
-            Some(a64) => system::F64Matrix::Kept(a64),
-            None => system::F64Matrix::Regenerated { m: &m, scale: s.scale, rows, cols, diag: &generated.diag },
+            Some(a64) => operators::F64Matrix::Kept(a64),
+            None => operators::F64Matrix::Regenerated { m: &m, scale: s.scale, rows, cols, diag: &generated.diag },
         };
         let label = format!("{} {}/{}{}", s.precision, rep + 1, total_reps, if rep < ctx.warmup { " (warm-up)" } else { "" });
         let mut progress = Progress::new(root && s.progress_every > 0, s.progress_every, s.n, s.nb, label);
@@ -150,8 +150,8 @@ where
             Ok(out) => {
                 path = out.path.or(path);
                 let t1 = Instant::now();
-                let mut matvec = |x: &[f64], y: &mut [f64]| system::matvec(world, &f64a, x, y);
-                let mut precond = |v: &mut [f64]| system::precondition(world, &grid, &a, v);
+                let mut matvec = |x: &[f64], y: &mut [f64]| operators::matvec(world, &f64a, x, y);
+                let mut precond = |v: &mut [f64]| operators::precondition(world, &grid, &a, v);
                 let mut sys = refine::System { matvec: &mut matvec, precond: &mut precond, b: &b, a_inf: generated.a_inf };
                 let (_, info) = match s.refine {
                     Refine::Ir => refine::ir(&mut sys, MAX_ITERS),

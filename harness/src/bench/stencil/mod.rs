@@ -15,7 +15,7 @@ pub mod halo;
 use super::wire::Pod;
 use super::{Ctx, with_element};
 use crate::error::{Error, Result};
-use crate::report::{Accuracy, Efficiency, Peaks, Record};
+use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::{self, Stats};
 use effcal_kernels::precision::Real;
 use effcal_kernels::precision::{Element, Overflow};
