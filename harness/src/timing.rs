@@ -1,5 +1,6 @@
-//! The one timing routine: warm-up repetitions discarded, a barrier before each timed
-//! region, time = maximum over ranks, statistics over repetitions.
+//! The one timing routine ([`repetitions`], with [`time_reps`] for a single timed region):
+//! warm-up repetitions discarded, a barrier before each timed region, time = maximum over
+//! ranks, statistics over repetitions.
 
 use crate::world::World;
 use schemars::JsonSchema;
@@ -39,22 +40,58 @@ pub fn time_reps(world: &World, warmup: usize, reps: usize, f: impl FnMut(), tic
 }
 
 /// [`time_reps`] with `setup` run before each repetition, outside the timed region (a
-/// solver's fresh matrix, a stencil's initial field).
+/// stencil's initial field).
 pub fn time_reps_after(world: &World, warmup: usize, reps: usize, mut setup: impl FnMut(), mut f: impl FnMut(), mut tick: impl FnMut()) -> Vec<f64> {
-    let mut kept = Vec::with_capacity(reps);
-    for r in 0..warmup + reps {
+    let timed = repetitions(world, warmup, reps, |_, start| {
         setup();
-        world.barrier();
-        let t = Instant::now();
+        let t = start();
         f();
         let dt = t.elapsed().as_secs_f64();
-        let dt = world.max(dt);
-        if r >= warmup {
-            kept.push(dt);
-        }
         tick();
+        Ok::<f64, std::convert::Infallible>(dt)
+    });
+    timed.unwrap_or_else(|never| match never {})
+}
+
+/// What one repetition measured on this rank, reduced to the slowest rank.
+pub trait Slowest {
+    /// The maximum over ranks of every time in it (a collective: every rank calls it).
+    fn slowest(self, world: &World) -> Self;
+    /// True when the run cannot go on after this repetition (a failed solve fails again):
+    /// it is kept, even in warm-up, and the loop ends.
+    fn stops(&self) -> bool {
+        false
     }
-    kept
+}
+
+impl Slowest for f64 {
+    fn slowest(self, world: &World) -> f64 {
+        world.max(self)
+    }
+}
+
+/// The loop every measurement runs: `warmup + reps` repetitions of `rep(r, start)`, which
+/// prepares its repetition outside the timed region, then calls `start` (a barrier, then
+/// the instant every part of the repetition is timed from) and returns what it measured on
+/// this rank. Each repetition's times are reduced to the slowest rank's; warm-up
+/// repetitions are discarded.
+pub fn repetitions<R: Slowest, E>(world: &World, warmup: usize, reps: usize, mut rep: impl FnMut(usize, &dyn Fn() -> Instant) -> Result<R, E>) -> Result<Vec<R>, E> {
+    let start = || {
+        world.barrier();
+        Instant::now()
+    };
+    let mut kept = Vec::with_capacity(reps);
+    for r in 0..warmup + reps {
+        let measured = rep(r, &start)?.slowest(world);
+        let stop = measured.stops();
+        if r >= warmup || stop {
+            kept.push(measured);
+        }
+        if stop {
+            break;
+        }
+    }
+    Ok(kept)
 }
 
 #[cfg(test)]

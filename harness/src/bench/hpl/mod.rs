@@ -15,7 +15,8 @@ pub mod operators;
 use super::{Ctx, with_element};
 use crate::error::{Error, Result};
 use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
-use crate::timing::Stats;
+use crate::timing::{self, Slowest, Stats};
+use crate::world::World;
 use bcast::Algorithm;
 use effcal_kernels::gemm::{GemmElement, GemmParams};
 use effcal_kernels::precision::Real;
@@ -101,6 +102,8 @@ pub fn measure(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Reco
 }
 
 
+/// One repetition: seconds of the solve, of the factorisation and of the refinement, and
+/// of each phase; what refinement reached; why it failed, if it did.
 struct Rep {
     total: f64,
     lu: f64,
@@ -108,6 +111,19 @@ struct Rep {
     phases: Phases,
     ir: Option<IrInfo>,
     failure: Option<String>,
+}
+
+impl Slowest for Rep {
+    fn slowest(self, w: &World) -> Self {
+        let p = &self.phases;
+        let phases = Phases { diagonal: w.max(p.diagonal), panel: w.max(p.panel), convert: w.max(p.convert), bcast: w.max(p.bcast), update: w.max(p.update) };
+        Rep { total: w.max(self.total), lu: w.max(self.lu), refine: w.max(self.refine), phases, ..self }
+    }
+
+    /// The same matrix fails the same way again.
+    fn stops(&self) -> bool {
+        self.failure.is_some()
+    }
 }
 
 fn run<T: GemmElement + Pod>(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Record>
@@ -127,11 +143,11 @@ where
     });
     let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm: s.gemm, chunk: s.chunk };
     let mut a = Local::<T::Acc>::zeros(rows, cols);
-    let mut reps = Vec::new();
     let mut path = None;
     let root = ctx.world.is_root();
     let total_reps = ctx.warmup + ctx.reps;
-    for rep in 0..total_reps {
+    let reps = timing::repetitions(&ctx.world, ctx.warmup, ctx.reps, |rep, start| {
+        // Untimed, as in HPL: the matrix of this repetition.
         let generated = operators::generate(&m, s.scale, &grid, world, &mut a);
         let f64a = match &kept {
             Some(a64) => operators::F64Matrix::Kept(a64),
@@ -139,51 +155,35 @@ where
         };
         let label = format!("{} {}/{}{}", s.precision, rep + 1, total_reps, if rep < ctx.warmup { " (warm-up)" } else { "" });
         let mut progress = Progress::new(root && s.progress_every > 0, s.progress_every, s.n, s.nb, label);
-        ctx.world.barrier();
-        let t0 = Instant::now();
+        let t0 = start();
         let outcome = factor::factor::<T>(&grid, &mut a, &settings, |k, steps| progress.step(k, steps));
         let t_lu = t0.elapsed().as_secs_f64();
         progress.finish();
-        let rep_result = match outcome {
-            Err(e @ KernelError::Breakdown { .. }) => Rep { total: t_lu, lu: t_lu, refine: 0.0, phases: Phases::default(), ir: None, failure: Some(e.to_string()) },
-            Err(e) => return Err(e.into()),
-            Ok(out) => {
-                path = out.path.or(path);
-                let t1 = Instant::now();
-                let mut matvec = |x: &[f64], y: &mut [f64]| operators::matvec(world, &f64a, x, y);
-                let mut precond = |v: &mut [f64]| operators::precondition(world, &grid, &a, v);
-                let mut sys = refine::System { matvec: &mut matvec, precond: &mut precond, b: &b, a_inf: generated.a_inf };
-                let (_, info) = match s.refine {
-                    Refine::Ir => refine::ir(&mut sys, MAX_ITERS),
-                    Refine::Gmres { restart } => refine::gmres_ir(&mut sys, restart, MAX_ITERS),
-                };
-                let t_ref = t1.elapsed().as_secs_f64();
-                let failure = (!info.converged).then(|| {
-                    format!(
-                        "refinement did not reach the threshold: scaled residual {:.3e} > {THRESHOLD} after {} iterations (at most {MAX_ITERS})",
-                        info.scaled_residual, info.iterations
-                    )
-                });
-                Rep { total: t0.elapsed().as_secs_f64(), lu: t_lu, refine: t_ref, phases: out.phases, ir: Some(info), failure }
+        let out = match outcome {
+            Err(e @ KernelError::Breakdown { .. }) => {
+                return Ok(Rep { total: t_lu, lu: t_lu, refine: 0.0, phases: Phases::default(), ir: None, failure: Some(e.to_string()) });
             }
+            Err(e) => return Err(e),
+            Ok(out) => out,
         };
-        let w = &ctx.world;
-        let max_phases = Phases {
-            diagonal: w.max(rep_result.phases.diagonal),
-            panel: w.max(rep_result.phases.panel),
-            convert: w.max(rep_result.phases.convert),
-            bcast: w.max(rep_result.phases.bcast),
-            update: w.max(rep_result.phases.update),
+        path = out.path.or(path);
+        let t1 = Instant::now();
+        let mut matvec = |x: &[f64], y: &mut [f64]| operators::matvec(world, &f64a, x, y);
+        let mut precond = |v: &mut [f64]| operators::precondition(world, &grid, &a, v);
+        let mut sys = refine::System { matvec: &mut matvec, precond: &mut precond, b: &b, a_inf: generated.a_inf };
+        let (_, info) = match s.refine {
+            Refine::Ir => refine::ir(&mut sys, MAX_ITERS),
+            Refine::Gmres { restart } => refine::gmres_ir(&mut sys, restart, MAX_ITERS),
         };
-        let r = Rep { total: w.max(rep_result.total), lu: w.max(rep_result.lu), refine: w.max(rep_result.refine), phases: max_phases, ..rep_result };
-        let failed = r.failure.is_some();
-        if rep >= ctx.warmup || failed {
-            reps.push(r);
-        }
-        if failed {
-            break; // the same matrix fails the same way again
-        }
-    }
+        let t_ref = t1.elapsed().as_secs_f64();
+        let failure = (!info.converged).then(|| {
+            format!(
+                "refinement did not reach the threshold: scaled residual {:.3e} > {THRESHOLD} after {} iterations (at most {MAX_ITERS})",
+                info.scaled_residual, info.iterations
+            )
+        });
+        Ok(Rep { total: t0.elapsed().as_secs_f64(), lu: t_lu, refine: t_ref, phases: out.phases, ir: Some(info), failure })
+    })?;
     Ok(summarise(ctx, s, peaks, &reps, path.map(|p| p.name())))
 }
 

@@ -1,8 +1,8 @@
-//! The operators refinement needs on the distributed linear system Ax = b: each rank's blocks
-//! of A, the f64 product A·x (from a kept f64 copy or regenerated on the fly), and M⁻¹ = U⁻¹L⁻¹ with the distributed
-//! low-precision factors. Vectors are replicated on every rank; every collective that
-//! makes them is a reduction to one rank followed by a broadcast, so all ranks hold the
-//! same bits and take the same decisions.
+//! The operators refinement needs on the distributed linear system Ax = b: each rank's
+//! blocks of A, the f64 product A·x (from a kept f64 copy or regenerated on the fly), and
+//! M⁻¹ = U⁻¹L⁻¹ with the distributed low-precision factors. Vectors are replicated on every
+//! rank; every collective that makes them is a reduction to one rank followed by a
+//! broadcast, so all ranks hold the same bits and take the same decisions.
 
 use super::factor::Local;
 use super::grid::{Axis, Grid};
