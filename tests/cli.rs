@@ -216,8 +216,20 @@ fn peak_reports_theoretical_and_empirical_side_by_side() {
         assert_eq!(q["empirical_gflops"], q["empirical"]["max"], "the empirical peak is the best repetition");
     }
     assert_eq!(f64p["compute_precision"], "f64");
-    if let (Some(t), Some(c), Some(f)) = (f64p["theoretical_gflops"].as_f64(), peaks["clock_ghz"].as_f64(), f64p["flop_per_cycle_per_core"].as_f64()) {
-        assert!((t - c * f).abs() < 1e-9 * t, "theoretical = 1 core × clock × FLOP/cycle");
+    if peaks["microarch"]["entry"].is_null() {
+        // Not in the table: no figure is made up, and the source says what to give.
+        assert!(f64p["theoretical_gflops"].is_null(), "{f64p}");
+        assert!(f64p["flop_per_cycle_source"].as_str().unwrap().starts_with("unknown: "), "{f64p}");
+    } else {
+        // In the table: 1 core × clock × FLOP/cycle, f32 twice f64 on every core it lists, and
+        // the printed row is the JSON's.
+        let (c, f) = (peaks["clock_ghz"].as_f64().unwrap(), f64p["flop_per_cycle_per_core"].as_f64().unwrap());
+        let t = f64p["theoretical_gflops"].as_f64().unwrap();
+        assert!((t - c * f).abs() < 1e-9 * t, "theoretical = 1 core × clock × FLOP/cycle: {t} vs {c} × {f}");
+        assert_eq!(f32p["flop_per_cycle_per_core"].as_f64().unwrap(), 2.0 * f, "{f32p}");
+        assert!(f64p["flop_per_cycle_source"].as_str().unwrap().starts_with("table: "), "{f64p}");
+        let row = stdout.lines().find(|l| l.starts_with("f64 ")).unwrap();
+        assert!(row.contains(&format!(" {f} ")) && row.contains(&format!("{t:.1}")), "{row}");
     }
     assert!(doc["records"].as_array().unwrap().is_empty());
 }

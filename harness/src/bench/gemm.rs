@@ -25,6 +25,14 @@ pub struct GemmSettings {
     pub samples: usize,
 }
 
+impl GemmSettings {
+    /// n×n times n×n in `precision` with its default scaling (per tensor for FP8), the
+    /// default path, and `samples` entries of C checked per rank.
+    pub fn square(precision: Precision, n: usize, samples: usize) -> Self {
+        GemmSettings { precision, m: n, n, k: n, scaling: ScaleMode::default_for(precision), params: GemmParams::default(), samples }
+    }
+}
+
 pub fn measure(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Result<Record> {
     with_element!(s.precision, run(ctx, s, peaks))
 }

@@ -4,6 +4,7 @@
 pub mod gemm;
 pub mod hpl;
 pub mod peak;
+pub mod raw;
 pub mod stencil;
 pub mod wire;
 

@@ -1,4 +1,5 @@
-//! Exact reference codec for binary floating-point formats of up to 16 bits.
+//! Exact reference codec for binary floating-point formats of up to 32 bits: the 8- and
+//! 16-bit storage formats, and f32 itself (its layout is checked against the hardware).
 //!
 //! A format is `1` sign bit, `E` exponent bits, `M` mantissa bits, exponent bias `B`.
 //! With exponent field `e` and mantissa field `f`:

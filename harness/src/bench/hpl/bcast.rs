@@ -8,12 +8,14 @@
 //! A broadcast is started, then [`Bcast::progress`] is called between pieces of other work
 //! (the trailing update), so the data moves while the rank computes — forwarding in the
 //! ring and the tree happens there — and [`Bcast::wait`] completes it. Requests are raw
-//! MPI requests on buffers this type owns, so they cannot outlive the data; dropping an
-//! unfinished broadcast waits for it.
+//! MPI requests (`bench::raw`) on buffers this type owns, so they cannot outlive the data;
+//! dropping an unfinished broadcast waits for it.
 
+use crate::bench::raw;
 use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::{Communicator, SimpleCommunicator};
+use std::marker::PhantomData;
 use std::os::raw::c_int;
 use std::str::FromStr;
 
@@ -42,10 +44,12 @@ impl FromStr for Algorithm {
     }
 }
 
-/// A broadcast in flight. The root's buffer is sent; a receiver's is filled.
-pub struct Bcast {
+/// A broadcast in flight over a communicator it borrows. The root's buffer is sent; a
+/// receiver's is filled.
+pub struct Bcast<'c> {
     buf: Vec<u8>,
     comm: ffi::MPI_Comm,
+    _comm: PhantomData<&'c SimpleCommunicator>,
     tag: c_int,
     /// The receive (null for the root, or once complete).
     recv: ffi::MPI_Request,
@@ -55,25 +59,18 @@ pub struct Bcast {
     children: Vec<c_int>,
 }
 
-fn check(code: c_int, what: &str) {
-    assert_eq!(code, ffi::MPI_SUCCESS as c_int, "{what} failed with MPI error {code}");
-}
-
-fn count(len: usize) -> c_int {
-    c_int::try_from(len).expect("a broadcast message of 2 GiB or more: use a smaller NB or more ranks")
-}
-
-impl Bcast {
+impl<'c> Bcast<'c> {
     /// Starts broadcasting `buf` from `root` (its rank in `comm`) to every rank of `comm`.
     /// On the root `buf` holds the message; elsewhere it must have the message's length.
     /// `tag` tells consecutive broadcasts apart.
-    pub fn start(comm: &SimpleCommunicator, root: usize, buf: Vec<u8>, algorithm: Algorithm, tag: u32) -> Self {
+    pub fn start(comm: &'c SimpleCommunicator, root: usize, buf: Vec<u8>, algorithm: Algorithm, tag: u32) -> Self {
         let (size, me) = (comm.size() as usize, comm.rank() as usize);
         let mut b = Bcast {
             buf,
             comm: comm.as_raw(),
+            _comm: PhantomData,
             tag: (tag % 32_000) as c_int,
-            recv: unsafe { ffi::RSMPI_REQUEST_NULL },
+            recv: raw::null_request(),
             sends: Vec::new(),
             children: Vec::new(),
         };
@@ -87,11 +84,7 @@ impl Bcast {
         let abs = |r: usize| ((r + root) % size) as c_int;
         let parent = match algorithm {
             Algorithm::Mpi => {
-                let mut req = unsafe { ffi::RSMPI_REQUEST_NULL };
-                let code = unsafe {
-                    ffi::MPI_Ibcast(b.buf.as_mut_ptr().cast(), count(b.buf.len()), ffi::RSMPI_UINT8_T, root as c_int, b.comm, &mut req)
-                };
-                check(code, "MPI_Ibcast");
+                let req = raw::ibcast(&mut b.buf, root as c_int, b.comm);
                 b.sends.push(req);
                 return b;
             }
@@ -118,44 +111,30 @@ impl Bcast {
         };
         match parent {
             None => b.forward(),
-            Some(p) => {
-                let code = unsafe { ffi::MPI_Irecv(b.buf.as_mut_ptr().cast(), count(b.buf.len()), ffi::RSMPI_UINT8_T, p, b.tag, b.comm, &mut b.recv) };
-                check(code, "MPI_Irecv");
-            }
+            Some(p) => b.recv = raw::irecv(&mut b.buf, p, b.tag, b.comm),
         }
         b
     }
 
     fn forward(&mut self) {
         for &c in &self.children {
-            let mut req = unsafe { ffi::RSMPI_REQUEST_NULL };
-            let code = unsafe { ffi::MPI_Isend(self.buf.as_ptr().cast(), count(self.buf.len()), ffi::RSMPI_UINT8_T, c, self.tag, self.comm, &mut req) };
-            check(code, "MPI_Isend");
+            let req = raw::isend(&self.buf, c, self.tag, self.comm);
             self.sends.push(req);
         }
         self.children.clear();
     }
 
     fn receiving(&self) -> bool {
-        self.recv != unsafe { ffi::RSMPI_REQUEST_NULL }
+        self.recv != raw::null_request()
     }
 
     /// Lets MPI move data; forwards the message once it has arrived.
     pub fn progress(&mut self) {
-        if self.receiving() {
-            let mut flag: c_int = 0;
-            check(unsafe { ffi::MPI_Test(&mut self.recv, &mut flag, ffi::RSMPI_STATUS_IGNORE) }, "MPI_Test");
-            if flag != 0 {
-                self.forward();
-            }
+        if self.receiving() && raw::test(&mut self.recv) {
+            self.forward();
         }
-        if !self.sends.is_empty() {
-            let mut flag: c_int = 0;
-            let code = unsafe { ffi::MPI_Testall(count(self.sends.len()), self.sends.as_mut_ptr(), &mut flag, ffi::RSMPI_STATUSES_IGNORE) };
-            check(code, "MPI_Testall");
-            if flag != 0 {
-                self.sends.clear();
-            }
+        if !self.sends.is_empty() && raw::test_all(&mut self.sends) {
+            self.sends.clear();
         }
     }
 
@@ -167,18 +146,14 @@ impl Bcast {
 
     fn complete(&mut self) {
         if self.receiving() {
-            check(unsafe { ffi::MPI_Wait(&mut self.recv, ffi::RSMPI_STATUS_IGNORE) }, "MPI_Wait");
+            raw::wait(&mut self.recv);
             self.forward();
         }
-        if !self.sends.is_empty() {
-            let code = unsafe { ffi::MPI_Waitall(count(self.sends.len()), self.sends.as_mut_ptr(), ffi::RSMPI_STATUSES_IGNORE) };
-            check(code, "MPI_Waitall");
-            self.sends.clear();
-        }
+        raw::wait_all(&mut self.sends);
     }
 }
 
-impl Drop for Bcast {
+impl Drop for Bcast<'_> {
     fn drop(&mut self) {
         self.complete();
     }

@@ -75,7 +75,6 @@ pub struct Phases {
 pub struct Outcome {
     pub phases: Phases,
     pub path: Option<GemmPath>,
-    pub steps: usize,
 }
 
 const OK: i64 = -1;
@@ -177,15 +176,15 @@ where
         }
         step_done(k, steps);
     }
-    Ok(Outcome { phases: run.phases, path, steps })
+    Ok(Outcome { phases: run.phases, path })
 }
 
-impl<T: GemmElement + Pod> Run<'_, T>
+impl<'a, T: GemmElement + Pod> Run<'a, T>
 where
     T::Acc: Real + Pod,
 {
     /// Panel k: factored and sent by process column k mod Q, received by the others.
-    fn panel(&mut self, a: &mut Local<T::Acc>, k: usize) -> Bcast {
+    fn panel(&mut self, a: &mut Local<T::Acc>, k: usize) -> Bcast<'a> {
         let (grid, s) = (self.grid, self.s);
         let (rows, cols) = (a.rows, a.cols);
         let ld = a.ld();

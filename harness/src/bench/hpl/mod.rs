@@ -75,6 +75,34 @@ pub struct HplSettings {
 
 pub use effcal_kernels::hpl_mxp::default_nb;
 
+impl HplSettings {
+    /// A solve of order `n` in `precision` with block size `nb`, every other choice at its
+    /// default: the most square grid for the rank count (p = q = 0 until MPI runs), rows
+    /// first, classical refinement, the reference generator, the precision's default
+    /// scaling (per tensor for FP8), ring broadcasts with look-ahead, the f64 matrix
+    /// regenerated, 2048-column update chunks, the system unscaled, no progress lines.
+    pub fn new(n: usize, nb: usize, precision: Precision) -> Self {
+        HplSettings {
+            n,
+            nb,
+            precision,
+            p: 0,
+            q: 0,
+            pmap: Pmap::Row,
+            refine: Refine::Ir,
+            generator: Generator::default(),
+            scaling: ScaleMode::default_for(precision),
+            bcast: Algorithm::Ring,
+            lookahead: true,
+            keep_f64: false,
+            chunk: 2048,
+            scale: 1.0,
+            progress_every: 0,
+            gemm: GemmParams::default(),
+        }
+    }
+}
+
 /// The checks that need nothing but the settings and the rank count, done on every rank
 /// before any MPI work (so every rank refuses alike).
 pub fn check(s: &HplSettings, ranks: usize) -> Result<()> {
@@ -94,13 +122,23 @@ pub fn check(s: &HplSettings, ranks: usize) -> Result<()> {
     if s.scaling != ScaleMode::None && !s.precision.scalable() {
         return Err(Error::invalid("--scaling", s.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
     }
+    // A panel broadcast carries at most a process's rows (or columns) of one block column
+    // and the diagonal block, in at most 8 bytes an element: it must fit one MPI message.
+    let local = s.n.div_ceil(s.nb).div_ceil(s.p.min(s.q)) * s.nb;
+    let panel = (local + s.nb).saturating_mul(s.nb).saturating_mul(8);
+    if panel > crate::bench::raw::MAX_MESSAGE {
+        return Err(Error::invalid(
+            "--nb",
+            s.nb,
+            format!("panels under 2 GiB per broadcast (n = {}, NB = {} on {}×{} ranks makes up to {panel} bytes): a smaller NB, or more ranks", s.n, s.nb, s.p, s.q),
+        ));
+    }
     Ok(())
 }
 
 pub fn measure(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Record> {
     with_element!(s.precision, run(ctx, s, peaks))
 }
-
 
 /// One repetition: seconds of the solve, of the factorisation and of the refinement, and
 /// of each phase; what refinement reached; why it failed, if it did.

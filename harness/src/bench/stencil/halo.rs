@@ -1,22 +1,27 @@
 //! Halo exchange of a block with one ghost layer, in three phases (i, then j, then k): each
 //! phase sends the faces including the ghosts that earlier phases filled, so edges and
 //! corners (which the 19- and 27-point stencils read) arrive without messages of their own.
-//! Each phase is nonblocking (raw MPI requests on buffers this type owns); `start` posts a
+//! Each phase is nonblocking (raw MPI requests, `bench::raw`, on buffers this type owns, so
+//! they cannot outlive them; dropping waits); `start` posts a
 //! phase, `finish` waits for it and unpacks, so computation can run in between.
 
+use crate::bench::raw;
 use crate::bench::wire::{self, Pod};
 use effcal_kernels::stencil::Block;
 use mpi::ffi;
 use mpi::raw::AsRaw;
 use mpi::topology::CartesianCommunicator;
+use std::marker::PhantomData;
 use std::ops::Range;
-use std::os::raw::c_int;
 
 /// Neighbours of this rank: `[dim][0 = minus, 1 = plus]`, None at the global boundary.
 pub type Neighbours = [[Option<i32>; 2]; 3];
 
-pub struct Halo {
+/// The exchange of one block over a Cartesian communicator it borrows (its raw handle is
+/// used for as long as the borrow lasts).
+pub struct Halo<'c> {
     comm: ffi::MPI_Comm,
+    _comm: PhantomData<&'c CartesianCommunicator>,
     neighbours: Neighbours,
     send: [Vec<u8>; 2],
     recv: [Vec<u8>; 2],
@@ -67,13 +72,15 @@ fn unpack<T: Pod>(b: &mut Block<T>, r: &[Range<usize>; 3], bytes: &[u8]) {
     }
 }
 
-fn check(code: c_int, what: &str) {
-    assert_eq!(code, ffi::MPI_SUCCESS as c_int, "{what} failed with MPI error {code}");
+/// Bytes of the largest plane a block of `n` points exchanges (a face with the ghosts of
+/// earlier phases), for elements of `elem` bytes: what must fit an MPI message.
+pub fn largest_message(n: [usize; 3], elem: usize) -> usize {
+    (0..3).map(|d| face(n, d, 0, true).iter().map(|r| r.len()).product::<usize>() * elem).max().unwrap_or(0)
 }
 
-impl Halo {
-    pub fn new(comm: &CartesianCommunicator, neighbours: Neighbours) -> Self {
-        Self { comm: comm.as_raw(), neighbours, send: [Vec::new(), Vec::new()], recv: [Vec::new(), Vec::new()], requests: Vec::new(), phase: None }
+impl<'c> Halo<'c> {
+    pub fn new(comm: &'c CartesianCommunicator, neighbours: Neighbours) -> Self {
+        Self { comm: comm.as_raw(), _comm: PhantomData, neighbours, send: [Vec::new(), Vec::new()], recv: [Vec::new(), Vec::new()], requests: Vec::new(), phase: None }
     }
 
     /// Which neighbours this rank has.
@@ -92,13 +99,9 @@ impl Halo {
             let len = r.iter().map(|x| x.len()).product::<usize>() * elem;
             self.recv[side].resize(len, 0);
             pack(b, &face(b.n, d, side, false), &mut self.send[side]);
-            let count = c_int::try_from(len).expect("a halo plane under 2 GiB");
             // Tag: the side the message arrives on at the receiver.
-            let (mut rq, mut sq) = unsafe { (ffi::RSMPI_REQUEST_NULL, ffi::RSMPI_REQUEST_NULL) };
-            unsafe {
-                check(ffi::MPI_Irecv(self.recv[side].as_mut_ptr().cast(), count, ffi::RSMPI_UINT8_T, peer, (2 * d + side) as c_int, self.comm, &mut rq), "MPI_Irecv");
-                check(ffi::MPI_Isend(self.send[side].as_ptr().cast(), count, ffi::RSMPI_UINT8_T, peer, (2 * d + 1 - side) as c_int, self.comm, &mut sq), "MPI_Isend");
-            }
+            let rq = raw::irecv(&mut self.recv[side], peer, (2 * d + side) as i32, self.comm);
+            let sq = raw::isend(&self.send[side], peer, (2 * d + 1 - side) as i32, self.comm);
             self.requests.push(rq);
             self.requests.push(sq);
         }
@@ -119,9 +122,7 @@ impl Halo {
     /// progresses while the rank computes.
     pub fn progress(&mut self) {
         if !self.requests.is_empty() {
-            let mut flag: c_int = 0;
-            let code = unsafe { ffi::MPI_Testall(self.requests.len() as c_int, self.requests.as_mut_ptr(), &mut flag, ffi::RSMPI_STATUSES_IGNORE) };
-            check(code, "MPI_Testall");
+            raw::test_all(&mut self.requests);
         }
     }
 
@@ -134,15 +135,11 @@ impl Halo {
     }
 
     fn wait(&mut self) {
-        if !self.requests.is_empty() {
-            let code = unsafe { ffi::MPI_Waitall(self.requests.len() as c_int, self.requests.as_mut_ptr(), ffi::RSMPI_STATUSES_IGNORE) };
-            check(code, "MPI_Waitall");
-            self.requests.clear();
-        }
+        raw::wait_all(&mut self.requests);
     }
 }
 
-impl Drop for Halo {
+impl Drop for Halo<'_> {
     fn drop(&mut self) {
         self.wait();
     }

@@ -62,6 +62,12 @@ pub fn check(s: &StencilSettings, ranks: usize) -> Result<[usize; 3]> {
             format!("at most as many ranks as points in each dimension (dimension {d} has {} points); uneven blocks are fine", s.global[d]),
         ));
     }
+    // Each halo plane travels as one MPI message.
+    let block: [usize; 3] = std::array::from_fn(|d| s.global[d].div_ceil(dims[d]));
+    let plane = halo::largest_message(block, s.precision.bytes());
+    if plane > crate::bench::raw::MAX_MESSAGE {
+        return Err(Error::invalid("--size", format!("{:?}", s.global), format!("blocks whose halo planes fit one MPI message (2 GiB; this one's are {plane} bytes): more ranks, or a smaller grid")));
+    }
     Ok(dims)
 }
 

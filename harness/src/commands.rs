@@ -1,0 +1,436 @@
+//! One function per command: each parses what it needs, starts MPI only when it measures,
+//! and returns whether every result passed. [`plan_runs`] turns a plan into the
+//! measurements it asks for without MPI, so tests can check it.
+
+use crate::bench::gemm::GemmSettings;
+use crate::bench::hpl::{self, HplSettings, Refine};
+use crate::bench::peak::PeakSettings;
+use crate::bench::stencil::{self, StencilSettings};
+use crate::bench::{self, Ctx};
+use crate::calibration::{self, Calibration};
+use crate::cli::{EstimateArgs, GemmArgs, HplArgs, MergeArgs, PeakArgs, ReportArgs, RunArgs, SlurmArgs, StencilArgs};
+use crate::error::{Error, Result};
+use crate::session::{Session, resume, setup};
+use crate::{Outcome, config, correct, estimate, merge, output, report, slurm};
+use effcal_kernels::gemm::GemmParams;
+use effcal_kernels::precision::scaling::ScaleMode;
+use effcal_kernels::stencil::Kind;
+use effcal_kernels::{Overflow, Precision};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// `effcal formats`.
+pub fn formats() -> Result<Outcome> {
+    print!("{}", output::formats_table());
+    Ok(Outcome::Passed)
+}
+
+/// `effcal merge`.
+pub fn merge(a: &MergeArgs) -> Result<Outcome> {
+    print!("{}", merge::merge(&a.files, &a.out, a.force)?);
+    Ok(Outcome::Passed)
+}
+
+/// `effcal slurm`.
+pub fn slurm(a: &SlurmArgs) -> Result<Outcome> {
+    let checked = config::Plan::load(&a.config)?;
+    for path in slurm::render(&checked, &a.config, &a.out_dir, a.pjm)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(Outcome::Passed)
+}
+
+/// `effcal schema [--estimate]`.
+pub fn schema(estimate: bool) -> Result<Outcome> {
+    print!("{}", if estimate { estimate::schema_json() } else { calibration::schema_json() });
+    Ok(Outcome::Passed)
+}
+
+/// `effcal report`.
+pub fn report(a: &ReportArgs, described: Option<&config::Checked>) -> Result<Outcome> {
+    let cal = calibration_with(&a.calibration, described)?;
+    for path in report::write(&cal, &a.calibration.display().to_string(), &a.out)? {
+        println!("wrote {}", path.display());
+    }
+    Ok(Outcome::Passed)
+}
+
+/// `effcal estimate`.
+pub fn estimate(a: &EstimateArgs, described: Option<&config::Checked>) -> Result<Outcome> {
+    let cal = calibration_with(&a.calibration, described)?;
+    let target = a.target.as_deref().map(estimate::LibrarySystem::load).transpose()?;
+    let demand = estimate::Demand::default().with(&a.demand)?;
+    let e = estimate::estimate(&cal, &a.calibration.display().to_string(), &demand, target.as_ref(), a.allow_suspect_peaks)?;
+    print!("{}", estimate::markdown(&e));
+    let _ = std::io::stdout().flush();
+    calibration::write_atomic(&a.json, &e)?;
+    eprintln!("effcal: estimate written to {}", a.json.display());
+    Ok(Outcome::Passed)
+}
+
+/// `effcal gemm`.
+pub fn gemm(a: &GemmArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+    let n = a.n as usize;
+    let settings = GemmSettings {
+        m: a.m.map_or(n, |m| m as usize),
+        k: a.k.map_or(n, |k| k as usize),
+        scaling: a.scaling.unwrap_or(ScaleMode::default_for(a.precision)),
+        params: GemmParams { backend: a.backend, ..Default::default() },
+        ..GemmSettings::square(a.precision, n, a.samples)
+    };
+    if !a.precision.scalable() && settings.scaling != ScaleMode::None {
+        return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
+    }
+    let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, described), None)?;
+    session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
+    let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
+    let row = output::gemm_row(&record);
+    session.add(record, &row)?;
+    session.finish()
+}
+
+/// `effcal hpl-mxp`.
+pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+    let mut runs = hpl_runs(a)?;
+    let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+    for s in runs.iter_mut() {
+        if s.p == 0 {
+            (s.p, s.q) = hpl::grid::default_grid(ctx.world.size());
+        }
+        hpl::check(s, ctx.world.size())?;
+    }
+    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, described), None)?;
+    run_hpl(&ctx, &mut session, &runs)?;
+    session.finish()
+}
+
+/// `effcal stencil`.
+pub fn stencil(a: &StencilArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+    let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+    let runs = stencil_runs(a, ctx.world.size())?;
+    // The triad is the ceiling the stencils are measured against: measure it.
+    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.05, Some(0), described), None)?;
+    run_stencils(&ctx, &mut session, &runs)?;
+    session.finish()
+}
+
+/// `effcal peak`.
+pub fn peak(a: &PeakArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+    if !(a.fma_seconds > 0.0 && a.fma_seconds <= 60.0) {
+        return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
+    }
+    let ctx = setup(threads, a.reps as usize, 1, 42)?;
+    Session::start(&ctx, a.json.as_deref(), &peak_settings(a.fma_seconds, Some(a.triad_elements.unwrap_or(0)), described), None)?.finish()
+}
+
+/// The measurements a plan asks for, in the order they run.
+#[derive(Clone, Debug, Default)]
+pub struct PlanRuns {
+    pub gemm: Vec<GemmSettings>,
+    pub hpl: Vec<HplSettings>,
+    pub stencils: Vec<StencilSettings>,
+}
+
+/// Every measurement of `checked` sized by `sizes` for `ranks` ranks: GEMM per precision,
+/// HPL-MxP per precision on the most square grid, stencils per kind × precision, each
+/// stencil checked against the rank count (refused by the plan's file and key).
+pub fn plan_runs(checked: &config::Checked, sizes: &config::Sizes, ranks: usize) -> Result<PlanRuns> {
+    let plan = &checked.plan;
+    let fp8_scaling = |p: Precision| if p.is_fp8() { checked.fp8_scaling } else { ScaleMode::None };
+    let mut runs = PlanRuns::default();
+    if let Some(g) = &plan.gemm {
+        runs.gemm = checked.gemm_precisions.iter().map(|&p| GemmSettings { scaling: fp8_scaling(p), ..GemmSettings::square(p, sizes.gemm_n, g.samples) }).collect();
+    }
+    if let Some(h) = &plan.hpl_mxp {
+        let (p, q) = hpl::grid::default_grid(ranks);
+        runs.hpl = checked
+            .hpl_precisions
+            .iter()
+            .map(|&precision| {
+                let nb = h.nb.unwrap_or(hpl::default_nb(precision));
+                HplSettings { p, q, scaling: fp8_scaling(precision), ..HplSettings::new(sizes.hpl_n, nb, precision) }
+            })
+            .collect();
+    }
+    if let Some(st) = &plan.stencil {
+        for &kind in &checked.stencil_kinds {
+            for &precision in &checked.stencil_precisions {
+                let s = StencilSettings { kind, precision, global: sizes.stencil, iters: st.iters, dims: sizes.stencil_dims, overlap: st.overlap };
+                stencil::check(&s, ranks).map_err(|e| Error::Config { file: checked.file.clone(), message: format!("stencil: {e}") })?;
+                runs.stencils.push(s);
+            }
+        }
+    }
+    Ok(runs)
+}
+
+/// `effcal run`: a plan's peaks, then every kernel in it, into one calibration; with
+/// `--resume`, what the output file already holds is kept and skipped.
+pub fn run(a: &RunArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+    let checked = match &a.config {
+        Some(path) => config::Plan::load(path)?,
+        None => config::Plan::parse(config::LOCAL_TOML, "configs/local.toml (built in)")?,
+    };
+    let plan = &checked.plan;
+    let out = a.out.clone().or_else(|| plan.run.out.as_ref().map(Into::into)).unwrap_or_else(|| "results/calibration.json".into());
+    let ctx = setup(threads.or(plan.run.threads), plan.run.reps, plan.run.warmup, plan.run.seed)?;
+    // Sizes for this run's ranks and memory, and every run checked, before anything is
+    // measured.
+    let node_share = ctx.node.memory_bytes / ctx.local_ranks() as u64;
+    let memory = config::Memory { per_rank: ctx.world.min(node_share as f64) as u64, ranks: ctx.world.size() };
+    let ranks = ctx.world.size();
+    let sizes = checked.sizes(memory, |size| stencil::decomp::balanced_dims(ranks, size))?;
+    let mut runs = plan_runs(&checked, &sizes, ranks)?;
+    let resumed = if a.resume { resume(&ctx, &out)? } else { None };
+    let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), Some(described.unwrap_or(&checked)));
+    let mut session = Session::start(&ctx, Some(&out), &s, resumed)?;
+    if plan.gemm.is_some() {
+        session.print(&output::gemm_header(ranks, ctx.threads));
+        for g in &runs.gemm {
+            if session.skip("gemm", g.precision, &[("n", serde_json::json!(g.n))]) {
+                continue;
+            }
+            let record = bench::gemm::measure(&ctx, g, session.doc.peaks.as_ref())?;
+            let row = output::gemm_row(&record);
+            session.add(record, &row)?;
+        }
+    }
+    if plan.hpl_mxp.is_some() {
+        runs.hpl.retain(|h| !session.skip("hpl-mxp", h.precision, &[("n", serde_json::json!(h.n)), ("nb", serde_json::json!(h.nb))]));
+        run_hpl(&ctx, &mut session, &runs.hpl)?;
+    }
+    let key = |s: &StencilSettings| [("size", serde_json::json!(s.global)), ("iters", serde_json::json!(s.iters)), ("overlap", serde_json::json!(s.overlap))];
+    runs.stencils.retain(|s| !session.skip(stencil::record_kernel(s.kind), s.precision, &key(s)));
+    if plan.stencil.is_some() {
+        run_stencils(&ctx, &mut session, &runs.stencils)?;
+    }
+    session.finish()
+}
+
+/// `effcal formats quantize`: the values from the command line, or from stdin.
+pub fn quantize_args(to: Precision, overflow: &str, values: Vec<String>) -> Result<Outcome> {
+    let overflow = if overflow == "ieee" { Overflow::NonSaturating } else { Overflow::Saturate };
+    quantize(to, overflow, values)
+}
+
+/// A calibration JSON from a file, refused (naming the flag) when it is not one this effcal
+/// reads.
+fn read_calibration(path: &Path) -> Result<Calibration> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let cal: Calibration = serde_json::from_str(&text)
+        .map_err(|e| Error::invalid("--calibration", path.display(), format!("a calibration JSON of `effcal run`, `gemm`, `hpl-mxp` or `stencil` ({e})")))?;
+    if cal.schema_version != calibration::SCHEMA_VERSION {
+        return Err(Error::invalid("--calibration", path.display(), format!("schema_version {} (this effcal reads {})", cal.schema_version, calibration::SCHEMA_VERSION)));
+    }
+    Ok(cal)
+}
+
+/// A calibration to read: its peaks recomputed with a system description (`--system`),
+/// where one is given, and checked by the guard either way (a file of an older effcal, or
+/// edited by hand, may carry no verdict or a stale one).
+fn calibration_with(path: &Path, described: Option<&config::Checked>) -> Result<Calibration> {
+    let mut cal = read_calibration(path)?;
+    match described {
+        Some(d) => eprintln!("effcal: {}", correct::with_system(&mut cal, d)?),
+        None => {
+            if let Some(p) = cal.peaks.as_mut() {
+                p.guard();
+            }
+        }
+    }
+    Ok(cal)
+}
+
+/// Peak settings with the theoretical inputs of a system description, where there is one.
+fn peak_settings(fma_seconds: f64, triad_elements: Option<usize>, described: Option<&config::Checked>) -> PeakSettings {
+    let mut s = PeakSettings::detected(fma_seconds, triad_elements);
+    if let Some(c) = described {
+        let sys = &c.plan.system;
+        s.clock_ghz = sys.clock_ghz;
+        s.flop_per_cycle = c.flop_per_cycle.clone();
+        s.memory_bandwidth_gbs = sys.memory_bandwidth_gbs;
+        s.sources = sys.sources.clone();
+        s.description = Some(sys.clone());
+    }
+    s
+}
+
+/// The runs of `effcal hpl-mxp`: every precision for each combination of the HPL.dat
+/// (grids, sizes, block sizes, broadcasts, depths), or for the flags.
+fn hpl_runs(a: &HplArgs) -> Result<Vec<HplSettings>> {
+    let refine = if a.refine == "gmres" { Refine::Gmres { restart: a.restart as usize } } else { Refine::Ir };
+    let generator = a.generator.parse().map_err(Error::Kernel)?;
+    let bcast = a.bcast.parse::<hpl::bcast::Algorithm>().map_err(|e| Error::invalid("--bcast", &a.bcast, e))?;
+    let base = |precision: Precision| HplSettings {
+        pmap: if a.pmap == "col" { hpl::grid::Pmap::Col } else { hpl::grid::Pmap::Row },
+        refine,
+        generator,
+        scaling: a.scaling.unwrap_or(ScaleMode::default_for(precision)),
+        bcast,
+        lookahead: a.lookahead == 1,
+        keep_f64: a.f64_matrix == "kept",
+        chunk: a.chunk as usize,
+        scale: 2f64.powi(a.scale_exp),
+        progress_every: a.progress_every.unwrap_or(0),
+        gemm: GemmParams { backend: a.backend, ..Default::default() },
+        ..HplSettings::new(0, 0, precision)
+    };
+    let mut runs = Vec::new();
+    let steps = |n: usize, nb: usize| a.progress_every.unwrap_or(n.div_ceil(nb).div_ceil(10).max(1));
+    match &a.dat {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let d = hpl::dat::parse(&text, &path.display().to_string()).map_err(|m| Error::Config { file: path.display().to_string(), message: m })?;
+            for &(p, q) in &d.grids {
+                for &n in &d.ns {
+                    for &nb in &d.nbs {
+                        for &bcast in &d.bcasts {
+                            for &lookahead in &d.lookaheads {
+                                for &precision in &a.precision {
+                                    let s = HplSettings { n, nb, p, q, pmap: d.pmap, bcast, lookahead, progress_every: steps(n, nb), ..base(precision) };
+                                    runs.push(s);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            let n = a.n.expect("clap requires --n without --dat") as usize;
+            for &precision in &a.precision {
+                let nb = a.nb.map_or(hpl::default_nb(precision), |v| v as usize);
+                runs.push(HplSettings { n, nb, progress_every: steps(n, nb), ..base(precision) });
+            }
+        }
+    }
+    // The grid: given, or the most square for the rank count (filled in once MPI runs).
+    let (p, q) = (a.p.map(|v| v as usize), a.q.map(|v| v as usize));
+    if p.is_some() != q.is_some() {
+        return Err(Error::invalid(if p.is_some() { "--q" } else { "--p" }, "missing", "--p and --q together, or neither"));
+    }
+    if let (Some(p), Some(q)) = (p, q) {
+        for s in runs.iter_mut() {
+            s.p = p;
+            s.q = q;
+        }
+    }
+    Ok(runs)
+}
+
+/// The runs of `effcal stencil`: every precision, plain and/or overlapped; checked on every
+/// rank before anything is measured.
+fn stencil_runs(a: &StencilArgs, ranks: usize) -> Result<Vec<StencilSettings>> {
+    let kind: Kind = a.kind.parse().map_err(Error::Kernel)?;
+    let base: [usize; 3] = match (&a.size, &a.class) {
+        (Some(v), _) => [v[0] as usize, v[1] as usize, v[2] as usize],
+        (None, Some(c)) => stencil::HIMENO_CLASSES.iter().find(|(n, _)| n == c).map(|x| x.1).expect("clap allows only XS, S, M, L"),
+        (None, None) => return Err(Error::invalid("--size", "missing", "--size NX NY NZ or --class XS|S|M|L")),
+    };
+    let dims = a.dims.as_ref().map(|d| [d[0] as usize, d[1] as usize, d[2] as usize]);
+    let global = if a.weak {
+        let d = dims.unwrap_or_else(|| stencil::decomp::balanced_dims(ranks, base));
+        [base[0] * d[0], base[1] * d[1], base[2] * d[2]]
+    } else {
+        base
+    };
+    let overlaps: &[bool] = match a.overlap.as_str() {
+        "on" => &[true],
+        "off" => &[false],
+        _ => &[false, true],
+    };
+    let mut runs = Vec::new();
+    for &precision in &a.precision {
+        for &overlap in overlaps {
+            let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap };
+            stencil::check(&s, ranks)?;
+            runs.push(s);
+        }
+    }
+    Ok(runs)
+}
+
+/// Runs stencil settings in order, printing a row for each.
+fn run_stencils(ctx: &Ctx, session: &mut Session<'_>, runs: &[StencilSettings]) -> Result<()> {
+    session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
+    for s in runs {
+        let record = stencil::measure(ctx, s, session.doc.peaks.as_ref())?;
+        let text = output::stencil_row(&record);
+        session.add(record, &text)?;
+    }
+    session.annotate(output::apply_halo_hidden)
+}
+
+/// Runs HPL-MxP settings in order, printing HPL's result block, then the speed-ups over
+/// f64 of every run that has an f64 run of the same size and grid.
+fn run_hpl(ctx: &Ctx, session: &mut Session<'_>, runs: &[HplSettings]) -> Result<()> {
+    session.print(&output::hpl_header());
+    for s in runs {
+        let mut s = *s;
+        if s.p == 0 {
+            (s.p, s.q) = hpl::grid::default_grid(ctx.world.size());
+        }
+        let record = hpl::measure(ctx, &s, session.doc.peaks.as_ref())?;
+        let text = output::hpl_block(&record);
+        session.add(record, &text)?;
+    }
+    session.annotate(output::apply_speedups)
+}
+
+/// `effcal formats quantize`: one "<input> <rounded>" line per value.
+fn quantize(to: Precision, overflow: Overflow, values: Vec<String>) -> Result<Outcome> {
+    let values = if values.is_empty() {
+        let stdin = std::io::stdin();
+        let mut v = Vec::new();
+        for line in stdin.lock().lines() {
+            let line = line.map_err(|e| Error::io("reading values from stdin", e))?;
+            v.extend(line.split_whitespace().map(str::to_string));
+        }
+        v
+    } else {
+        values
+    };
+    let mut out = std::io::stdout().lock();
+    for s in values {
+        let x: f64 = s.trim().parse().map_err(|_| Error::invalid("value", &s, "a decimal number such as 0.1, -3e5, inf or nan"))?;
+        let _ = writeln!(out, "{s} {}", output::exact(to.quantize(x, overflow)));
+    }
+    Ok(Outcome::Passed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = "[gemm]\nn = 256\nprecisions = [\"f64\", \"e4m3\"]\nscaling_fp8 = \"mx\"\n\
+                        [hpl_mxp]\nn = 1024\nprecisions = [\"f64\", \"bf16\", \"e5m2\"]\n\
+                        [stencil]\nkinds = [\"7pt\", \"himeno\"]\nprecisions = [\"f32\"]\nsize = [34, 18, 18]\niters = 2\n";
+
+    #[test]
+    fn a_plan_becomes_its_runs_without_mpi() {
+        let checked = config::Plan::parse(PLAN, "t.toml").unwrap();
+        let ranks = 4;
+        let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks }, |s| stencil::decomp::balanced_dims(ranks, s)).unwrap();
+        let runs = plan_runs(&checked, &sizes, ranks).unwrap();
+        let gemm: Vec<(Precision, [usize; 3], ScaleMode)> = runs.gemm.iter().map(|g| (g.precision, [g.m, g.n, g.k], g.scaling)).collect();
+        assert_eq!(gemm, [(Precision::F64, [256; 3], ScaleMode::None), (Precision::E4m3, [256; 3], ScaleMode::Mx)]);
+        // The plan's FP8 scaling, each precision's default NB, the most square grid.
+        let hpl: Vec<(Precision, usize, usize, (usize, usize), ScaleMode)> = runs.hpl.iter().map(|h| (h.precision, h.n, h.nb, (h.p, h.q), h.scaling)).collect();
+        assert_eq!(
+            hpl,
+            [(Precision::F64, 1024, 384, (2, 2), ScaleMode::None), (Precision::Bf16, 1024, 768, (2, 2), ScaleMode::None), (Precision::E5m2, 1024, 384, (2, 2), ScaleMode::Mx)]
+        );
+        let st: Vec<(Kind, [usize; 3], usize, bool)> = runs.stencils.iter().map(|s| (s.kind, s.global, s.iters, s.overlap)).collect();
+        assert_eq!(st, [(Kind::Seven, [34, 18, 18], 2, true), (Kind::Himeno, [34, 18, 18], 2, true)]);
+    }
+
+    #[test]
+    fn a_stencil_the_ranks_cannot_share_is_refused_by_the_plan() {
+        let checked = config::Plan::parse("[stencil]\nkinds = [\"7pt\"]\nprecisions = [\"f64\"]\nsize = [3, 3, 3]\niters = 1\n", "small.toml").unwrap();
+        // Five ranks must cut some dimension of 3 points five ways.
+        let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks: 5 }, |s| stencil::decomp::balanced_dims(5, s)).unwrap();
+        let e = plan_runs(&checked, &sizes, 5).unwrap_err().to_string();
+        assert!(e.starts_with("config small.toml: stencil: invalid --dims") && e.contains("at most as many ranks as points"), "{e}");
+    }
+}
