@@ -416,7 +416,8 @@ mod tests {
         let gemm: Vec<(Precision, [usize; 3], ScaleMode)> = runs.gemm.iter().map(|g| (g.precision, [g.m, g.n, g.k], g.scaling)).collect();
         assert_eq!(gemm, [(Precision::F64, [256; 3], ScaleMode::None), (Precision::E4m3, [256; 3], ScaleMode::Mx)]);
         // The plan's FP8 scaling, each precision's default NB, the most square grid.
-        let hpl: Vec<(Precision, usize, usize, (usize, usize), ScaleMode)> = runs.hpl.iter().map(|h| (h.precision, h.n, h.nb, (h.p, h.q), h.scaling)).collect();
+        type Hpl = (Precision, usize, usize, (usize, usize), ScaleMode);
+        let hpl: Vec<Hpl> = runs.hpl.iter().map(|h| (h.precision, h.n, h.nb, (h.p, h.q), h.scaling)).collect();
         assert_eq!(
             hpl,
             [(Precision::F64, 1024, 384, (2, 2), ScaleMode::None), (Precision::Bf16, 1024, 768, (2, 2), ScaleMode::None), (Precision::E5m2, 1024, 384, (2, 2), ScaleMode::Mx)]

@@ -239,7 +239,7 @@ impl Plan {
         let mut flop_per_cycle = BTreeMap::new();
         for (name, &v) in &sys.flop_per_cycle {
             let p = precision("system.flop_per_cycle", name)?;
-            if !(v > 0.0) {
+            if v.is_nan() || v <= 0.0 {
                 return Err(err(format!("system.flop_per_cycle.{name} = {v}: must be positive")));
             }
             flop_per_cycle.insert(p, v);

@@ -127,7 +127,7 @@ impl Entry {
     /// Where the model covers parts with different counts of FMA units: the count whose
     /// f64 figure is nearest (in ratio) to the measured f64 FLOP per cycle per core.
     pub fn units_for(&self, measured_f64_per_cycle: f64, exposed_bits: u32) -> Option<u32> {
-        if self.fma_units.len() < 2 || !(measured_f64_per_cycle > 0.0) {
+        if self.fma_units.len() < 2 || measured_f64_per_cycle.is_nan() || measured_f64_per_cycle <= 0.0 {
             return None;
         }
         let distance = |u: u32| (measured_f64_per_cycle / self.per_cycle(Arith::F64, exposed_bits, Some(u)).unwrap_or(f64::NAN)).ln().abs();

@@ -93,7 +93,7 @@ fn factor_unblocked<A: Real>(mut a: MatMut<'_, A>, col0: usize) -> Result<(), Ke
             for c in j + 1..n {
                 let u = *a.rb().get(j, c);
                 let x = a.rb_mut().get_mut(i, c);
-                *x = *x - l * u;
+                *x -= l * u;
             }
         }
     }
@@ -176,7 +176,7 @@ pub fn solve<A: Real>(lu: &[A], n: usize, x: &mut [A]) {
     for i in 0..n {
         let row = &lu[i * n..i * n + i];
         let s = row.iter().zip(&x[..i]).fold(A::default(), |s, (&l, &y)| s + l * y);
-        x[i] = x[i] - s;
+        x[i] -= s;
     }
     for i in (0..n).rev() {
         let row = &lu[i * n..(i + 1) * n];

@@ -179,7 +179,7 @@ mod x86 {
         let word = std::hint::black_box(0x3a80_3a80u32 as i32);
         // SAFETY: same-size reinterpretation of 512 bits.
         let (a, b): (__m512bh, __m512bh) =
-            unsafe { (std::mem::transmute(_mm512_set1_epi32(word)), std::mem::transmute(_mm512_set1_epi32(word))) };
+            unsafe { (std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(word)), std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(word))) };
         let mut x = [_mm512_setzero_ps(); CHAINS];
         for _ in 0..iters {
             for v in x.iter_mut() {

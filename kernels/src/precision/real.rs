@@ -2,7 +2,7 @@
 //! in one of them ([`super::Element::Acc`]); the LU factorisation, the refinement and the
 //! stencil sweeps are generic over this trait.
 
-use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::ops::{Add, Div, Mul, Neg, Sub, SubAssign};
 
 /// The accumulation types the factorisation computes in: f32 and f64.
 pub trait Real:
@@ -13,6 +13,7 @@ pub trait Real:
     + PartialEq
     + Add<Output = Self>
     + Sub<Output = Self>
+    + SubAssign
     + Mul<Output = Self>
     + Div<Output = Self>
     + Neg<Output = Self>
