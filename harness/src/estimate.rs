@@ -436,15 +436,83 @@ fn pick(effs: &[ClassEfficiency], choices: &[(&str, &str)]) -> Option<(String, f
     })
 }
 
+/// The library figures an estimate cites, "system: field: source", each once, in the order
+/// first used.
+#[derive(Default)]
+struct Sources(Vec<String>);
+
+impl Sources {
+    fn cite(&mut self, s: &LibrarySystem, key: &str) {
+        if let Some(src) = s.sources.get(key) {
+            let line = format!("{}: {key}: {src}", s.name);
+            if !self.0.contains(&line) {
+                self.0.push(line);
+            }
+        }
+    }
+}
+
+/// A measured efficiency a section applies: its label and the median vs theoretical.
+type Scenario = Option<(String, f64)>;
+
+/// The scenarios of the calibration: HPL-MxP-like, GEMM-like at 16 bits, GEMM-like at FP8.
+struct Measured {
+    hpl_mxp: Scenario,
+    gemm16: Scenario,
+    gemm8: Scenario,
+}
+
 /// The estimate of `cal` (read from `cal_path`) with `demand`, and `target` when given. A
 /// theoretical peak the estimate divides by that the guard marked suspect refuses the
 /// calibration, unless `allow_suspect` (then the estimate says which it used).
 pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Option<&LibrarySystem>, allow_suspect: bool) -> Result<Estimate> {
     let lib = library()?;
-    let find = |name: &str| lib.iter().find(|s| s.name == name);
     let effs = efficiencies(cal);
-    let mut peak_notes: Vec<String> = cal.peaks.iter().filter_map(|p| p.corrected.clone()).collect();
-    // The denominators: every measured class's precision, and f64 (the per-core figures).
+    let peak_notes = peak_notes(cal, &effs, cal_path, allow_suspect)?;
+    let measured = Measured {
+        hpl_mxp: pick(&effs, &[("hpl-mxp", "f16"), ("hpl-mxp", "bf16")]),
+        gemm16: pick(&effs, &[("gemm", "f16"), ("gemm", "bf16")]),
+        gemm8: pick(&effs, &[("gemm", "e4m3"), ("gemm", "e5m2")]),
+    };
+    let mut sources = Sources::default();
+    let survey_table = survey_table(&lib, &measured, &mut sources);
+    let jupiter = find(&lib, "JUPITER").ok_or_else(|| Error::Config { file: "configs/systems".into(), message: "JUPITER is missing from the library".into() })?;
+    let jupiter_gpus = jupiter.gpus.unwrap_or(0) as f64;
+    let gpus_for_fp16_demand = gpu_counts(&lib, jupiter, demand, &survey_table, &measured, &mut sources);
+    let fp64_simulation = fp64_simulation(&lib, demand, &effs, &mut sources);
+    let per_core = per_core(cal, &lib, demand, &effs, &mut sources);
+    let fugaku_next = fugaku_next(&lib, &measured, &mut sources);
+    let target = target.map(|t| target_rows(t, &effs, &mut sources));
+    let sys = &cal.system;
+    Ok(Estimate {
+        schema_version: ESTIMATE_SCHEMA_VERSION,
+        effcal_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: calibration::now_rfc3339(),
+        calibration: format!("{cal_path} (created {}, {}, {} rank(s) × {} thread(s))", cal.created, sys.cpu_model, sys.ranks, sys.threads_per_rank),
+        peak_notes,
+        demand: demand.clone(),
+        assumptions: assumptions(cal, demand, jupiter_gpus),
+        efficiencies: effs,
+        survey_table,
+        survey_gpus: survey_arithmetic(jupiter_gpus, demand),
+        gpus_for_fp16_demand,
+        fp64_simulation,
+        per_core,
+        fugaku_next,
+        target,
+        sources: sources.0,
+    })
+}
+
+fn find<'a>(lib: &'a [LibrarySystem], name: &str) -> Option<&'a LibrarySystem> {
+    lib.iter().find(|s| s.name == name)
+}
+
+/// What the reader must know about the denominators: a `--system` correction, and the
+/// suspect peaks used under `--allow-suspect-peaks`; without it a suspect denominator (of
+/// a measured class, or f64 for the per-core figures) refuses the calibration.
+fn peak_notes(cal: &Calibration, effs: &[ClassEfficiency], cal_path: &str, allow_suspect: bool) -> Result<Vec<String>> {
+    let mut notes: Vec<String> = cal.peaks.iter().filter_map(|p| p.corrected.clone()).collect();
     let suspects: Vec<String> = cal
         .peaks
         .iter()
@@ -452,74 +520,65 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
         .filter(|(name, _)| *name == "f64" || effs.iter().any(|e| e.precision == *name))
         .map(|(name, why)| format!("{name}: {why}"))
         .collect();
-    if !suspects.is_empty() {
-        if !allow_suspect {
-            return Err(Error::invalid(
-                "--calibration",
-                cal_path,
-                format!(
-                    "theoretical peaks that pass the guard; these do not: {}. Correct them with --system FILE (a [system] with clock_ghz and flop_per_cycle), or pass --allow-suspect-peaks to use them anyway",
-                    suspects.join("; ")
-                ),
-            ));
-        }
-        peak_notes.extend(suspects.iter().map(|s| format!("--allow-suspect-peaks: a suspect theoretical peak is used: {s}")));
+    if suspects.is_empty() {
+        return Ok(notes);
     }
-    let hpl_mxp = pick(&effs, &[("hpl-mxp", "f16"), ("hpl-mxp", "bf16")]);
-    let gemm16 = pick(&effs, &[("gemm", "f16"), ("gemm", "bf16")]);
-    let gemm8 = pick(&effs, &[("gemm", "e4m3"), ("gemm", "e5m2")]);
-    let mut sources: Vec<String> = Vec::new();
-    let mut cite = |s: &LibrarySystem, key: &str| {
-        if let Some(src) = s.sources.get(key) {
-            let line = format!("{}: {key}: {src}", s.name);
-            if !sources.contains(&line) {
-                sources.push(line);
-            }
-        }
-    };
+    if !allow_suspect {
+        return Err(Error::invalid(
+            "--calibration",
+            cal_path,
+            format!(
+                "theoretical peaks that pass the guard; these do not: {}. Correct them with --system FILE (a [system] with clock_ghz and flop_per_cycle), or pass --allow-suspect-peaks to use them anyway",
+                suspects.join("; ")
+            ),
+        ));
+    }
+    notes.extend(suspects.iter().map(|s| format!("--allow-suspect-peaks: a suspect theoretical peak is used: {s}")));
+    Ok(notes)
+}
 
-    // The survey's table B, and the efficiencies it implies.
-    let mut survey_table = Vec::new();
+/// The survey's table B, the efficiencies it implies, and the measured scenarios beside.
+fn survey_table(lib: &[LibrarySystem], m: &Measured, src: &mut Sources) -> Vec<SurveyRow> {
+    let mut rows = Vec::new();
     for s in lib.iter().filter(|s| s.kind == "system" && s.gpus.is_some()) {
         let (Some(f16), Some(mxp)) = (s.peak("f16"), s.list("hpl_mxp")) else { continue };
-        cite(s, "peak_pflops.f16");
-        cite(s, "list_pflops.hpl_mxp");
-        cite(s, "gpus");
+        src.cite(s, "peak_pflops.f16");
+        src.cite(s, "list_pflops.hpl_mxp");
+        src.cite(s, "gpus");
         let ef = |f: Figure| f.map(|x| x / 1000.0);
-        survey_table.push(SurveyRow {
+        rows.push(SurveyRow {
             system: s.name.clone(),
             gpus: s.gpus,
             fp16_peak_ef: ef(f16),
             hpl_mxp_ef: ef(mxp),
             implicit_efficiency: Figure::One(mxp.low() / f16.low()),
-            effective_fp16_ef_measured_hpl_mxp: hpl_mxp.as_ref().map(|(_, e)| ef(f16).map(|x| x * e)),
-            effective_fp16_ef_measured_gemm: gemm16.as_ref().map(|(_, e)| ef(f16).map(|x| x * e)),
+            effective_fp16_ef_measured_hpl_mxp: m.hpl_mxp.as_ref().map(|(_, e)| ef(f16).map(|x| x * e)),
+            effective_fp16_ef_measured_gemm: m.gemm16.as_ref().map(|(_, e)| ef(f16).map(|x| x * e)),
         });
     }
+    rows
+}
 
-    // The survey's own arithmetic, from JUPITER's entry.
-    let jupiter = find("JUPITER").ok_or_else(|| Error::Config { file: "configs/systems".into(), message: "JUPITER is missing from the library".into() })?;
-    let jupiter_gpus = jupiter.gpus.unwrap_or(0) as f64;
-    let survey_gpus = survey_arithmetic(jupiter_gpus, demand);
+/// GPUs per generation for the FP16 demand: at the survey's usable share of JUPITER, at the
+/// list's lowest and highest implicit efficiencies, and at the measured scenarios.
+fn gpu_counts(lib: &[LibrarySystem], jupiter: &LibrarySystem, demand: &Demand, survey: &[SurveyRow], m: &Measured, src: &mut Sources) -> Vec<GpuCount> {
     let jupiter_f16_ef = jupiter.peak("f16").map_or(f64::NAN, |f| f.low() / 1000.0);
-
-    // GPUs per generation for the FP16 demand.
     let mut scenarios: Vec<(String, f64)> = vec![(format!("survey: JUPITER's usable FP16, {} of {jupiter_f16_ef} EF", demand.jupiter_usable_ef), demand.jupiter_usable_ef / jupiter_f16_ef)];
-    let implicit: Vec<(&str, f64)> = survey_table.iter().map(|r| (r.system.as_str(), r.implicit_efficiency.low())).collect();
+    let implicit: Vec<(&str, f64)> = survey.iter().map(|r| (r.system.as_str(), r.implicit_efficiency.low())).collect();
     if let Some((name, lo)) = implicit.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)) {
         scenarios.push((format!("HPL-MxP list, lowest ({name})"), lo));
     }
     if let Some((name, hi)) = implicit.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)) {
         scenarios.push((format!("HPL-MxP list, highest ({name})"), hi));
     }
-    scenarios.extend(hpl_mxp.clone().map(|(l, e)| (format!("{l}, scenario"), e)));
-    scenarios.extend(gemm16.clone().map(|(l, e)| (format!("{l}, scenario"), e)));
-    let mut gpus_for_fp16_demand = Vec::new();
+    scenarios.extend(m.hpl_mxp.clone().map(|(l, e)| (format!("{l}, scenario"), e)));
+    scenarios.extend(m.gemm16.clone().map(|(l, e)| (format!("{l}, scenario"), e)));
+    let mut counts = Vec::new();
     for g in lib.iter().filter(|s| s.kind == "gpu") {
         let Some(peak) = g.peak("f16") else { continue };
-        cite(g, "peak_pflops.f16");
+        src.cite(g, "peak_pflops.f16");
         for (scenario, eff) in &scenarios {
-            gpus_for_fp16_demand.push(GpuCount {
+            counts.push(GpuCount {
                 gpu: g.name.clone(),
                 fp16_peak_pf_per_gpu: peak,
                 scenario: scenario.clone(),
@@ -528,21 +587,25 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
             });
         }
     }
+    counts
+}
 
-    // FP64 simulation.
-    let named: Vec<&LibrarySystem> = ["Fugaku", "El Capitan"].iter().filter_map(|n| find(n)).collect();
-    let mut fp64_simulation = Vec::new();
+/// The FP64 Rpeak the simulation demand needs at each measured f64 class (GEMM aside), in
+/// units of Fugaku and El Capitan, and the cores at the class's measured per-core rate.
+fn fp64_simulation(lib: &[LibrarySystem], demand: &Demand, effs: &[ClassEfficiency], src: &mut Sources) -> Vec<Fp64Need> {
+    let named: Vec<&LibrarySystem> = ["Fugaku", "El Capitan"].iter().filter_map(|n| find(lib, n)).collect();
+    let mut needs = Vec::new();
     for e in effs.iter().filter(|e| e.precision == "f64" && e.class != "gemm") {
         let Some(eff) = e.vs_theoretical.map(|s| s.median) else { continue };
         let peak_ef = demand.fp64_ef / eff;
         let mut in_systems = BTreeMap::new();
         for s in &named {
             if let Some(p) = s.peak("f64") {
-                cite(s, "peak_pflops.f64");
+                src.cite(s, "peak_pflops.f64");
                 in_systems.insert(s.name.clone(), peak_ef * 1000.0 / p.low());
             }
         }
-        fp64_simulation.push(Fp64Need {
+        needs.push(Fp64Need {
             scenario: format!("measured {} f64 ({})", e.class, e.problem),
             efficiency: eff,
             fp64_peak_ef: peak_ef,
@@ -550,8 +613,12 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
             cores_at_measured_rate: Some(demand.fp64_ef * 1e9 / e.gflops_per_core.median),
         });
     }
+    needs
+}
 
-    // 12 GFLOP/s per core.
+/// The survey's GFLOP/s per core against this calibration's per-core peaks and measured
+/// rates, and against an A64FX core.
+fn per_core(cal: &Calibration, lib: &[LibrarySystem], demand: &Demand, effs: &[ClassEfficiency], src: &mut Sources) -> PerCore {
     let mut against = Vec::new();
     if let Some(f64_peak) = cal.peaks.as_ref().and_then(|p| p.per_precision.get("f64").map(|x| (x.clone(), p.cores.max(1) as f64))) {
         let (pk, cores) = f64_peak;
@@ -563,62 +630,63 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
     for e in effs.iter().filter(|e| e.precision == "f64" && e.class != "gemm") {
         against.push((format!("this calibration: measured {} f64 ({}) per core", e.class, e.problem), e.gflops_per_core.median));
     }
-    if let Some((f, p, c)) = find("Fugaku").and_then(|f| Some((f, f.peak("f64")?, f.cores?))) {
-        cite(f, "cores");
+    if let Some((f, p, c)) = find(lib, "Fugaku").and_then(|f| Some((f, f.peak("f64")?, f.cores?))) {
+        src.cite(f, "cores");
         against.push(("Fugaku: f64 peak per core (A64FX)".to_string(), p.low() * 1e6 / c as f64));
     }
-    let per_core = PerCore {
+    PerCore {
         assumed_gflops: demand.gflops_per_core,
         cores_for_fp64_demand: demand.fp64_ef * 1e9 / demand.gflops_per_core,
         against: against.into_iter().map(|(what, g)| PerCoreRow { what, gflops_per_core: g, assumed_fraction: demand.gflops_per_core / g }).collect(),
-    };
+    }
+}
 
-    // Fugaku NEXT's FP8 target.
-    let fugaku_next = find("Fugaku NEXT (target)").and_then(|s| {
-        let peak = s.peak("e4m3")?;
-        cite(s, "peak_pflops.e4m3");
-        cite(s, "power_mw");
-        let peak_ef = peak.map(|x| x / 1000.0);
-        let power = s.power_mw.unwrap_or(Figure::One(f64::NAN));
-        let mut rows = vec![("peak (efficiency 1)".to_string(), 1.0)];
-        rows.extend(gemm8.clone().map(|(l, e)| (format!("GEMM-like: {l}, scenario"), e)));
-        rows.extend(hpl_mxp.clone().map(|(l, e)| (format!("HPL-MxP-like: {l}, scenario"), e)));
-        let rows = rows
-            .into_iter()
-            .map(|(scenario, eff)| {
-                let effective = peak_ef.map(|x| x * eff);
-                let per_watt = [power.low(), power.high()]
-                    .into_iter()
-                    .map(|mw| (format!("{mw} MW"), effective.map(|ef| ef * 1e18 / (mw * 1e6) / 1e9)))
-                    .collect();
-                PowerRow { scenario, efficiency: eff, effective_ef: effective, gflops_per_watt: per_watt }
-            })
-            .collect();
-        Some(TargetPower { system: s.name.clone(), precision: "e4m3".into(), peak_ef, rows })
-    });
+/// Fugaku NEXT's FP8 target as effective EF and GFLOP/s per watt at each end of its power.
+fn fugaku_next(lib: &[LibrarySystem], m: &Measured, src: &mut Sources) -> Option<TargetPower> {
+    let s = find(lib, "Fugaku NEXT (target)")?;
+    let peak = s.peak("e4m3")?;
+    src.cite(s, "peak_pflops.e4m3");
+    src.cite(s, "power_mw");
+    let peak_ef = peak.map(|x| x / 1000.0);
+    let power = s.power_mw.unwrap_or(Figure::One(f64::NAN));
+    let mut rows = vec![("peak (efficiency 1)".to_string(), 1.0)];
+    rows.extend(m.gemm8.clone().map(|(l, e)| (format!("GEMM-like: {l}, scenario"), e)));
+    rows.extend(m.hpl_mxp.clone().map(|(l, e)| (format!("HPL-MxP-like: {l}, scenario"), e)));
+    let rows = rows
+        .into_iter()
+        .map(|(scenario, eff)| {
+            let effective = peak_ef.map(|x| x * eff);
+            let per_watt = [power.low(), power.high()].into_iter().map(|mw| (format!("{mw} MW"), effective.map(|ef| ef * 1e18 / (mw * 1e6) / 1e9))).collect();
+            PowerRow { scenario, efficiency: eff, effective_ef: effective, gflops_per_watt: per_watt }
+        })
+        .collect();
+    Some(TargetPower { system: s.name.clone(), precision: "e4m3".into(), peak_ef, rows })
+}
 
-    // The target's peaks with the measured efficiencies.
-    let target = target.map(|t| {
-        let mut rows = Vec::new();
-        for (p, &peak) in &t.peak_pflops {
-            cite(t, &format!("peak_pflops.{p}"));
-            let classes: Vec<(&str, &str)> = match p.as_str() {
-                "f64" => vec![("gemm", "f64"), ("hpl-f64", "f64"), ("stencil-7pt", "f64"), ("himeno", "f64"), ("stencil-27pt", "f64")],
-                "f32" => vec![("gemm", "f32"), ("himeno", "f32")],
-                "f16" | "bf16" => vec![("gemm", p), ("hpl-mxp", p)],
-                _ => vec![("gemm", p)],
-            };
-            for (c, q) in classes {
-                if let Some(e) = effs.iter().find(|e| e.class == c && e.precision == q).and_then(|e| e.vs_theoretical.map(|s| s.median)) {
-                    rows.push(TargetRow { precision: p.clone(), peak_pf: peak, class: format!("{c} {q}"), efficiency: e, effective_pf: peak.map(|x| x * e) });
-                }
+/// `--target`: each of the system's peaks times the efficiencies of the matching classes.
+fn target_rows(t: &LibrarySystem, effs: &[ClassEfficiency], src: &mut Sources) -> TargetEstimate {
+    let mut rows = Vec::new();
+    for (p, &peak) in &t.peak_pflops {
+        src.cite(t, &format!("peak_pflops.{p}"));
+        let classes: Vec<(&str, &str)> = match p.as_str() {
+            "f64" => vec![("gemm", "f64"), ("hpl-f64", "f64"), ("stencil-7pt", "f64"), ("himeno", "f64"), ("stencil-27pt", "f64")],
+            "f32" => vec![("gemm", "f32"), ("himeno", "f32")],
+            "f16" | "bf16" => vec![("gemm", p), ("hpl-mxp", p)],
+            _ => vec![("gemm", p)],
+        };
+        for (c, q) in classes {
+            if let Some(e) = effs.iter().find(|e| e.class == c && e.precision == q).and_then(|e| e.vs_theoretical.map(|s| s.median)) {
+                rows.push(TargetRow { precision: p.clone(), peak_pf: peak, class: format!("{c} {q}"), efficiency: e, effective_pf: peak.map(|x| x * e) });
             }
         }
-        TargetEstimate { system: t.name.clone(), rows }
-    });
+    }
+    TargetEstimate { system: t.name.clone(), rows }
+}
 
+/// Every assumption the estimate adds, printed with it.
+fn assumptions(cal: &Calibration, demand: &Demand, jupiter_gpus: f64) -> Vec<String> {
     let sys = &cal.system;
-    let assumptions = vec![
+    vec![
         format!(
             "Efficiencies are measured on {} ({} rank(s) × {} thread(s), {} cores): a record's rate over the theoretical peak of its precision on those cores (peaks.per_precision.<p>.theoretical_gflops of the calibration), spread = min/median/max over repetitions; estimates use the median.",
             sys.cpu_model,
@@ -644,29 +712,7 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
         format!("FP64 simulation: the FP64 Rpeak that delivers {} EF at an efficiency is {} EF / efficiency; cores at a measured per-core rate are {} EF / that rate.", demand.fp64_ef, demand.fp64_ef, demand.fp64_ef),
         format!("{} GFLOP/s per core is the survey's assumed effective FP64 rate of real simulation work per core (from OMol25: 6e9 core-hours ≈ 0.1 EF × 1 month).", demand.gflops_per_core),
         "GFLOP/s per watt = effective FLOP/s / whole-system power, at each end of the stated power.".into(),
-    ];
-    let cal_desc = format!(
-        "{cal_path} (created {}, {}, {} rank(s) × {} thread(s))",
-        cal.created, sys.cpu_model, sys.ranks, sys.threads_per_rank
-    );
-    Ok(Estimate {
-        schema_version: ESTIMATE_SCHEMA_VERSION,
-        effcal_version: env!("CARGO_PKG_VERSION").to_string(),
-        created: calibration::now_rfc3339(),
-        calibration: cal_desc,
-        peak_notes,
-        demand: demand.clone(),
-        assumptions,
-        efficiencies: effs,
-        survey_table,
-        survey_gpus,
-        gpus_for_fp16_demand,
-        fp64_simulation,
-        per_core,
-        fugaku_next,
-        target,
-        sources,
-    })
+    ]
 }
 
 /// The survey's GPU count: JUPITER's GPUs × (demand / JUPITER's usable FP16) / growth.
