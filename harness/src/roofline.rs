@@ -133,9 +133,36 @@ impl Roofline {
 
     /// The picture as an SVG document.
     pub fn svg(&self) -> String {
-        let (l, t, r, b) = PLOT;
-        // Axis ranges: whole decades around every point, ceiling and ridge.
-        let peak_max = self.ceilings.iter().map(|c| c.theoretical.unwrap_or(0.0).max(c.empirical)).fold(0.0, f64::max);
+        let ax = self.axes();
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="{FONT_FAMILY}, sans-serif">"#
+        );
+        let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
+        let _ = writeln!(s, r#"<text x="{}" y="32" font-size="18" text-anchor="middle">{}</text>"#, W / 2.0, esc(&self.title));
+        ax.grid(&mut s);
+        self.draw_roofs(&mut s, &ax);
+        self.draw_ceilings(&mut s, &ax);
+        self.draw_points(&mut s, &ax);
+        let (l, ..) = PLOT;
+        let _ = writeln!(
+            s,
+            r##"<text x="{l}" y="{}" font-size="11" fill="#555555">● GEMM   ■ HPL-MxP   ▲ stencils; colour = storage precision; points: median rate of each valid record</text>"##,
+            H - 8.0
+        );
+        s.push_str("</svg>\n");
+        s
+    }
+
+    /// The highest peak of any ceiling (theoretical or measured).
+    fn peak_max(&self) -> f64 {
+        self.ceilings.iter().map(|c| c.theoretical.unwrap_or(0.0).max(c.empirical)).fold(0.0, f64::max)
+    }
+
+    /// Axis ranges: whole decades around every point, ceiling and ridge.
+    fn axes(&self) -> Axes {
+        let peak_max = self.peak_max();
         let peak_min = self.ceilings.iter().map(|c| c.empirical).fold(f64::INFINITY, f64::min);
         let mut xs: Vec<f64> = self.points.iter().map(|p| p.intensity).collect();
         let mut ys: Vec<f64> = self.points.iter().map(|p| p.gflops).collect();
@@ -156,54 +183,26 @@ impl Roofline {
         };
         let (x0, x1) = range(&xs, 2.0, 2.0);
         let (y0, y1) = range(&ys, 2.0, 1.5);
-        let px = |x: f64| l + (x.log10() - x0) / (x1 - x0) * (r - l);
-        let py = |y: f64| b - (y.log10() - y0) / (y1 - y0) * (b - t);
-        let xmax = 10f64.powf(x1);
-        let xmin = 10f64.powf(x0);
+        Axes { x0, x1, y0, y1 }
+    }
 
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="{FONT_FAMILY}, sans-serif">"#
-        );
-        let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
-        let _ = writeln!(s, r#"<text x="{}" y="32" font-size="18" text-anchor="middle">{}</text>"#, W / 2.0, esc(&self.title));
-        // Grid and ticks.
-        for d in x0 as i32..=x1 as i32 {
-            let x = px(10f64.powi(d));
-            let _ = writeln!(s, r##"<line x1="{x:.1}" y1="{t}" x2="{x:.1}" y2="{b}" stroke="#dddddd"/>"##);
-            let _ = writeln!(s, r#"<text x="{x:.1}" y="{}" font-size="13" text-anchor="middle">{}</text>"#, b + 20.0, tick(d));
-            for m in 2..10 {
-                let v = m as f64 * 10f64.powi(d);
-                if d < x1 as i32 {
-                    let x = px(v);
-                    let _ = writeln!(s, r##"<line x1="{x:.1}" y1="{t}" x2="{x:.1}" y2="{b}" stroke="#f2f2f2"/>"##);
-                }
-            }
-        }
-        for d in y0 as i32..=y1 as i32 {
-            let y = py(10f64.powi(d));
-            let _ = writeln!(s, r##"<line x1="{l}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="#dddddd"/>"##);
-            let _ = writeln!(s, r#"<text x="{}" y="{:.1}" font-size="13" text-anchor="end">{}</text>"#, l - 8.0, y + 4.0, tick(d));
-        }
-        let _ = writeln!(s, r##"<rect x="{l}" y="{t}" width="{}" height="{}" fill="none" stroke="#333333"/>"##, r - l, b - t);
-        let _ = writeln!(s, r#"<text x="{}" y="{}" font-size="14" text-anchor="middle">arithmetic intensity, FLOP per byte of minimal traffic</text>"#, (l + r) / 2.0, b + 44.0);
-        let _ = writeln!(s, r#"<text x="24" y="{}" font-size="14" text-anchor="middle" transform="rotate(-90 24 {})">GFLOP/s, all ranks</text>"#, (t + b) / 2.0, (t + b) / 2.0);
-        let _ = writeln!(s, r#"<clipPath id="plot"><rect x="{l}" y="{t}" width="{}" height="{}"/></clipPath>"#, r - l, b - t);
-
-        // Bandwidth roofs: y = bw · I up to the highest ceiling, labelled along the line.
+    /// Bandwidth roofs: y = bw · I up to the highest ceiling, labelled along the line.
+    fn draw_roofs(&self, s: &mut String, ax: &Axes) {
+        let (_, t, _, b) = PLOT;
+        let peak_max = self.peak_max();
+        let (xmin, xmax) = (10f64.powf(ax.x0), 10f64.powf(ax.x1));
         for roof in &self.roofs {
             let (xa, xb) = (xmin, (peak_max / roof.gbs).min(xmax));
-            let (ax, ay, bx, by) = (px(xa), py(roof.gbs * xa), px(xb), py(roof.gbs * xb));
+            let (ax_, ay, bx, by) = (ax.px(xa), ax.py(roof.gbs * xa), ax.px(xb), ax.py(roof.gbs * xb));
             let dash = if roof.dashed { r#" stroke-dasharray="7 5""# } else { "" };
-            let _ = writeln!(s, r##"<line x1="{ax:.1}" y1="{ay:.1}" x2="{bx:.1}" y2="{by:.1}" stroke="#222222" stroke-width="2"{dash} clip-path="url(#plot)"/>"##);
+            let _ = writeln!(s, r##"<line x1="{ax_:.1}" y1="{ay:.1}" x2="{bx:.1}" y2="{by:.1}" stroke="#222222" stroke-width="2"{dash} clip-path="url(#plot)"/>"##);
             // The label sits above the line (points are below their roof), centred on the
             // middle of its visible part.
-            let visible_from = xa.log10().max(x0).max((10f64.powf(y0) / roof.gbs).log10());
+            let visible_from = xa.log10().max(ax.x0).max((10f64.powf(ax.y0) / roof.gbs).log10());
             let xl = 0.5 * (visible_from + xb.log10());
-            let (lx, ly) = (px(10f64.powf(xl)), py(roof.gbs * 10f64.powf(xl)));
+            let (lx, ly) = (ax.px(10f64.powf(xl)), ax.py(roof.gbs * 10f64.powf(xl)));
             if ly > t + 20.0 && ly < b - 4.0 {
-                let angle = (by - ay).atan2(bx - ax).to_degrees();
+                let angle = (by - ay).atan2(bx - ax_).to_degrees();
                 let _ = writeln!(
                     s,
                     r##"<text x="{lx:.1}" y="{:.1}" font-size="13" fill="#222222" text-anchor="middle" transform="rotate({angle:.1} {lx:.1} {ly:.1})">{}</text>"##,
@@ -212,25 +211,29 @@ impl Roofline {
                 );
             }
         }
+    }
 
-        // Ceilings: from the triad's ridge to the right edge, labelled in the right margin.
+    /// Ceilings: from the triad's ridge to the right edge, labelled in the right margin
+    /// (spread apart where ceilings are close).
+    fn draw_ceilings(&self, s: &mut String, ax: &Axes) {
+        let (l, t, r, _) = PLOT;
+        let xmin = 10f64.powf(ax.x0);
         let ridge_bw = self.roofs.first().map(|r| r.gbs);
         let mut labels: Vec<(f64, String, &'static str)> = Vec::new();
         for c in &self.ceilings {
             let col = colour(&c.precisions[0]);
-            let from = |g: f64| ridge_bw.map_or(l, |bw| px((g / bw).max(xmin)).max(l));
+            let from = |g: f64| ridge_bw.map_or(l, |bw| ax.px((g / bw).max(xmin)).max(l));
             if let Some(th) = c.theoretical {
-                let y = py(th);
+                let y = ax.py(th);
                 let _ = writeln!(s, r#"<line x1="{:.1}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="{col}" stroke-width="2" stroke-dasharray="7 5"/>"#, from(th));
             }
-            let y = py(c.empirical);
+            let y = ax.py(c.empirical);
             let _ = writeln!(s, r#"<line x1="{:.1}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="{col}" stroke-width="2"/>"#, from(c.empirical));
             let names = c.precisions.join(", ");
             let computed = if c.precisions.len() > 1 { " (computed in f32)".to_string() } else { String::new() };
             let th = c.theoretical.map_or("theoretical unknown".to_string(), |t| format!("{t:.0} theoretical"));
             labels.push((y, format!("{names}{computed}: {:.0} measured, {th}", c.empirical), col));
         }
-        // Right-margin labels, spread apart where ceilings are close.
         labels.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut last = f64::NEG_INFINITY;
         for (y, text, col) in labels {
@@ -242,38 +245,106 @@ impl Roofline {
             }
         }
         let _ = writeln!(s, r##"<text x="{}" y="{}" font-size="11" fill="#555555">GFLOP/s; dashed: theoretical, solid: measured</text>"##, r + 8.0, t - 8.0);
+    }
 
-        // Points, each labelled beside it where the label does not cover another.
-        let mut taken: Vec<(f64, f64, f64, f64)> = self.points.iter().map(|p| (px(p.intensity) - 6.0, py(p.gflops) - 6.0, 12.0, 12.0)).collect();
+    /// Points, each labelled beside it where the label covers no other point or label and
+    /// stays under every roof.
+    fn draw_points(&self, s: &mut String, ax: &Axes) {
+        let (l, _, r, _) = PLOT;
         for p in &self.points {
-            let (x, y, col) = (px(p.intensity), py(p.gflops), colour(&p.precision));
+            let (x, y, col) = (ax.px(p.intensity), ax.py(p.gflops), colour(&p.precision));
             let _ = match p.shape {
                 Shape::Circle => writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="6" fill="{col}" stroke="white"/>"#),
                 Shape::Square => writeln!(s, r#"<rect x="{:.1}" y="{:.1}" width="11" height="11" fill="{col}" stroke="white"/>"#, x - 5.5, y - 5.5),
                 Shape::Triangle => writeln!(s, r#"<path d="M {x:.1} {:.1} L {:.1} {:.1} L {:.1} {:.1} Z" fill="{col}" stroke="white"/>"#, y - 7.0, x + 6.5, y + 5.0, x - 6.5, y + 5.0),
             };
         }
+        let mut placer = LabelPlacer { taken: self.points.iter().map(|p| (ax.px(p.intensity) - 6.0, ax.py(p.gflops) - 6.0, 12.0, 12.0)).collect(), left: l, right: r };
         for p in &self.points {
-            let (x, y, col) = (px(p.intensity), py(p.gflops), colour(&p.precision));
+            let (x, y, col) = (ax.px(p.intensity), ax.py(p.gflops), colour(&p.precision));
             let w = 7.0 * p.label.chars().count() as f64;
-            let candidates = [(9.0, 4.0), (9.0, -9.0), (9.0, 17.0), (-w - 9.0, 4.0), (9.0, -22.0), (9.0, 30.0), (-w - 9.0, -9.0), (-w - 9.0, 17.0), (9.0, -35.0), (9.0, 43.0)];
             // Below every bandwidth roof (the label's left end is where a roof is lowest).
             let under_roofs = |bx: f64, by: f64| {
-                let intensity = 10f64.powf(x0 + (bx - l) / (r - l) * (x1 - x0));
-                self.roofs.iter().all(|roof| by > py(roof.gbs * intensity) + 2.0)
+                let intensity = 10f64.powf(ax.x0 + (bx - l) / (r - l) * (ax.x1 - ax.x0));
+                self.roofs.iter().all(|roof| by > ax.py(roof.gbs * intensity) + 2.0)
             };
-            let free = |bx: f64, by: f64| under_roofs(bx, by) && taken.iter().all(|&(ox, oy, ow, oh)| bx + w < ox || ox + ow < bx || by + 12.0 < oy || oy + oh < by);
-            let (dx, dy) = candidates.iter().copied().find(|&(dx, dy)| free(x + dx, y + dy - 10.0) && x + dx >= l && x + dx + w <= r).unwrap_or(candidates[0]);
-            taken.push((x + dx, y + dy - 10.0, w, 12.0));
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" font-size="12" fill="{col}">{}</text>"#, x + dx, y + dy, esc(&p.label));
+            let (tx, ty) = placer.place(x, y, w, under_roofs);
+            let _ = writeln!(s, r#"<text x="{tx:.1}" y="{ty:.1}" font-size="12" fill="{col}">{}</text>"#, esc(&p.label));
         }
-        let _ = writeln!(
-            s,
-            r##"<text x="{l}" y="{}" font-size="11" fill="#555555">● GEMM   ■ HPL-MxP   ▲ stencils; colour = storage precision; points: median rate of each valid record</text>"##,
-            H - 8.0
-        );
-        s.push_str("</svg>\n");
-        s
+    }
+}
+
+/// Decades shown on each axis, and the map from values to pixels (log scales).
+struct Axes {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl Axes {
+    fn px(&self, x: f64) -> f64 {
+        let (l, _, r, _) = PLOT;
+        l + (x.log10() - self.x0) / (self.x1 - self.x0) * (r - l)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        let (_, t, _, b) = PLOT;
+        b - (y.log10() - self.y0) / (self.y1 - self.y0) * (b - t)
+    }
+
+    /// Decade lines and ticks (minor lines on x), the frame, the axis titles, the clip path.
+    fn grid(&self, s: &mut String) {
+        let (l, t, r, b) = PLOT;
+        for d in self.x0 as i32..=self.x1 as i32 {
+            let x = self.px(10f64.powi(d));
+            let _ = writeln!(s, r##"<line x1="{x:.1}" y1="{t}" x2="{x:.1}" y2="{b}" stroke="#dddddd"/>"##);
+            let _ = writeln!(s, r#"<text x="{x:.1}" y="{}" font-size="13" text-anchor="middle">{}</text>"#, b + 20.0, tick(d));
+            for m in 2..10 {
+                let v = m as f64 * 10f64.powi(d);
+                if d < self.x1 as i32 {
+                    let x = self.px(v);
+                    let _ = writeln!(s, r##"<line x1="{x:.1}" y1="{t}" x2="{x:.1}" y2="{b}" stroke="#f2f2f2"/>"##);
+                }
+            }
+        }
+        for d in self.y0 as i32..=self.y1 as i32 {
+            let y = self.py(10f64.powi(d));
+            let _ = writeln!(s, r##"<line x1="{l}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="#dddddd"/>"##);
+            let _ = writeln!(s, r#"<text x="{}" y="{:.1}" font-size="13" text-anchor="end">{}</text>"#, l - 8.0, y + 4.0, tick(d));
+        }
+        let _ = writeln!(s, r##"<rect x="{l}" y="{t}" width="{}" height="{}" fill="none" stroke="#333333"/>"##, r - l, b - t);
+        let _ = writeln!(s, r#"<text x="{}" y="{}" font-size="14" text-anchor="middle">arithmetic intensity, FLOP per byte of minimal traffic</text>"#, (l + r) / 2.0, b + 44.0);
+        let _ = writeln!(s, r#"<text x="24" y="{}" font-size="14" text-anchor="middle" transform="rotate(-90 24 {})">GFLOP/s, all ranks</text>"#, (t + b) / 2.0, (t + b) / 2.0);
+        let _ = writeln!(s, r#"<clipPath id="plot"><rect x="{l}" y="{t}" width="{}" height="{}"/></clipPath>"#, r - l, b - t);
+    }
+}
+
+/// A box on the picture: x, y (top left), width, height.
+type Box2 = (f64, f64, f64, f64);
+
+/// Places the labels of points: each tries offsets from its point in a fixed order (right,
+/// above and below, then left) and takes the first whose box stays between `left` and
+/// `right`, passes `allowed` (e.g. under every roof) and overlaps nothing taken; where none
+/// does, the first offset. Each placed label is taken for the ones after it.
+struct LabelPlacer {
+    taken: Vec<Box2>,
+    left: f64,
+    right: f64,
+}
+
+impl LabelPlacer {
+    /// Label lines are 12 pixels high; the text baseline is 10 below the box's top.
+    const HEIGHT: f64 = 12.0;
+
+    /// Where the text of a label `w` wide for the point at (x, y) starts (its baseline).
+    fn place(&mut self, x: f64, y: f64, w: f64, allowed: impl Fn(f64, f64) -> bool) -> (f64, f64) {
+        let candidates = [(9.0, 4.0), (9.0, -9.0), (9.0, 17.0), (-w - 9.0, 4.0), (9.0, -22.0), (9.0, 30.0), (-w - 9.0, -9.0), (-w - 9.0, 17.0), (9.0, -35.0), (9.0, 43.0)];
+        let h = Self::HEIGHT;
+        let free = |bx: f64, by: f64| allowed(bx, by) && self.taken.iter().all(|&(ox, oy, ow, oh)| bx + w < ox || ox + ow < bx || by + h < oy || oy + oh < by);
+        let (dx, dy) = candidates.iter().copied().find(|&(dx, dy)| free(x + dx, y + dy - 10.0) && x + dx >= self.left && x + dx + w <= self.right).unwrap_or(candidates[0]);
+        self.taken.push((x + dx, y + dy - 10.0, w, h));
+        (x + dx, y + dy)
     }
 }
 
@@ -338,5 +409,24 @@ mod tests {
         // Stencils: their GFLOP/s over their GB/s.
         assert_eq!(intensity(&rec("stencil-7pt", "f64", serde_json::json!({}))), Some(0.5));
         assert_eq!(wrap("a bb ccc dddd", 6), vec!["a bb", "ccc", "dddd"]);
+    }
+
+    #[test]
+    fn labels_avoid_each_other_the_edges_and_what_is_not_allowed() {
+        let anywhere = |_: f64, _: f64| true;
+        let mut p = LabelPlacer { taken: Vec::new(), left: 0.0, right: 500.0 };
+        // The first label goes to the right of its point, on its line.
+        assert_eq!(p.place(100.0, 100.0, 70.0, anywhere), (109.0, 104.0));
+        // A second point at the same place: right and above instead, clear of the first.
+        let (x, y) = p.place(100.0, 100.0, 70.0, anywhere);
+        assert_eq!((x, y), (109.0, 91.0));
+        let (first, second) = (p.taken[0], p.taken[1]);
+        assert!(second.1 + second.3 < first.1 || first.1 + first.3 < second.1, "{first:?} {second:?}");
+        // At the right edge: to the left of the point.
+        assert_eq!(p.place(480.0, 300.0, 70.0, anywhere), (480.0 - 79.0, 304.0));
+        // Nothing above y = 200 allowed (a roof): the label goes below.
+        assert_eq!(p.place(300.0, 205.0, 50.0, |_, by| by > 200.0), (309.0, 222.0));
+        // Nowhere free: the first offset anyway.
+        assert_eq!(p.place(300.0, 400.0, 50.0, |_, _| false), (309.0, 404.0));
     }
 }
