@@ -1,6 +1,6 @@
 //! HPL-MxP across ranks: the matrix generated block-cyclically on a P×Q grid, factored
 //! without pivoting in a low storage precision ([`factor`]), refined in f64 to HPL
-//! accuracy with the distributed factors as preconditioner ([`system`]).
+//! accuracy with the distributed factors as preconditioner ([`operators`]).
 //!
 //! Reported rate: (2/3·n³ + 3/2·n²) / (factorisation + refinement time), the time of a
 //! repetition being the slowest rank's; the LU-only rate is 2/3·n³ over the factorisation
