@@ -75,3 +75,92 @@ fn bad_sizes_and_dims_are_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("[possible values: 7pt, himeno, 27pt]"), "{}", text(&out.stderr));
 }
+
+/// The arithmetic of the reference: f64 (the original made all-double) or f32 (the original).
+trait Arith: Copy + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> + std::ops::Div<Output = Self> + Into<f64> {
+    fn of(x: f64) -> Self;
+}
+impl Arith for f64 {
+    fn of(x: f64) -> f64 {
+        x
+    }
+}
+impl Arith for f32 {
+    fn of(x: f64) -> f32 {
+        x as f32
+    }
+}
+
+/// Himeno v3.0 as RIKEN's `main` sets it up and runs it, in plain loops (not effcal's
+/// kernel): arrays [i][j][k] of mimax × mjmax × mkmax with k fastest; `mat_set_init`
+/// p = i²/(mimax−1)²; `mat_set` a = (1, 1, 1, 1/6), b = 0, c = 1, wrk1 = 0, bnd = 1; then
+/// `jacobi(nn)`: s0 in the original's order, ss = (s0·a3 − p)·bnd, wrk2 = p + ω·ss over the
+/// interior, p = wrk2. Returns the last sweep's gosa, Σ ss² (summed in f64, effcal's
+/// documented convention; the original's all-double version sums in double too).
+fn himeno_reference<F: Arith>([mi, mj, mk]: [usize; 3], nn: usize) -> f64 {
+    let at = |i: usize, j: usize, k: usize| (i * mj + j) * mk + k;
+    let mut p = vec![F::of(0.0); mi * mj * mk];
+    for i in 0..mi {
+        for j in 0..mj {
+            for k in 0..mk {
+                p[at(i, j, k)] = F::of((i * i) as f64) / F::of(((mi - 1) * (mi - 1)) as f64);
+            }
+        }
+    }
+    let (a, a3, b, c, wrk1, bnd, omega) = (F::of(1.0), F::of(1.0) / F::of(6.0), F::of(0.0), F::of(1.0), F::of(0.0), F::of(1.0), F::of(0.8));
+    let mut wrk2 = p.clone();
+    let mut gosa = 0.0;
+    for _ in 0..nn {
+        gosa = 0.0;
+        for i in 1..mi - 1 {
+            for j in 1..mj - 1 {
+                for k in 1..mk - 1 {
+                    let q = |di: usize, dj: usize, dk: usize| p[at(i + di - 1, j + dj - 1, k + dk - 1)];
+                    let s0 = a * q(2, 1, 1)
+                        + a * q(1, 2, 1)
+                        + a * q(1, 1, 2)
+                        + b * (q(2, 2, 1) - q(2, 0, 1) - q(0, 2, 1) + q(0, 0, 1))
+                        + b * (q(1, 2, 2) - q(1, 0, 2) - q(1, 2, 0) + q(1, 0, 0))
+                        + b * (q(2, 1, 2) - q(0, 1, 2) - q(2, 1, 0) + q(0, 1, 0))
+                        + c * q(0, 1, 1)
+                        + c * q(1, 0, 1)
+                        + c * q(1, 1, 0)
+                        + wrk1;
+                    let ss = (s0 * a3 - q(1, 1, 1)) * bnd;
+                    gosa += (ss * ss).into();
+                    wrk2[at(i, j, k)] = q(1, 1, 1) + omega * ss;
+                }
+            }
+        }
+        for i in 1..mi - 1 {
+            for j in 1..mj - 1 {
+                let r = at(i, j, 1)..at(i, j, mk - 1);
+                p[r.clone()].copy_from_slice(&wrk2[r]);
+            }
+        }
+    }
+    gosa
+}
+
+#[test]
+fn himeno_is_the_original_benchmark() {
+    let classes = [("XS", [32, 32, 64]), ("S", [64, 64, 128])];
+    for (class, size) in classes {
+        for sweeps in [1usize, 3, 10] {
+            let want = [("f64", himeno_reference::<f64>(size, sweeps), 1e-10), ("f32", himeno_reference::<f32>(size, sweeps), 1e-5)];
+            for ranks in [1, 2, 4] {
+                let records = stencil(
+                    ranks,
+                    &["--kind", "himeno", "--class", class, "--iters", &sweeps.to_string(), "--overlap", "off", "--precision", "f64,f32"],
+                    &format!("himeno-{class}-{sweeps}-{ranks}.json"),
+                );
+                for (r, (p, reference, tolerance)) in records.iter().zip(want) {
+                    assert_eq!((r["precision"].as_str().unwrap(), &r["params"]["size"]), (p, &serde_json::json!(size)));
+                    let gosa = r["results"]["gosa"].as_f64().unwrap();
+                    let rel = (gosa - reference).abs() / reference;
+                    assert!(rel <= tolerance, "{class} {p}, {sweeps} sweep(s), {ranks} rank(s): gosa {gosa:e} vs the original's {reference:e} ({rel:.1e})");
+                }
+            }
+        }
+    }
+}

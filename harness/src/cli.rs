@@ -255,7 +255,7 @@ pub struct StencilArgs {
     /// Grid points NX NY NZ (k = NZ contiguous), boundary planes included; per rank with --weak
     #[arg(long, num_args = 3, value_names = ["NX", "NY", "NZ"], value_parser = clap::value_parser!(u32).range(3..=1_000_000), conflicts_with = "class")]
     pub size: Option<Vec<u32>>,
-    /// Himeno's sizes: XS (64×32×32), S (128×64×64), M (256×128×128), L (512×256×256)
+    /// Himeno's sizes, as RIKEN's himenoBMTxpa.c (i × j × k, k fastest): XS (32×32×64), S (64×64×128), M (128×128×256), L (256×256×512)
     #[arg(long, value_parser = ["XS", "S", "M", "L"])]
     pub class: Option<String>,
     /// Sweeps per repetition

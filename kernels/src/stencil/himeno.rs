@@ -91,35 +91,41 @@ fn sum_f64<A: Real>(xs: &[A]) -> f64 {
     acc.iter().sum::<f64>() + tail
 }
 
-/// Himeno v3.0's initial state for a grid of gi×gj×gk points (boundary planes included),
-/// at the block whose first local point (block coordinates (1, 1, 1)) is global point
-/// `origin`: a0..a2 = 1, a3 = 1/6,
-/// b = 0, c = 1, wrk1 = 0, bnd = 1, p = i²/(gi−1)² (computed in f32, as the original does).
-/// Ghost points are set too where they lie inside the grid.
-pub fn himeno_init<T: Element>(n: [usize; 3], origin: [usize; 3], global: [usize; 3]) -> (Block<T>, HimenoCoefficients<T>) {
-    let fill = |v: f64| {
+/// Himeno v3.0's initial state (its `main`: `mat_set_init`, then `mat_set`) for a grid of
+/// gi×gj×gk points (boundary planes included), at the block whose first local point (block
+/// coordinates (1, 1, 1)) is global point `origin`: a0..a2 = 1, a3 = 1/6, b = 0, c = 1,
+/// wrk1 = 0, bnd = 1, p = i²/(gi−1)². The quotients are computed in the accumulation type,
+/// as the original computes them in its working precision (float; double when made
+/// all-double), then stored. Ghost points are set too where they lie inside the grid.
+pub fn himeno_init<T: Element>(n: [usize; 3], origin: [usize; 3], global: [usize; 3]) -> (Block<T>, HimenoCoefficients<T>)
+where
+    T::Acc: Real,
+{
+    let store = |v: T::Acc| T::from_f64(v.into(), Overflow::Saturate);
+    let fill = |v: T::Acc| {
         let mut b = Block::<T>::zeros(n);
-        b.data.fill(T::from_f64(v, Overflow::Saturate));
+        b.data.fill(store(v));
         b
     };
+    let acc = |x: f64| <T::Acc as Real>::from_f64(x);
     let mut p = Block::<T>::zeros(n);
-    let denom = ((global[0] - 1) * (global[0] - 1)) as f32;
+    // Squares of indices below 2^24 are exact in f32: the quotient is the only rounding.
+    let denom = acc(((global[0] - 1) * (global[0] - 1)) as f64);
     for i in 0..n[0] + 2 {
         let gi = origin[0] as i64 + i as i64 - 1;
         if gi < 0 || gi >= global[0] as i64 {
             continue;
         }
-        let v = T::from_f64(((gi * gi) as f32 / denom) as f64, Overflow::Saturate);
+        let v = store(acc((gi * gi) as f64) / denom);
         let plane = p.plane();
         p.data[i * plane..(i + 1) * plane].fill(v);
     }
     let co = HimenoCoefficients {
-        a: [fill(1.0), fill(1.0), fill(1.0), fill((1.0f32 / 6.0f32) as f64)],
-        b: [fill(0.0), fill(0.0), fill(0.0)],
-        c: [fill(1.0), fill(1.0), fill(1.0)],
-        wrk1: fill(0.0),
-        bnd: fill(1.0),
+        a: [fill(acc(1.0)), fill(acc(1.0)), fill(acc(1.0)), fill(acc(1.0) / acc(6.0))],
+        b: [fill(acc(0.0)), fill(acc(0.0)), fill(acc(0.0))],
+        c: [fill(acc(1.0)), fill(acc(1.0)), fill(acc(1.0))],
+        wrk1: fill(acc(0.0)),
+        bnd: fill(acc(1.0)),
     };
     (p, co)
 }
-

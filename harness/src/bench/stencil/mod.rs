@@ -27,8 +27,9 @@ use serde_json::json;
 use std::cell::RefCell;
 use std::time::Instant;
 
-/// Himeno's grid sizes (points, boundary planes included): XS, S, M, L.
-pub const HIMENO_CLASSES: [(&str, [usize; 3]); 4] = [("XS", [64, 32, 32]), ("S", [128, 64, 64]), ("M", [256, 128, 128]), ("L", [512, 256, 256])];
+/// Himeno's grid sizes (points i × j × k, k fastest, boundary planes included): XS, S, M, L as
+/// the original's `set_param` (mimax, mjmax, mkmax).
+pub const HIMENO_CLASSES: [(&str, [usize; 3]); 4] = [("XS", [32, 32, 64]), ("S", [64, 64, 128]), ("M", [128, 128, 256]), ("L", [256, 256, 512])];
 
 /// One stencil measurement.
 #[derive(Clone, Copy, Debug)]
