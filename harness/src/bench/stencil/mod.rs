@@ -147,6 +147,45 @@ fn initial_field<T: Element + Send>(pl: &Place, global: [usize; 3], seed: u64) -
     b
 }
 
+/// The gold check of the averaging stencils (7- and 27-point: weights summing to one): a
+/// field linear in the global i, j and k, u = 1 + (i + 2j + 3k) / (6·max extent), must come
+/// back from one exchange-and-sweep (on this record's decomposition and halo variant)
+/// unchanged to rounding. Returns the largest change of a point, relative to the field's
+/// largest magnitude (2), max over ranks, and the bound rounding allows: 3 unit roundoffs of
+/// the storage format (the inputs, the output) and 32 of the arithmetic (the sums).
+/// None for Himeno, whose weights are not an average.
+fn gold_check<T: Element + Send + Pod>(ctx: &Ctx, s: &StencilSettings, pl: &Place, halo: &mut Halo) -> Option<(f64, f64)>
+where
+    T::Acc: Real,
+{
+    if s.kind == Kind::Himeno {
+        return None;
+    }
+    let g = s.global;
+    let scale = 6.0 * *g.iter().max().expect("three extents") as f64;
+    let mut u = Block::<T>::zeros(pl.n);
+    for i in 0..pl.n[0] + 2 {
+        for j in 0..pl.n[1] + 2 {
+            for k in 0..pl.n[2] + 2 {
+                let gi = [i, j, k].map(|x| x as i64 - 1);
+                let global: [i64; 3] = std::array::from_fn(|d| pl.origin[d] as i64 + gi[d]);
+                if (0..3).all(|d| global[d] >= 0 && global[d] < g[d] as i64) {
+                    let at = u.at(i, j, k);
+                    u.data[at] = T::from_f64(1.0 + (global[0] + 2 * global[1] + 3 * global[2]) as f64 / scale, Overflow::Saturate);
+                }
+            }
+        }
+    }
+    let before = owned(&u);
+    let mut st = State::<T> { v: u.clone(), u, coefficients: None, gosa: 0.0, halo_s: 0.0 };
+    st.step(s.kind, halo, &pl.region, s.overlap);
+    let after = owned(&st.u);
+    let change = before.iter().zip(&after).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / 2.0;
+    let unit = |p: Precision| p.info().epsilon / 2.0;
+    let bound = 3.0 * unit(s.precision) + 32.0 * unit(s.precision.compute());
+    Some((ctx.world.max(change), bound))
+}
+
 /// The 7-point step of the heat equation (α = 1/8) and the 27-point averaging weights.
 fn weights<A: Real>(kind: Kind) -> (A, A) {
     match kind {
@@ -297,6 +336,7 @@ where
     let dims = check(s, ctx.world.size())?;
     let pl = place(ctx, s.global, dims);
     let mut halo = Halo::new(&pl.cart, pl.neighbours);
+    let gold = gold_check::<T>(ctx, s, &pl, &mut halo);
     // Made afresh (untimed) before every repetition.
     let state: RefCell<Option<State<T>>> = RefCell::new(None);
     let label = format!("{} {} {}x{}x{}", s.kind.name(), s.precision, s.global[0], s.global[1], s.global[2]);
@@ -364,7 +404,15 @@ where
     let mpts = Stats::rate(work / 1e6, &time_s);
     let halo_s = w.max(st.halo_s);
     let triad = peaks.and_then(|p| p.stream_triad_gbs);
-    let valid = finite;
+    let gold_failed = gold.filter(|(change, bound)| change > bound);
+    let valid = finite && gold_failed.is_none();
+    let failure = if !finite {
+        Some("the field holds non-finite values".to_string())
+    } else {
+        gold_failed.map(|(change, bound)| {
+            format!("gold check: a field linear in i, j, k changed by {change:.3e} (relative to its magnitude) in one sweep; rounding allows {bound:.3e}")
+        })
+    };
     let params = [
         ("size", json!(s.global)),
         ("dims", json!(dims)),
@@ -383,6 +431,8 @@ where
         ("rel_error_rms_vs_f64", json!(rms_err)),
         ("gosa", if s.kind == Kind::Himeno { json!(gosa) } else { json!(null) }),
         ("checksum_sum", json!(w.sum(mine.iter().sum::<f64>()))),
+        ("gold_change", gold.map_or(json!(null), |g| json!(g.0))),
+        ("gold_bound", gold.map_or(json!(null), |g| json!(g.1))),
     ];
     Ok(Record {
         kernel: record_kernel(s.kind).into(),
@@ -394,7 +444,7 @@ where
         efficiency: Efficiency { vs_theoretical: peaks.and_then(|p| p.memory_bandwidth_gbs).map(|b| gbs.median / b), vs_empirical: triad.map(|t| gbs.median / t) },
         accuracy: Accuracy::default(),
         valid,
-        failure: (!valid).then(|| "the field holds non-finite values".to_string()),
+        failure,
         results: results.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect(),
         bandwidth_gbs: Some(gbs),
         checksum: Some(format!("{checksum:016x}")),
