@@ -61,6 +61,12 @@ fn bad_arguments_name_the_field_and_the_allowed_values() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("unknown precision 'fp4' (allowed: f64, f32, bf16, f16, e4m3, e5m2)"), "{}", text(&out.stderr));
 
+    // No sampled entries would mean no check: refused, not PASSED.
+    let out = effcal(&["gemm", "--precision", "f32", "--n", "8", "--samples", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid --samples '0': at least 1 sampled entry of C per rank"), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).is_empty(), "refused before measuring");
+
     let out = effcal(&["gemm", "--precision", "f32", "--n", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--n"), "{}", text(&out.stderr));

@@ -78,6 +78,9 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, described: Option<&config::Che
         params: GemmParams { backend: a.backend, ..Default::default() },
         ..GemmSettings::square(a.precision, n, a.samples)
     };
+    if a.samples == 0 {
+        return Err(Error::invalid("--samples", 0, "at least 1 sampled entry of C per rank (with none, no result would be checked)"));
+    }
     if !a.precision.scalable() && settings.scaling != ScaleMode::None {
         return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
     }

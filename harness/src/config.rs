@@ -201,6 +201,9 @@ impl Plan {
             for s in &g.precisions {
                 gemm_precisions.push(precision("gemm.precisions", s)?);
             }
+            if g.samples == 0 {
+                return Err(err("gemm.samples = 0: must be at least 1 (with none, no result would be checked)".into()));
+            }
             fp8_scaling = g
                 .scaling_fp8
                 .parse()
@@ -449,6 +452,8 @@ mod tests {
         assert!(e.contains("invalid type") && e.contains("n ="), "{e}");
         let e = Plan::parse("[gemm]\nn = 0\nprecisions = []\n", "p.toml").unwrap_err().to_string();
         assert_eq!(e, "config p.toml: gemm.n = 0: must be in 1..=65536");
+        let e = Plan::parse("[gemm]\nn = 64\nprecisions = [\"f64\"]\nsamples = 0\n", "p.toml").unwrap_err().to_string();
+        assert_eq!(e, "config p.toml: gemm.samples = 0: must be at least 1 (with none, no result would be checked)");
     }
 
     fn example(name: &str) -> Checked {
