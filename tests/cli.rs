@@ -239,3 +239,41 @@ fn peak_reports_theoretical_and_empirical_side_by_side() {
     }
     assert!(doc["records"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn output_paths_are_checked_before_anything_is_measured() {
+    // A directory, a missing directory: refused by flag and path, nothing measured, nothing
+    // left behind.
+    let dir = tmp("out-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = effcal(&["gemm", "--precision", "f64", "--n", "16", "--json", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(&format!("invalid --json '{}': a file path: this is a directory", dir.display())), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("GEMM"), "measured before refusing: {}", text(&out.stdout));
+    let missing = dir.join("no/such/dir/x.json");
+    let out = effcal(&["peak", "--json", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains(&format!("invalid --json '{}': a file in an existing directory", missing.display())), "{}", text(&out.stderr));
+    assert!(!dir.join("no").exists(), "no directory is made for a path the user gave");
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none(), "nothing left in {}", dir.display());
+
+    // run: an existing output is not overwritten unless --force (--resume continues it); the
+    // refusal is printed once, by rank 0.
+    let cfg = tmp("tiny.toml");
+    std::fs::write(&cfg, "[run]\nreps = 1\nwarmup = 0\n[peak]\nfma_seconds = 0.01\ntriad_elements = 10000\n[gemm]\nn = 16\nprecisions = [\"f64\"]\n").unwrap();
+    let json = tmp("tiny.json");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--threads", "1", "run", "--config", cfg.to_str().unwrap(), "--out", json.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        mpirun(2, &args)
+    };
+    ok(&run(&[]));
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("effcal: error: invalid --out").count(), 1, "once, by rank 0: {err}");
+    assert!(err.contains("a new file: it exists (--resume continues it, --force overwrites it)"), "{err}");
+    ok(&run(&["--force"]));
+}
+

@@ -1,5 +1,6 @@
 //! `effcal merge`: a 1-rank and a 2-rank calibration give each kernel's parallel efficiency;
-//! documents of different schema versions or systems are refused unless --force.
+//! documents of different schema versions or systems are refused unless --force, the same
+//! run twice always.
 
 mod common;
 
@@ -40,6 +41,19 @@ fn a_one_and_a_two_rank_calibration_merge_into_scaling_series() {
     let err = text(&out.stderr);
     assert!(err.contains("documents of one schema version") && err.contains("--force"), "{err}");
     ok(&effcal(&["merge", "--force", one.to_str().unwrap(), old.to_str().unwrap(), "--out", merged.to_str().unwrap()]));
+    // The merged document is of the version this effcal writes, whatever its inputs were.
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_eq!(doc["schema_version"], 2);
+
+    // One run given twice would count twice: refused, naming both.
+    let out = effcal(&["merge", one.to_str().unwrap(), two.to_str().unwrap(), one.to_str().unwrap(), "--out", merged.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("calibrations of different runs") && err.contains("is the same run as"), "{err}");
+    // An output path that is a directory: refused before anything is read or written.
+    let out = effcal(&["merge", one.to_str().unwrap(), two.to_str().unwrap(), "--out", std::env::temp_dir().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("a file path: this is a directory"), "{}", text(&out.stderr));
 
     // Another system: refused too.
     other["schema_version"] = 2.into();

@@ -336,16 +336,42 @@ pub fn schema_json() -> String {
     serde_json::to_string_pretty(&schema).expect("a schema serialises") + "\n"
 }
 
+/// Checks, before anything is measured, that `path` (given as `flag`) can be written: not a
+/// directory, in a directory that exists (created only when `create_dir`, for effcal's
+/// own default results/), where a file can be created. The error names the user's path.
+pub fn check_output(path: &Path, flag: &str, create_dir: bool) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::invalid(flag, path.display(), "a file path: this is a directory"));
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if create_dir {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        } else if !dir.is_dir() {
+            return Err(Error::invalid(flag, path.display(), format!("a file in an existing directory ({} does not exist)", dir.display())));
+        }
+    }
+    let tmp = temporary(path);
+    std::fs::write(&tmp, b"").map_err(|e| Error::invalid(flag, path.display(), format!("a path this process can write ({e})")))?;
+    let _ = std::fs::remove_file(&tmp);
+    Ok(())
+}
+
+/// The temporary file a write goes through: beside the target, named for this process.
+fn temporary(path: &Path) -> std::path::PathBuf {
+    path.with_extension(format!("tmp.{}", std::process::id()))
+}
+
 /// Writes `value` as pretty JSON to `path` atomically: a temporary file beside it, then a
-/// rename, so a reader (or a killed job) never sees half a document.
+/// rename, so a reader (or a killed job) never sees half a document. On any failure the
+/// temporary file is removed and the error names `path`.
 pub fn write_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value)? + "\n";
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-    }
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    std::fs::write(&tmp, text).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming {} to {}", tmp.display(), path.display()), e))
+    let tmp = temporary(path);
+    let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("writing {}", path.display()), e)
+    })
 }
 
 /// Now as RFC 3339 UTC ("2026-11-21T05:00:00Z"), from the system clock.

@@ -83,9 +83,9 @@ pub struct EstimateArgs {
     /// fp64 (EF, 10), per-core (GFLOP/s, 12), growth (×, 10), jupiter-usable (EF, 10)
     #[arg(long, value_delimiter = ',')]
     pub demand: Vec<String>,
-    /// The estimate JSON
-    #[arg(long, default_value = "results/estimate.json")]
-    pub json: PathBuf,
+    /// The estimate JSON [default: results/estimate.json]
+    #[arg(long)]
+    pub json: Option<PathBuf>,
     /// Use theoretical peaks that failed the guard (empirical / theoretical outside
     /// [0.5, 1.05]) instead of refusing the calibration; the estimate says so
     #[arg(long)]
@@ -312,6 +312,9 @@ pub struct RunArgs {
     /// measure only the plan's missing ones, against the peaks that file holds
     #[arg(long)]
     pub resume: bool,
+    /// Overwrite an existing output file (refused otherwise: use --resume to continue it)
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
 }
 
 fn parse_precision(s: &str) -> Result<Precision, String> {

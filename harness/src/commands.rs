@@ -10,7 +10,7 @@ use crate::bench::{self, Ctx};
 use crate::calibration::{self, Calibration};
 use crate::cli::{EstimateArgs, GemmArgs, HplArgs, MergeArgs, PeakArgs, ReportArgs, RunArgs, SlurmArgs, StencilArgs};
 use crate::error::{Error, Result};
-use crate::session::{Session, resume, setup};
+use crate::session::{Session, check_output, resume, setup};
 use crate::{Outcome, config, correct, estimate, merge, output, report, slurm};
 use effcal_kernels::gemm::GemmParams;
 use effcal_kernels::precision::scaling::ScaleMode;
@@ -27,6 +27,7 @@ pub fn formats() -> Result<Outcome> {
 
 /// `effcal merge`.
 pub fn merge(a: &MergeArgs) -> Result<Outcome> {
+    calibration::check_output(&a.out, "--out", false)?;
     print!("{}", merge::merge(&a.files, &a.out, a.force)?);
     Ok(Outcome::Passed)
 }
@@ -57,14 +58,16 @@ pub fn report(a: &ReportArgs, described: Option<&config::Checked>) -> Result<Out
 
 /// `effcal estimate`.
 pub fn estimate(a: &EstimateArgs, described: Option<&config::Checked>) -> Result<Outcome> {
+    let json = a.json.clone().unwrap_or_else(|| "results/estimate.json".into());
+    calibration::check_output(&json, "--json", a.json.is_none())?;
     let cal = calibration_with(&a.calibration, described)?;
     let target = a.target.as_deref().map(estimate::LibrarySystem::load).transpose()?;
     let demand = estimate::Demand::default().with(&a.demand)?;
     let e = estimate::estimate(&cal, &a.calibration.display().to_string(), &demand, target.as_ref(), a.allow_suspect_peaks)?;
     print!("{}", estimate::markdown(&e));
     let _ = std::io::stdout().flush();
-    calibration::write_atomic(&a.json, &e)?;
-    eprintln!("effcal: estimate written to {}", a.json.display());
+    calibration::write_atomic(&json, &e)?;
+    eprintln!("effcal: estimate written to {}", json.display());
     Ok(Outcome::Passed)
 }
 
@@ -85,6 +88,9 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, described: Option<&config::Che
         return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
     }
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+    if let Some(json) = &a.json {
+        check_output(&ctx, json, "--json", false)?;
+    }
     let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, described), None)?;
     session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
     let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
@@ -103,6 +109,9 @@ pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, described: Option<&config::C
         }
         hpl::check(s, ctx.world.size())?;
     }
+    if let Some(json) = &a.json {
+        check_output(&ctx, json, "--json", false)?;
+    }
     let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, described), None)?;
     run_hpl(&ctx, &mut session, &runs)?;
     session.finish()
@@ -113,6 +122,9 @@ pub fn stencil(a: &StencilArgs, threads: Option<usize>, described: Option<&confi
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
     let runs = stencil_runs(a, ctx.world.size())?;
     // The triad is the ceiling the stencils are measured against: measure it.
+    if let Some(json) = &a.json {
+        check_output(&ctx, json, "--json", false)?;
+    }
     let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.05, Some(0), described), None)?;
     run_stencils(&ctx, &mut session, &runs)?;
     session.finish()
@@ -124,6 +136,9 @@ pub fn peak(a: &PeakArgs, threads: Option<usize>, described: Option<&config::Che
         return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
     }
     let ctx = setup(threads, a.reps as usize, 1, 42)?;
+    if let Some(json) = &a.json {
+        check_output(&ctx, json, "--json", false)?;
+    }
     Session::start(&ctx, a.json.as_deref(), &peak_settings(a.fma_seconds, Some(a.triad_elements.unwrap_or(0)), described), None)?.finish()
 }
 
@@ -176,7 +191,8 @@ pub fn run(a: &RunArgs, threads: Option<usize>, described: Option<&config::Check
         None => config::Plan::parse(config::LOCAL_TOML, "configs/local.toml (built in)")?,
     };
     let plan = &checked.plan;
-    let out = a.out.clone().or_else(|| plan.run.out.as_ref().map(Into::into)).unwrap_or_else(|| "results/calibration.json".into());
+    let given = a.out.clone().or_else(|| plan.run.out.as_ref().map(Into::into));
+    let out = given.clone().unwrap_or_else(|| "results/calibration.json".into());
     let ctx = setup(threads.or(plan.run.threads), plan.run.reps, plan.run.warmup, plan.run.seed)?;
     // Sizes for this run's ranks and memory, and every run checked, before anything is
     // measured.
@@ -185,6 +201,12 @@ pub fn run(a: &RunArgs, threads: Option<usize>, described: Option<&config::Check
     let ranks = ctx.world.size();
     let sizes = checked.sizes(memory, |size| stencil::decomp::balanced_dims(ranks, size))?;
     let mut runs = plan_runs(&checked, &sizes, ranks)?;
+    check_output(&ctx, &out, "--out", given.is_none())?;
+    // Rank 0 writes the file: its view decides, on every rank alike.
+    let exists = !ctx.world.all(!(ctx.world.is_root() && out.exists()));
+    if exists && !a.resume && !a.force {
+        return Err(Error::invalid("--out", out.display(), "a new file: it exists (--resume continues it, --force overwrites it)"));
+    }
     let resumed = if a.resume { resume(&ctx, &out)? } else { None };
     let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), Some(described.unwrap_or(&checked)));
     let mut session = Session::start(&ctx, Some(&out), &s, resumed)?;

@@ -44,14 +44,28 @@ pub fn main() -> i32 {
         Ok(Outcome::Passed) => 0,
         Ok(Outcome::Failed) => 1,
         Err(e) => {
-            // One write, so the lines of ranks that fail together do not interleave.
-            let _ = std::io::stderr().write_all(format!("effcal: error: {e}\n").as_bytes());
-            match e {
-                Error::InvalidInput { .. } | Error::Config { .. } | Error::Kernel(_) => 2,
-                _ => 3,
+            // Bad input is refused alike by every rank (checked the same way everywhere, or
+            // agreed on): rank 0 says so, once. Other errors may be one rank's own: each
+            // rank that meets one says so, naming itself when launched as one of several.
+            let bad_input = matches!(e, Error::InvalidInput { .. } | Error::Config { .. } | Error::Kernel(_));
+            let rank = launcher_rank();
+            let line = match rank {
+                Some(r) if !bad_input => format!("effcal: error on rank {r}: {e}\n"),
+                _ => format!("effcal: error: {e}\n"),
+            };
+            if !bad_input || rank.unwrap_or(0) == 0 {
+                // One write, so the lines of ranks that fail together do not interleave.
+                let _ = std::io::stderr().write_all(line.as_bytes());
             }
+            if bad_input { 2 } else { 3 }
         }
     }
+}
+
+/// This process's rank as the launcher set it (Open MPI, PMIx, MPICH's PMI, Slurm), read
+/// without MPI (an error may come before MPI starts); None when started plainly.
+fn launcher_rank() -> Option<usize> {
+    ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"].iter().find_map(|v| std::env::var(v).ok()?.parse().ok())
 }
 
 fn run(cli: Cli) -> Result<Outcome> {

@@ -156,6 +156,13 @@ pub fn merge(files: &[PathBuf], out: &Path, force: bool) -> Result<String> {
         return Err(Error::invalid("FILES", files.len(), "at least two calibration files"));
     }
     let docs: Vec<Value> = files.iter().map(|f| read(f)).collect::<Result<_>>()?;
+    // One run in twice would count its records twice: a run is its creation time and command.
+    let run = |d: &Value| (d["created"].clone(), d["command"].clone());
+    for (b, (fb, db)) in files.iter().zip(&docs).enumerate() {
+        if let Some(fa) = files.iter().zip(&docs).take(b).find(|(_, da)| run(da) == run(db)).map(|(f, _)| f) {
+            return Err(Error::invalid("FILES", fb.display(), format!("calibrations of different runs: {} is the same run as {} (created {}, command {})", fb.display(), fa.display(), db["created"], db["command"])));
+        }
+    }
     let (v0, s0) = (&docs[0]["schema_version"], system_of(&docs[0]));
     for (f, d) in files.iter().zip(&docs).skip(1) {
         if &d["schema_version"] != v0 && !force {
@@ -201,7 +208,8 @@ pub fn merge(files: &[PathBuf], out: &Path, force: bool) -> Result<String> {
         .collect();
     let doc = json!({
         "merged": true,
-        "schema_version": v0,
+        // The version this effcal writes, whatever the inputs' (--force may mix them).
+        "schema_version": crate::calibration::SCHEMA_VERSION,
         "created": crate::calibration::now_rfc3339(),
         "efficiency_convention": "parallel efficiency = (R_c / R_b) / (c / b): R the median aggregate GFLOP/s, c the resources (ranks × threads per rank), b the smallest resources of the series",
         "sources": sources,

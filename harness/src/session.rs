@@ -219,3 +219,14 @@ pub(crate) fn resume(ctx: &Ctx, path: &Path) -> Result<Option<Calibration>> {
     }
     Ok(Some(doc))
 }
+
+/// Checks on rank 0, before anything is measured, that the output file can be written (see
+/// `calibration::check_output`), and makes every rank agree: the others return a refusal
+/// too (rank 0 says why), so no rank goes on into a collective alone.
+pub(crate) fn check_output(ctx: &Ctx, path: &Path, flag: &str, create_dir: bool) -> Result<()> {
+    let mine = if ctx.world.is_root() { calibration::check_output(path, flag, create_dir) } else { Ok(()) };
+    if ctx.world.all(mine.is_ok()) {
+        return Ok(());
+    }
+    mine.and(Err(Error::invalid(flag, path.display(), "refused on rank 0")))
+}
