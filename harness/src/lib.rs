@@ -3,7 +3,9 @@
 //! [`main`] is the whole program: it parses the command line, runs the command on every
 //! rank, prints the human tables on rank 0's stdout, writes the calibration JSON from
 //! rank 0, and returns the exit code: 0 all results PASSED, 1 a result FAILED its
-//! validation (everything measured is still written), 2 bad input, 3 another error.
+//! validation (everything measured is still written), 2 bad input (reported by rank 0, once;
+//! the other ranks of a launched job end quietly with 0), 3 another error (on each rank
+//! that meets it).
 
 pub mod bench;
 pub mod calibration;
@@ -45,18 +47,23 @@ pub fn main() -> i32 {
         Ok(Outcome::Failed) => 1,
         Err(e) => {
             // Bad input is refused alike by every rank (checked the same way everywhere, or
-            // agreed on): rank 0 says so, once. Other errors may be one rank's own: each
-            // rank that meets one says so, naming itself when launched as one of several.
+            // agreed on): rank 0 says so, once, and exits 2. Other errors may be one rank's
+            // own: each rank that meets one says so, naming itself when launched as one of
+            // several, and exits 3.
             let bad_input = matches!(e, Error::InvalidInput { .. } | Error::Config { .. } | Error::Kernel(_));
             let rank = launcher_rank();
             let line = match rank {
                 Some(r) if !bad_input => format!("effcal: error on rank {r}: {e}\n"),
                 _ => format!("effcal: error: {e}\n"),
             };
-            if !bad_input || rank.unwrap_or(0) == 0 {
-                // One write, so the lines of ranks that fail together do not interleave.
-                let _ = std::io::stderr().write_all(line.as_bytes());
+            if bad_input && rank.unwrap_or(0) != 0 {
+                // Rank 0 reports the refusal and its exit code is the job's; this rank ends
+                // quietly and cleanly, so the launcher does not kill rank 0 (as it does once
+                // a rank fails) before its message is out.
+                return 0;
             }
+            // One write, so the lines of ranks that fail together do not interleave.
+            let _ = std::io::stderr().write_all(line.as_bytes());
             if bad_input { 2 } else { 3 }
         }
     }
