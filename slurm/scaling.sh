@@ -8,7 +8,8 @@
 # Weak scaling (the problem grows with the nodes) is what GEMM does by itself and what a
 # plan's stencil does with a per-rank size; strong scaling keeps the plan's sizes. Set the
 # ranks and threads per node as for effcal.sbatch:
-#   RANKS_PER_NODE (default 1 per core: the node's cores / THREADS)  THREADS (default 1)
+#   RANKS_PER_NODE (default: effcal.sbatch's own, one per core: the node's cores / THREADS,
+#   counted on the node)  THREADS (default 1)
 #   TIME (default 00:30:00)  PARTITION, ACCOUNT (passed when set)
 #   EFFCAL_PLAN, EFFCAL_BIN, EFFCAL_MPI as for effcal.sbatch.
 set -euo pipefail

@@ -1,7 +1,7 @@
 //! The project's own sbatch script on a real Slurm: tests/slurm/cluster.sh brings up a
 //! single-node Slurm (munged, slurmctld, slurmd, installed from Debian when missing),
-//! `sbatch --wait slurm/effcal.sbatch` runs a small plan on 2 ranks through srun, and the
-//! calibration JSON it wrote is checked. The daemons are stopped by their PIDs whatever
+//! `sbatch --wait slurm/effcal.sbatch` runs a small plan through srun on one rank per
+//! physical core (as its header says), and the calibration JSON it wrote is checked. The daemons are stopped by their PIDs whatever
 //! happens. Skipped, with a message, only where Slurm cannot be installed (exit 77).
 
 mod common;
@@ -38,7 +38,7 @@ impl Drop for Cluster {
 }
 
 #[test]
-fn the_sbatch_script_runs_two_ranks_under_slurm() {
+fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("slurm");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -62,9 +62,14 @@ fn the_sbatch_script_runs_two_ranks_under_slurm() {
 
     let doc = calibration(&json);
     let system = &doc["system"];
-    assert_eq!(system["ranks"], 2, "{system}");
+    // As its header says: the node whole, one rank per physical core.
+    let lscpu = Command::new("lscpu").arg("-p=Core,Socket").output().expect("lscpu runs");
+    let cores: std::collections::BTreeSet<String> = text(&lscpu.stdout).lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
+    assert_eq!(system["ranks"], cores.len(), "{system}");
+    let script = std::fs::read_to_string(Path::new(ROOT).join("slurm/effcal.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --exclusive") && !script.contains("#SBATCH --ntasks-per-node"), "slurm/effcal.sbatch");
     let bindings = system["bindings"].as_array().unwrap();
-    assert_eq!(bindings.len(), 2);
+    assert_eq!(bindings.len(), cores.len());
     // effcal binds each rank's threads to its own cores when the launcher did not.
     assert_ne!(bindings[0]["cpus"], bindings[1]["cpus"], "ranks share cores: {bindings:?}");
     let records = doc["records"].as_array().unwrap();
