@@ -161,13 +161,14 @@ pub fn plan_runs(checked: &config::Checked, sizes: &config::Sizes, ranks: usize)
         runs.gemm = checked.gemm_precisions.iter().map(|&p| GemmSettings { scaling: fp8_scaling(p), ..GemmSettings::square(p, sizes.gemm_n, g.samples) }).collect();
     }
     if let Some(h) = &plan.hpl_mxp {
-        let (p, q) = hpl::grid::default_grid(ranks);
+        let base = hpl_choices(checked, h, ranks)?;
         runs.hpl = checked
             .hpl_precisions
             .iter()
             .map(|&precision| {
                 let nb = h.nb.unwrap_or(hpl::default_nb(precision));
-                HplSettings { p, q, scaling: fp8_scaling(precision), ..HplSettings::new(sizes.hpl_n, nb, precision) }
+                let scaling = if precision.is_fp8() { base.scaling } else { ScaleMode::None };
+                HplSettings { n: sizes.hpl_n, nb, precision, scaling, ..base }
             })
             .collect();
     }
@@ -181,6 +182,61 @@ pub fn plan_runs(checked: &config::Checked, sizes: &config::Sizes, ranks: usize)
         }
     }
     Ok(runs)
+}
+
+/// The HPL-MxP choices of a plan's `[hpl_mxp]` (every flag of `effcal hpl-mxp` has a key),
+/// refused by key with the allowed values; n, nb and the precision are filled in per run.
+fn hpl_choices(checked: &config::Checked, h: &config::HplSection, ranks: usize) -> Result<HplSettings> {
+    let err = |message: String| Error::Config { file: checked.file.clone(), message };
+    let pick = |key: &str, given: &Option<String>, allowed: &[&str]| -> Result<Option<usize>> {
+        given.as_ref().map(|v| allowed.iter().position(|a| a == v).ok_or_else(|| err(format!("hpl_mxp.{key} = \"{v}\": allowed: {}", allowed.join(", "))))).transpose()
+    };
+    let mut s = HplSettings::new(0, 0, Precision::F64);
+    (s.p, s.q) = match (h.p, h.q) {
+        (Some(p), Some(q)) if p * q == ranks => (p, q),
+        (Some(p), Some(q)) => return Err(err(format!("hpl_mxp.p × hpl_mxp.q = {p} × {q}: must be the number of ranks, {ranks}"))),
+        (None, None) => hpl::grid::default_grid(ranks),
+        _ => return Err(err("hpl_mxp: p and q go together (or neither: the most square grid)".into())),
+    };
+    if pick("pmap", &h.pmap, &["row", "col"])? == Some(1) {
+        s.pmap = hpl::grid::Pmap::Col;
+    }
+    let restart = h.restart.unwrap_or(30);
+    if !(1..=1000).contains(&restart) {
+        return Err(err(format!("hpl_mxp.restart = {restart}: must be in 1..=1000")));
+    }
+    if pick("refine", &h.refine, &["ir", "gmres"])? == Some(1) {
+        s.refine = Refine::Gmres { restart };
+    }
+    if let Some(g) = &h.generator {
+        s.generator = g.parse().map_err(|e| err(format!("hpl_mxp.generator: {e}")))?;
+    }
+    if let Some(b) = &h.bcast {
+        s.bcast = b.parse().map_err(|e| err(format!("hpl_mxp.bcast: {e}")))?;
+    }
+    match h.lookahead {
+        Some(0) => s.lookahead = false,
+        Some(1) | None => {}
+        Some(d) => return Err(err(format!("hpl_mxp.lookahead = {d}: allowed: 0, 1"))),
+    }
+    s.keep_f64 = pick("f64_matrix", &h.f64_matrix, &["kept", "regenerated"])? == Some(0);
+    s.scaling = match &h.scaling_fp8 {
+        Some(m) => m.parse().map_err(|_| err(format!("hpl_mxp.scaling_fp8 = \"{m}\": allowed: none, tensor, mx")))?,
+        None => checked.fp8_scaling,
+    };
+    if let Some(e) = h.scale_exp {
+        if !(-1000..=1000).contains(&e) {
+            return Err(err(format!("hpl_mxp.scale_exp = {e}: must be in -1000..=1000")));
+        }
+        s.scale = 2f64.powi(e);
+    }
+    if let Some(c) = h.chunk {
+        if c == 0 {
+            return Err(err("hpl_mxp.chunk = 0: must be at least 1".into()));
+        }
+        s.chunk = c;
+    }
+    Ok(s)
 }
 
 /// `effcal run`: a plan's peaks, then every kernel in it, into one calibration; with
@@ -449,6 +505,28 @@ mod tests {
         );
         let st: Vec<(Kind, [usize; 3], usize, bool)> = runs.stencils.iter().map(|s| (s.kind, s.global, s.iters, s.overlap)).collect();
         assert_eq!(st, [(Kind::Seven, [34, 18, 18], 2, true), (Kind::Himeno, [34, 18, 18], 2, true)]);
+    }
+
+    #[test]
+    fn a_plan_takes_every_hpl_mxp_choice_the_cli_takes() {
+        let plan = "[hpl_mxp]\nn = 512\nprecisions = [\"f16\", \"e4m3\"]\np = 2\nq = 1\npmap = \"col\"\nrefine = \"gmres\"\nrestart = 12\n\
+                    generator = \"shifted\"\nbcast = \"binomial\"\nlookahead = 0\nf64_matrix = \"kept\"\nscaling_fp8 = \"mx\"\nscale_exp = 3\nchunk = 64\n";
+        let checked = config::Plan::parse(plan, "h.toml").unwrap();
+        let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks: 2 }, |s| s).unwrap();
+        let runs = plan_runs(&checked, &sizes, 2).unwrap();
+        let h = runs.hpl[1];
+        assert_eq!((h.precision, h.n, h.p, h.q, h.pmap, h.refine), (Precision::E4m3, 512, 2, 1, hpl::grid::Pmap::Col, Refine::Gmres { restart: 12 }));
+        assert_eq!((h.generator, h.bcast, h.lookahead, h.keep_f64, h.scaling, h.scale, h.chunk), (effcal_kernels::hpl_mxp::matgen::Generator::Shifted, hpl::bcast::Algorithm::Binomial, false, true, ScaleMode::Mx, 8.0, 64));
+        assert_eq!(runs.hpl[0].scaling, ScaleMode::None, "FP8 scaling is for FP8");
+        let refused = |extra: &str, ranks: usize| {
+            let checked = config::Plan::parse(&format!("[hpl_mxp]\nn = 512\nprecisions = [\"f64\"]\n{extra}"), "h.toml").unwrap();
+            plan_runs(&checked, &sizes, ranks).unwrap_err().to_string()
+        };
+        assert_eq!(refused("p = 3\nq = 1\n", 2), "config h.toml: hpl_mxp.p × hpl_mxp.q = 3 × 1: must be the number of ranks, 2");
+        assert_eq!(refused("p = 2\n", 2), "config h.toml: hpl_mxp: p and q go together (or neither: the most square grid)");
+        assert_eq!(refused("bcast = \"tree\"\n", 2), "config h.toml: hpl_mxp.bcast: unknown broadcast 'tree' (allowed: ring, binomial, mpi)");
+        assert_eq!(refused("refine = \"cg\"\n", 2), "config h.toml: hpl_mxp.refine = \"cg\": allowed: ir, gmres");
+        assert_eq!(refused("lookahead = 2\n", 2), "config h.toml: hpl_mxp.lookahead = 2: allowed: 0, 1");
     }
 
     #[test]

@@ -90,6 +90,23 @@ pub struct HplSection {
     pub precisions: Vec<String>,
     /// Block size [default: per precision, see `effcal_kernels::hpl_mxp::default_nb`].
     pub nb: Option<usize>,
+    /// The choices `effcal hpl-mxp` takes as flags, by the same names and defaults: the
+    /// process grid (p and q together; default the most square P ≤ Q), pmap (row, col),
+    /// refine (ir, gmres) and restart, generator (reference, shifted), bcast (ring,
+    /// binomial, mpi), lookahead (0, 1), f64_matrix (kept, regenerated), scaling_fp8 (none,
+    /// tensor, mx; default [gemm]'s), scale_exp, chunk. Checked when the run starts.
+    pub p: Option<usize>,
+    pub q: Option<usize>,
+    pub pmap: Option<String>,
+    pub refine: Option<String>,
+    pub restart: Option<usize>,
+    pub generator: Option<String>,
+    pub bcast: Option<String>,
+    pub lookahead: Option<u32>,
+    pub f64_matrix: Option<String>,
+    pub scaling_fp8: Option<String>,
+    pub scale_exp: Option<i32>,
+    pub chunk: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
