@@ -277,3 +277,8 @@ fn output_paths_are_checked_before_anything_is_measured() {
     ok(&run(&["--force"]));
 }
 
+#[test]
+fn version_says_the_commit_and_the_build_flags() {
+    let v = ok(&effcal(&["--version"]));
+    assert!(v.starts_with(&format!("effcal {} (commit ", env!("CARGO_PKG_VERSION"))) && v.contains("; RUSTFLAGS: ") && v.contains("; compiled for: "), "{v}");
+}

@@ -8,7 +8,7 @@ use effcal_kernels::precision::scaling::ScaleMode;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "effcal", version, about = "How much of a machine's peak real mixed-precision work gets: measured, validated, calibrated.")]
+#[command(name = "effcal", version, long_version = long_version(), about = "How much of a machine's peak real mixed-precision work gets: measured, validated, calibrated.")]
 pub struct Cli {
     /// rayon threads per rank [default: the cores in the rank's binding]
     #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -315,6 +315,25 @@ pub struct RunArgs {
     /// Overwrite an existing output file (refused otherwise: use --resume to continue it)
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+}
+
+/// `effcal --version`: the version, the commit and the build's code-generation flags and
+/// vector features (a benchmark binary is built for the node that runs it).
+fn long_version() -> &'static str {
+    let mut features = Vec::new();
+    macro_rules! feature {
+        ($($f:tt),*) => {$( if cfg!(target_feature = $f) { features.push($f); } )*};
+    }
+    feature!("sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "neon", "sve");
+    let text = format!(
+        "{} (commit {}; RUSTFLAGS: {}; compiled for: {})",
+        env!("CARGO_PKG_VERSION"),
+        env!("EFFCAL_COMMIT"),
+        env!("EFFCAL_RUSTFLAGS"),
+        if features.is_empty() { "the baseline of the target".to_string() } else { features.join(" ") }
+    );
+    // Built once per process, for clap, which wants a &'static str.
+    Box::leak(text.into_boxed_str())
 }
 
 fn parse_precision(s: &str) -> Result<Precision, String> {
