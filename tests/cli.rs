@@ -53,6 +53,24 @@ fn quantize_prints_each_input_and_its_exact_rounding() {
     child.stdin.take().unwrap().write_all(b"0.1\n65519\n6e-8\n").unwrap();
     let out = ok(&child.wait_with_output().unwrap());
     assert_eq!(out, "0.1 0.0999755859375\n65519 65504\n6e-8 5.960464477539063e-8\n");
+
+    // A bad value on stdin is named with its line; saturation clamps ±inf in every format.
+    let mut child = Command::new(BIN)
+        .args(["formats", "quantize", "--to", "bf16"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"1 2\n\n3 x4\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid value (stdin line 3) 'x4'"), "{}", text(&out.stderr));
+    for to in ["f16", "bf16", "e4m3", "e5m2"] {
+        let out = ok(&effcal(&["formats", "quantize", "--to", to, "inf", "-inf"]));
+        assert!(!out.contains("inf inf") && !out.contains("-inf -inf") && !out.contains("NaN"), "{to}: {out}");
+    }
+    assert!(ok(&effcal(&["formats"])).contains("±Inf included, in every format"));
 }
 
 #[test]

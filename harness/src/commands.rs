@@ -459,22 +459,24 @@ fn run_hpl(ctx: &Ctx, session: &mut Session<'_>, runs: &[HplSettings]) -> Result
     session.annotate(output::apply_speedups)
 }
 
-/// `effcal formats quantize`: one "<input> <rounded>" line per value.
+/// `effcal formats quantize`: one "<input> <rounded>" line per value, from the command
+/// line or from stdin (where a bad value is named with its line).
 fn quantize(to: Precision, overflow: Overflow, values: Vec<String>) -> Result<Outcome> {
-    let values = if values.is_empty() {
+    // (value, where it came from)
+    let values: Vec<(String, String)> = if values.is_empty() {
         let stdin = std::io::stdin();
         let mut v = Vec::new();
-        for line in stdin.lock().lines() {
+        for (n, line) in stdin.lock().lines().enumerate() {
             let line = line.map_err(|e| Error::io("reading values from stdin", e))?;
-            v.extend(line.split_whitespace().map(str::to_string));
+            v.extend(line.split_whitespace().map(|x| (x.to_string(), format!("value (stdin line {})", n + 1))));
         }
         v
     } else {
-        values
+        values.into_iter().map(|x| (x, "value".to_string())).collect()
     };
     let mut out = std::io::stdout().lock();
-    for s in values {
-        let x: f64 = s.trim().parse().map_err(|_| Error::invalid("value", &s, "a decimal number such as 0.1, -3e5, inf or nan"))?;
+    for (s, field) in values {
+        let x: f64 = s.trim().parse().map_err(|_| Error::invalid(field, &s, "a decimal number such as 0.1, -3e5, inf or nan"))?;
         let _ = writeln!(out, "{s} {}", output::exact(to.quantize(x, overflow)));
     }
     Ok(Outcome::Passed)

@@ -31,7 +31,7 @@ pub fn formats_table() -> String {
         );
     }
     s.push_str("epsilon = 2^-man (gap from 1 to the next value); rounding is to nearest, ties to even.\n");
-    s.push_str("Overflow: saturate to ±max by default (effcal's GEMM inputs); IEEE mode gives ±Inf, or NaN for e4m3.\n");
+    s.push_str("Overflow: saturate to ±max by default (effcal's GEMM inputs), ±Inf included, in every format; IEEE mode gives ±Inf, or NaN for e4m3.\n");
     s
 }
 
