@@ -33,6 +33,8 @@ fn every_decomposition_gives_the_same_field() {
             for r in &records {
                 assert_eq!(r["valid"], true, "{r}");
                 assert!(r["bandwidth_gbs"]["median"].as_f64().unwrap() > 0.0);
+                // 13×11×17 points fit in any last-level cache: the record says so.
+                assert_eq!(r["results"]["in_cache"], r["results"]["llc_bytes"].as_u64().unwrap() > 0, "{r}");
                 let p = r["precision"].as_str().unwrap();
                 checksums.push((p.to_string(), r["checksum"].as_str().unwrap().to_string()));
                 // The gold check ran on this decomposition: averaging stencils leave a linear

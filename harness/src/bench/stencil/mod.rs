@@ -404,6 +404,10 @@ where
     let mpts = Stats::rate(work / 1e6, &time_s);
     let halo_s = w.max(st.halo_s);
     let triad = peaks.and_then(|p| p.stream_triad_gbs);
+    // The arrays a sweep moves, per node: where they fit in the last-level cache, the
+    // bandwidth is the cache's, not memory's (and %triad can pass 100 %).
+    let working_set = (points * cost::stencil::bytes_per_point(s.kind, s.precision)) as f64 / ctx.nodes() as f64;
+    let in_cache = ctx.node.llc_bytes > 0 && working_set <= ctx.node.llc_bytes as f64;
     let gold_failed = gold.filter(|(change, bound)| change > bound);
     let valid = finite && gold_failed.is_none();
     let failure = if !finite {
@@ -431,6 +435,9 @@ where
         ("rel_error_rms_vs_f64", json!(rms_err)),
         ("gosa", if s.kind == Kind::Himeno { json!(gosa) } else { json!(null) }),
         ("checksum_sum", json!(w.sum(mine.iter().sum::<f64>()))),
+        ("working_set_bytes_per_node", json!(working_set)),
+        ("llc_bytes", json!(ctx.node.llc_bytes)),
+        ("in_cache", json!(in_cache)),
         ("gold_change", gold.map_or(json!(null), |g| json!(g.0))),
         ("gold_bound", gold.map_or(json!(null), |g| json!(g.1))),
     ];
