@@ -270,6 +270,10 @@ pub struct StencilArgs {
     /// Weak scaling: --size is per rank (the global grid is size × dims)
     #[arg(long)]
     pub weak: bool,
+    /// f64 elements per array of the STREAM triad the stencils are measured against, per
+    /// rank [default: 4 × last-level cache]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
+    pub triad_elements: Option<u64>,
     /// Timed repetitions
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub reps: u32,
@@ -315,6 +319,10 @@ pub struct RunArgs {
     /// Overwrite an existing output file (refused otherwise: use --resume to continue it)
     #[arg(long, conflicts_with = "resume")]
     pub force: bool,
+    /// Print the resolved runs (sizes, ranks, memory per rank, a lower bound of the time of
+    /// each record) and measure nothing but the clock
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `effcal --version`: the version, the commit and the build's code-generation flags and

@@ -125,7 +125,8 @@ pub fn stencil(a: &StencilArgs, threads: Option<usize>, described: Option<&confi
     if let Some(json) = &a.json {
         check_output(&ctx, json, "--json", false)?;
     }
-    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.05, Some(0), described), None)?;
+    let triad = a.triad_elements.map_or(0, |e| e as usize);
+    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.05, Some(triad), described), None)?;
     run_stencils(&ctx, &mut session, &runs)?;
     session.finish()
 }
@@ -257,6 +258,14 @@ pub fn run(a: &RunArgs, threads: Option<usize>, described: Option<&config::Check
     let ranks = ctx.world.size();
     let sizes = checked.sizes(memory, |size| stencil::decomp::balanced_dims(ranks, size))?;
     let mut runs = plan_runs(&checked, &sizes, ranks)?;
+    if a.dry_run {
+        let s = peak_settings(plan.peak.fma_seconds, None, Some(described.unwrap_or(&checked)));
+        let (peaks, clock) = bench::peak::theoretical(&ctx, &s);
+        if ctx.world.is_root() {
+            print!("{}", dry_run_table(&checked, &runs, &ctx, memory.per_rank, &peaks, &clock));
+        }
+        return Ok(Outcome::Passed);
+    }
     check_output(&ctx, &out, "--out", given.is_none())?;
     // Rank 0 writes the file: its view decides, on every rank alike.
     let exists = !ctx.world.all(!(ctx.world.is_root() && out.exists()));
@@ -287,6 +296,44 @@ pub fn run(a: &RunArgs, threads: Option<usize>, described: Option<&config::Check
         run_stencils(&ctx, &mut session, &runs.stencils)?;
     }
     session.finish()
+}
+
+/// What `effcal run --dry-run` prints: every run of the plan with its size, the memory it
+/// holds per rank, and the least time it can take: its FLOPs over the theoretical peak of
+/// its precision on these cores, for every warm-up and timed repetition (stencils: every
+/// sweep too). No kernel runs.
+fn dry_run_table(checked: &config::Checked, runs: &PlanRuns, ctx: &Ctx, memory_per_rank: u64, peaks: &std::collections::BTreeMap<Precision, Option<f64>>, clock: &str) -> String {
+    use effcal_kernels::cost;
+    let ranks = ctx.world.size();
+    let reps = (checked.plan.run.warmup + checked.plan.run.reps) as f64;
+    let mut t = format!(
+        "Dry run of {}: {ranks} rank(s) × {} thread(s), {:.2} GB of memory per rank; nothing measured but the clock ({clock}).\n\
+         'at least' = FLOPs / theoretical peak of the precision × (warm-up + timed repetitions), {} of them.\n",
+        checked.file,
+        ctx.threads,
+        memory_per_rank as f64 / 1e9,
+        reps
+    );
+    t += &format!("{:<12} {:<5} {:<22} {:>14} {:>12}\n", "kernel", "prec", "size", "GB per rank", "at least");
+    let at_least = |p: Precision, flops: f64| peaks.get(&p).copied().flatten().map_or("-".to_string(), |g| format!("{:.2} s", reps * flops / (g * 1e9)));
+    for g in &runs.gemm {
+        let bytes = (g.m * g.n) as f64 * cost::gemm::bytes_held_per_element(g.precision) as f64;
+        let flops = ranks as f64 * cost::gemm::flops(g.m, g.n, g.k);
+        t += &format!("{:<12} {:<5} {:<22} {:>14.3} {:>12}\n", "gemm", g.precision.name(), format!("n={}", g.n), bytes / 1e9, at_least(g.precision, flops));
+    }
+    for h in &runs.hpl {
+        let bytes = (h.n * h.n) as f64 * cost::hpl::bytes_held_per_element(h.precision) as f64 / ranks as f64;
+        t += &format!("{:<12} {:<5} {:<22} {:>14.3} {:>12}\n", "hpl-mxp", h.precision.name(), format!("n={} nb={} {}×{}", h.n, h.nb, h.p, h.q), bytes / 1e9, at_least(h.precision, cost::hpl::flops(h.n)));
+    }
+    for s in &runs.stencils {
+        let points: usize = s.global.iter().product();
+        let bytes = points as f64 * cost::stencil::bytes_held_per_point(s.kind, s.precision) as f64 / ranks as f64;
+        let updated: usize = s.global.iter().map(|g| g - 2).product();
+        let flops = (updated * s.iters) as f64 * cost::stencil::flops_per_point(s.kind) as f64;
+        let size = format!("{}x{}x{} ×{}", s.global[0], s.global[1], s.global[2], s.iters);
+        t += &format!("{:<12} {:<5} {:<22} {:>14.3} {:>12}\n", stencil::record_kernel(s.kind), s.precision.name(), size, bytes / 1e9, at_least(s.precision, flops));
+    }
+    t
 }
 
 /// `effcal formats quantize`: the values from the command line, or from stdin.

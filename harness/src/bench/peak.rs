@@ -172,6 +172,25 @@ impl Cpu {
     }
 }
 
+/// The theoretical peak (GFLOP/s) of each precision on this run's cores, as [`measure`]
+/// finds it, but running nothing except the clock: for `effcal run --dry-run`. The second
+/// value says where the clock comes from.
+pub fn theoretical(ctx: &Ctx, s: &PeakSettings) -> (BTreeMap<Precision, Option<f64>>, String) {
+    let cores = (ctx.world.size() * ctx.threads) as f64;
+    let (clock, source, _) = clock(ctx, s.clock_ghz.map(|c| (c, s.config_source("clock_ghz"))));
+    let cpu = Cpu::identify(None);
+    let peaks = Precision::ALL
+        .into_iter()
+        .map(|p| {
+            let arith = Arith::of(p).filter(|&a| fma::isa(a).is_some()).unwrap_or(Arith::F32);
+            let configured = s.flop_per_cycle.get(&p).or_else(|| s.flop_per_cycle.get(&Precision::F32).filter(|_| arith == Arith::F32));
+            let fpc = configured.copied().or_else(|| cpu.per_cycle(arith).0);
+            (p, fpc.zip(clock).map(|(f, c)| cores * c * f))
+        })
+        .collect();
+    (peaks, source)
+}
+
 /// All peaks, and the clock as measured under FMA load. Every arithmetic the CPU has runs
 /// its register-only kernel (f64, f32, and where present bf16 dot, f16 FMA, INT8 dot); a
 /// precision without its own (FP8 always, f16 and bf16 on CPUs without them) computes in
