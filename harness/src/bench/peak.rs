@@ -34,6 +34,15 @@ impl PeakSettings {
         Self { fma_seconds, triad_elements, clock_ghz: None, flop_per_cycle: BTreeMap::new(), memory_bandwidth_gbs: None, sources: BTreeMap::new(), description: None }
     }
 
+    /// The arithmetic `p` computes in on a CPU that `has` (its own, else f32), and the
+    /// FLOP/cycle the plan gives for it: the format's own, or for a format computed in f32,
+    /// f32's.
+    fn arithmetic(&self, p: Precision, has: impl Fn(Arith) -> bool) -> (Arith, Option<f64>) {
+        let arith = Arith::of(p).filter(|&a| has(a)).unwrap_or(Arith::F32);
+        let configured = self.flop_per_cycle.get(&p).or_else(|| self.flop_per_cycle.get(&Precision::F32).filter(|_| arith == Arith::F32));
+        (arith, configured.copied())
+    }
+
     /// "config", or "config: <source>" when the plan cites one for `key`.
     fn config_source(&self, key: &str) -> String {
         match self.sources.get(key) {
@@ -182,9 +191,8 @@ pub fn theoretical(ctx: &Ctx, s: &PeakSettings) -> (BTreeMap<Precision, Option<f
     let peaks = Precision::ALL
         .into_iter()
         .map(|p| {
-            let arith = Arith::of(p).filter(|&a| fma::isa(a).is_some()).unwrap_or(Arith::F32);
-            let configured = s.flop_per_cycle.get(&p).or_else(|| s.flop_per_cycle.get(&Precision::F32).filter(|_| arith == Arith::F32));
-            let fpc = configured.copied().or_else(|| cpu.per_cycle(arith).0);
+            let (arith, configured) = s.arithmetic(p, |a| fma::isa(a).is_some());
+            let fpc = configured.or_else(|| cpu.per_cycle(arith).0);
             (p, fpc.zip(clock).map(|(f, c)| cores * c * f))
         })
         .collect();
@@ -232,10 +240,8 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         );
     };
     for p in Precision::ALL {
-        let arith = Arith::of(p).filter(|a| native.contains_key(a)).unwrap_or(Arith::F32);
-        // A configured figure for the format, or for a format computed in f32, f32's.
-        let configured = s.flop_per_cycle.get(&p).or_else(|| s.flop_per_cycle.get(&Precision::F32).filter(|_| arith == Arith::F32));
-        row(p.name(), arith, configured.copied());
+        let (arith, configured) = s.arithmetic(p, |a| native.contains_key(&a));
+        row(p.name(), arith, configured);
     }
     if native.contains_key(&Arith::Int8Dot) {
         row("int8", Arith::Int8Dot, None);
