@@ -316,3 +316,22 @@ fn a_dry_run_lists_every_run_and_measures_nothing() {
     assert!(!json.exists(), "a dry run writes no calibration");
 }
 
+#[test]
+fn peaks_measured_once_serve_later_commands() {
+    let peaks = tmp("reuse-peak.json");
+    ok(&effcal(&["--threads", "1", "peak", "--reps", "2", "--fma-seconds", "0.02", "--triad-elements", "100000", "--json", peaks.to_str().unwrap()]));
+    let json = tmp("reuse-stencil.json");
+    let out = ok(&effcal(&["--threads", "1", "--peaks", peaks.to_str().unwrap(), "stencil", "--size", "20", "20", "20", "--iters", "1", "--reps", "1", "--json", json.to_str().unwrap()]));
+    assert!(out.contains(&format!("Peaks from {} (measured ", peaks.display())), "{out}");
+    let (a, b) = (calibration(&peaks), calibration(&json));
+    assert_eq!(a["peaks"], b["peaks"], "the file's peaks, as they were");
+    // The triad of the file is the stencil's ceiling.
+    let r = &b["records"][0];
+    let want = r["bandwidth_gbs"]["median"].as_f64().unwrap() / a["peaks"]["stream_triad_gbs"].as_f64().unwrap();
+    assert!((r["efficiency"]["vs_empirical"].as_f64().unwrap() - want).abs() < 1e-12, "{r}");
+    // Peaks of other cores are refused.
+    let out = mpirun(2, &["--threads", "1", "--peaks", peaks.to_str().unwrap(), "gemm", "--precision", "f64", "--n", "16"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("peaks of this run's 2 core(s)"), "{}", text(&out.stderr));
+}
+

@@ -19,6 +19,10 @@ pub struct Cli {
     /// calibration's peaks and every efficiency with it)
     #[arg(long, global = true)]
     pub system: Option<PathBuf>,
+    /// Use the peaks of this calibration (`effcal peak --json FILE`, or any command's JSON)
+    /// instead of measuring them; it must be of this run's cores and CPU
+    #[arg(long, global = true)]
+    pub peaks: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

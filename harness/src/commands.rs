@@ -19,6 +19,26 @@ use effcal_kernels::{Overflow, Precision};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
+/// What the global flags lend every command: a system description (`--system`) and peaks
+/// measured before (`--peaks`: the file, and the calibration it holds).
+#[derive(Clone, Copy, Default)]
+pub struct Given<'a> {
+    pub described: Option<&'a config::Checked>,
+    pub peaks: Option<&'a (String, Calibration)>,
+}
+
+/// `--peaks FILE`: a calibration whose peaks later commands use instead of measuring them.
+pub fn load_peaks(path: &Path) -> Result<(String, Calibration)> {
+    let cal = read_calibration(path).map_err(|e| match e {
+        Error::InvalidInput { given, allowed, .. } => Error::InvalidInput { field: "--peaks".into(), given, allowed },
+        e => e,
+    })?;
+    if cal.peaks.is_none() {
+        return Err(Error::invalid("--peaks", path.display(), "a calibration with peaks (effcal peak --json FILE writes one)"));
+    }
+    Ok((path.display().to_string(), cal))
+}
+
 /// `effcal formats`.
 pub fn formats() -> Result<Outcome> {
     print!("{}", output::formats_table());
@@ -48,8 +68,8 @@ pub fn schema(estimate: bool) -> Result<Outcome> {
 }
 
 /// `effcal report`.
-pub fn report(a: &ReportArgs, described: Option<&config::Checked>) -> Result<Outcome> {
-    let cal = calibration_with(&a.calibration, described)?;
+pub fn report(a: &ReportArgs, given: &Given) -> Result<Outcome> {
+    let cal = calibration_with(&a.calibration, given.described)?;
     for path in report::write(&cal, &a.calibration.display().to_string(), &a.out)? {
         println!("wrote {}", path.display());
     }
@@ -57,10 +77,10 @@ pub fn report(a: &ReportArgs, described: Option<&config::Checked>) -> Result<Out
 }
 
 /// `effcal estimate`.
-pub fn estimate(a: &EstimateArgs, described: Option<&config::Checked>) -> Result<Outcome> {
+pub fn estimate(a: &EstimateArgs, given: &Given) -> Result<Outcome> {
     let json = a.json.clone().unwrap_or_else(|| "results/estimate.json".into());
     calibration::check_output(&json, "--json", a.json.is_none())?;
-    let cal = calibration_with(&a.calibration, described)?;
+    let cal = calibration_with(&a.calibration, given.described)?;
     let target = a.target.as_deref().map(estimate::LibrarySystem::load).transpose()?;
     let demand = estimate::Demand::default().with(&a.demand)?;
     let e = estimate::estimate(&cal, &a.calibration.display().to_string(), &demand, target.as_ref(), a.allow_suspect_peaks)?;
@@ -72,7 +92,7 @@ pub fn estimate(a: &EstimateArgs, described: Option<&config::Checked>) -> Result
 }
 
 /// `effcal gemm`.
-pub fn gemm(a: &GemmArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let n = a.n as usize;
     let settings = GemmSettings {
         m: a.m.map_or(n, |m| m as usize),
@@ -91,7 +111,7 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, described: Option<&config::Che
     if let Some(json) = &a.json {
         check_output(&ctx, json, "--json", false)?;
     }
-    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, described), None)?;
+    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, given), None)?;
     session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
     let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
     let row = output::gemm_row(&record);
@@ -100,7 +120,7 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, described: Option<&config::Che
 }
 
 /// `effcal hpl-mxp`.
-pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let mut runs = hpl_runs(a)?;
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
     for s in runs.iter_mut() {
@@ -112,13 +132,13 @@ pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, described: Option<&config::C
     if let Some(json) = &a.json {
         check_output(&ctx, json, "--json", false)?;
     }
-    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, described), None)?;
+    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, given), None)?;
     run_hpl(&ctx, &mut session, &runs)?;
     session.finish()
 }
 
 /// `effcal stencil`.
-pub fn stencil(a: &StencilArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+pub fn stencil(a: &StencilArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
     let runs = stencil_runs(a, ctx.world.size())?;
     // The triad is the ceiling the stencils are measured against: measure it.
@@ -126,13 +146,13 @@ pub fn stencil(a: &StencilArgs, threads: Option<usize>, described: Option<&confi
         check_output(&ctx, json, "--json", false)?;
     }
     let triad = a.triad_elements.map_or(0, |e| e as usize);
-    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.05, Some(triad), described), None)?;
+    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.05, Some(triad), given), None)?;
     run_stencils(&ctx, &mut session, &runs)?;
     session.finish()
 }
 
 /// `effcal peak`.
-pub fn peak(a: &PeakArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+pub fn peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     if !(a.fma_seconds > 0.0 && a.fma_seconds <= 60.0) {
         return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
     }
@@ -140,7 +160,7 @@ pub fn peak(a: &PeakArgs, threads: Option<usize>, described: Option<&config::Che
     if let Some(json) = &a.json {
         check_output(&ctx, json, "--json", false)?;
     }
-    Session::start(&ctx, a.json.as_deref(), &peak_settings(a.fma_seconds, Some(a.triad_elements.unwrap_or(0)), described), None)?.finish()
+    Session::start(&ctx, a.json.as_deref(), &peak_settings(a.fma_seconds, Some(a.triad_elements.unwrap_or(0)), given), None)?.finish()
 }
 
 /// The measurements a plan asks for, in the order they run.
@@ -242,14 +262,14 @@ fn hpl_choices(checked: &config::Checked, h: &config::HplSection, ranks: usize) 
 
 /// `effcal run`: a plan's peaks, then every kernel in it, into one calibration; with
 /// `--resume`, what the output file already holds is kept and skipped.
-pub fn run(a: &RunArgs, threads: Option<usize>, described: Option<&config::Checked>) -> Result<Outcome> {
+pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let checked = match &a.config {
         Some(path) => config::Plan::load(path)?,
         None => config::Plan::parse(config::LOCAL_TOML, "configs/local.toml (built in)")?,
     };
     let plan = &checked.plan;
-    let given = a.out.clone().or_else(|| plan.run.out.as_ref().map(Into::into));
-    let out = given.clone().unwrap_or_else(|| "results/calibration.json".into());
+    let named_out = a.out.clone().or_else(|| plan.run.out.as_ref().map(Into::into));
+    let out = named_out.clone().unwrap_or_else(|| "results/calibration.json".into());
     let ctx = setup(threads.or(plan.run.threads), plan.run.reps, plan.run.warmup, plan.run.seed)?;
     // Sizes for this run's ranks and memory, and every run checked, before anything is
     // measured.
@@ -259,21 +279,21 @@ pub fn run(a: &RunArgs, threads: Option<usize>, described: Option<&config::Check
     let sizes = checked.sizes(memory, |size| stencil::decomp::balanced_dims(ranks, size))?;
     let mut runs = plan_runs(&checked, &sizes, ranks)?;
     if a.dry_run {
-        let s = peak_settings(plan.peak.fma_seconds, None, Some(described.unwrap_or(&checked)));
+        let s = peak_settings(plan.peak.fma_seconds, None, &Given { described: given.described.or(Some(&checked)), ..*given });
         let (peaks, clock) = bench::peak::theoretical(&ctx, &s);
         if ctx.world.is_root() {
             print!("{}", dry_run_table(&checked, &runs, &ctx, memory.per_rank, &peaks, &clock));
         }
         return Ok(Outcome::Passed);
     }
-    check_output(&ctx, &out, "--out", given.is_none())?;
+    check_output(&ctx, &out, "--out", named_out.is_none())?;
     // Rank 0 writes the file: its view decides, on every rank alike.
     let exists = !ctx.world.all(!(ctx.world.is_root() && out.exists()));
     if exists && !a.resume && !a.force {
         return Err(Error::invalid("--out", out.display(), "a new file: it exists (--resume continues it, --force overwrites it)"));
     }
     let resumed = if a.resume { resume(&ctx, &out)? } else { None };
-    let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), Some(described.unwrap_or(&checked)));
+    let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), &Given { described: given.described.or(Some(&checked)), ..*given });
     let mut session = Session::start(&ctx, Some(&out), &s, resumed)?;
     if plan.gemm.is_some() {
         session.print(&output::gemm_header(ranks, ctx.threads));
@@ -371,9 +391,10 @@ fn calibration_with(path: &Path, described: Option<&config::Checked>) -> Result<
 }
 
 /// Peak settings with the theoretical inputs of a system description, where there is one.
-fn peak_settings(fma_seconds: f64, triad_elements: Option<usize>, described: Option<&config::Checked>) -> PeakSettings {
+fn peak_settings(fma_seconds: f64, triad_elements: Option<usize>, given: &Given) -> PeakSettings {
     let mut s = PeakSettings::detected(fma_seconds, triad_elements);
-    if let Some(c) = described {
+    s.reuse = given.peaks.cloned();
+    if let Some(c) = given.described {
         let sys = &c.plan.system;
         s.clock_ghz = sys.clock_ghz;
         s.flop_per_cycle = c.flop_per_cycle.clone();

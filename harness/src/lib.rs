@@ -79,19 +79,22 @@ fn run(cli: Cli) -> Result<Outcome> {
     let threads = cli.threads.map(|t| t as usize);
     // --system: a TOML whose [system] section describes the machine (read before MPI starts).
     let described = cli.system.as_deref().map(config::Plan::load).transpose()?;
-    let described = described.as_ref();
+    // --peaks: peaks measured before, used instead of measuring them again.
+    let peaks = cli.peaks.as_deref().map(commands::load_peaks).transpose()?;
+    let given = commands::Given { described: described.as_ref(), peaks: peaks.as_ref() };
+    let given = &given;
     match cli.command {
         Command::Formats { action: None } => commands::formats(),
         Command::Formats { action: Some(FormatsAction::Quantize { to, overflow, values }) } => commands::quantize_args(to, &overflow, values),
         Command::Merge(a) => commands::merge(&a),
         Command::Slurm(a) => commands::slurm(&a),
         Command::Schema { estimate } => commands::schema(estimate),
-        Command::Report(a) => commands::report(&a, described),
-        Command::Estimate(a) => commands::estimate(&a, described),
-        Command::Gemm(a) => commands::gemm(&a, threads, described),
-        Command::HplMxp(a) => commands::hpl_mxp(&a, threads, described),
-        Command::Stencil(a) => commands::stencil(&a, threads, described),
-        Command::Peak(a) => commands::peak(&a, threads, described),
-        Command::Run(a) => commands::run(&a, threads, described),
+        Command::Report(a) => commands::report(&a, given),
+        Command::Estimate(a) => commands::estimate(&a, given),
+        Command::Gemm(a) => commands::gemm(&a, threads, given),
+        Command::HplMxp(a) => commands::hpl_mxp(&a, threads, given),
+        Command::Stencil(a) => commands::stencil(&a, threads, given),
+        Command::Peak(a) => commands::peak(&a, threads, given),
+        Command::Run(a) => commands::run(&a, threads, given),
     }
 }

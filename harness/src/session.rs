@@ -75,7 +75,10 @@ impl<'a> Session<'a> {
                 doc
             }
             None => {
-                let (peaks, measured_clock) = bench::peak::measure(ctx, peak);
+                let (peaks, measured_clock) = match &peak.reuse {
+                    Some((file, cal)) => reused_peaks(ctx, file, cal)?,
+                    None => bench::peak::measure(ctx, peak),
+                };
                 system.clock_ghz_measured = measured_clock;
                 Calibration {
                     schema_version: calibration::SCHEMA_VERSION,
@@ -92,6 +95,9 @@ impl<'a> Session<'a> {
         let outcome = if triad_failed || doc.records.iter().any(|r| !r.valid) { Outcome::Failed } else { Outcome::Passed };
         let s = Session { ctx, doc, out, outcome };
         s.print(&format!("effcal {} on {} ({}), {} rank(s) × {} thread(s)\n", s.doc.effcal_version, s.doc.system.host, s.doc.system.cpu_model, ctx.world.size(), ctx.threads));
+        if let (Some((file, cal)), true) = (&peak.reuse, s.doc.records.is_empty()) {
+            s.print(&format!("Peaks from {file} (measured {}), not measured again\n", cal.created));
+        }
         if !s.doc.records.is_empty() {
             s.print(&format!("Resuming {}: {} record(s) kept, peaks as measured then ({})\n", out.map_or("".into(), |p| p.display().to_string()), s.doc.records.len(), s.doc.created));
         }
@@ -230,3 +236,19 @@ pub(crate) fn check_output(ctx: &Ctx, path: &Path, flag: &str, create_dir: bool)
     }
     mine.and(Err(Error::invalid(flag, path.display(), "refused on rank 0")))
 }
+
+/// The peaks of a calibration given with `--peaks`, where they are of this run's cores and
+/// CPU (the same on every rank: each read the same file).
+fn reused_peaks(ctx: &Ctx, file: &str, cal: &Calibration) -> Result<(calibration::Peaks, Option<f64>)> {
+    let peaks = cal.peaks.clone().expect("load_peaks refuses a calibration without peaks");
+    let cores = ctx.world.size() * ctx.threads;
+    if peaks.cores != cores || cal.system.cpu_model != ctx.node.cpu_model {
+        return Err(Error::invalid(
+            "--peaks",
+            file,
+            format!("peaks of this run's {cores} core(s) on '{}'; that file's are of {} core(s) on '{}'", ctx.node.cpu_model, peaks.cores, cal.system.cpu_model),
+        ));
+    }
+    Ok((peaks, cal.system.clock_ghz_measured))
+}
+

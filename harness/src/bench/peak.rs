@@ -26,12 +26,14 @@ pub struct PeakSettings {
     pub sources: BTreeMap<String, String>,
     /// The whole `[system]` description, echoed into the calibration.
     pub description: Option<crate::machine::Description>,
+    /// Peaks measured before (`--peaks`: the file, and its calibration), used instead.
+    pub reuse: Option<(String, crate::calibration::Calibration)>,
 }
 
 impl PeakSettings {
     /// Detection only (no system description): the single-kernel commands.
     pub fn detected(fma_seconds: f64, triad_elements: Option<usize>) -> Self {
-        Self { fma_seconds, triad_elements, clock_ghz: None, flop_per_cycle: BTreeMap::new(), memory_bandwidth_gbs: None, sources: BTreeMap::new(), description: None }
+        Self { fma_seconds, triad_elements, clock_ghz: None, flop_per_cycle: BTreeMap::new(), memory_bandwidth_gbs: None, sources: BTreeMap::new(), description: None, reuse: None }
     }
 
     /// The arithmetic `p` computes in on a CPU that `has` (its own, else f32), and the
