@@ -10,7 +10,7 @@ use crate::bench::{self, Ctx};
 use crate::calibration::{self, Calibration};
 use crate::cli::{EstimateArgs, GemmArgs, HplArgs, MergeArgs, PeakArgs, ReportArgs, RunArgs, SlurmArgs, StencilArgs};
 use crate::error::{Error, Result};
-use crate::session::{Session, check_output, resume, setup};
+use crate::session::{Session, check_json, check_output, resume, setup};
 use crate::{Outcome, config, correct, estimate, merge, output, report, slurm};
 use effcal_kernels::gemm::GemmParams;
 use effcal_kernels::precision::scaling::ScaleMode;
@@ -108,9 +108,7 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
         return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
     }
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
-    if let Some(json) = &a.json {
-        check_output(&ctx, json, "--json", false)?;
-    }
+    check_json(&ctx, a.json.as_deref())?;
     let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, given), None)?;
     session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
     let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
@@ -129,9 +127,7 @@ pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, given: &Given) -> Result<Out
         }
         hpl::check(s, ctx.world.size())?;
     }
-    if let Some(json) = &a.json {
-        check_output(&ctx, json, "--json", false)?;
-    }
+    check_json(&ctx, a.json.as_deref())?;
     let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, given), None)?;
     run_hpl(&ctx, &mut session, &runs)?;
     session.finish()
@@ -142,9 +138,7 @@ pub fn stencil(a: &StencilArgs, threads: Option<usize>, given: &Given) -> Result
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
     let runs = stencil_runs(a, ctx.world.size())?;
     // The triad is the ceiling the stencils are measured against: measure it.
-    if let Some(json) = &a.json {
-        check_output(&ctx, json, "--json", false)?;
-    }
+    check_json(&ctx, a.json.as_deref())?;
     let triad = a.triad_elements.map_or(0, |e| e as usize);
     let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.05, Some(triad), given), None)?;
     run_stencils(&ctx, &mut session, &runs)?;
@@ -157,9 +151,7 @@ pub fn peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outco
         return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
     }
     let ctx = setup(threads, a.reps as usize, 1, 42)?;
-    if let Some(json) = &a.json {
-        check_output(&ctx, json, "--json", false)?;
-    }
+    check_json(&ctx, a.json.as_deref())?;
     Session::start(&ctx, a.json.as_deref(), &peak_settings(a.fma_seconds, Some(a.triad_elements.unwrap_or(0)), given), None)?.finish()
 }
 
@@ -268,6 +260,8 @@ pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome
         None => config::Plan::parse(config::LOCAL_TOML, "configs/local.toml (built in)")?,
     };
     let plan = &checked.plan;
+    // The plan's own [system] unless --system lends another.
+    let given = &Given { described: given.described.or(Some(&checked)), ..*given };
     let named_out = a.out.clone().or_else(|| plan.run.out.as_ref().map(Into::into));
     let out = named_out.clone().unwrap_or_else(|| "results/calibration.json".into());
     let ctx = setup(threads.or(plan.run.threads), plan.run.reps, plan.run.warmup, plan.run.seed)?;
@@ -279,7 +273,7 @@ pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome
     let sizes = checked.sizes(memory, |size| stencil::decomp::balanced_dims(ranks, size))?;
     let mut runs = plan_runs(&checked, &sizes, ranks)?;
     if a.dry_run {
-        let s = peak_settings(plan.peak.fma_seconds, None, &Given { described: given.described.or(Some(&checked)), ..*given });
+        let s = peak_settings(plan.peak.fma_seconds, None, given);
         let (peaks, clock) = bench::peak::theoretical(&ctx, &s);
         if ctx.world.is_root() {
             print!("{}", dry_run_table(&checked, &runs, &ctx, memory.per_rank, &peaks, &clock));
@@ -293,7 +287,7 @@ pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome
         return Err(Error::invalid("--out", out.display(), "a new file: it exists (--resume continues it, --force overwrites it)"));
     }
     let resumed = if a.resume { resume(&ctx, &out)? } else { None };
-    let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), &Given { described: given.described.or(Some(&checked)), ..*given });
+    let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), given);
     let mut session = Session::start(&ctx, Some(&out), &s, resumed)?;
     if plan.gemm.is_some() {
         session.print(&output::gemm_header(ranks, ctx.threads));

@@ -252,3 +252,8 @@ fn reused_peaks(ctx: &Ctx, file: &str, cal: &Calibration) -> Result<(calibration
     Ok((peaks, cal.system.clock_ghz_measured))
 }
 
+/// [`check_output`] of a measuring command's `--json`, where one is given.
+pub(crate) fn check_json(ctx: &Ctx, json: Option<&Path>) -> Result<()> {
+    json.map_or(Ok(()), |path| check_output(ctx, path, "--json", false))
+}
+
