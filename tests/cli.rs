@@ -293,6 +293,11 @@ fn output_paths_are_checked_before_anything_is_measured() {
     assert_eq!(err.matches("effcal: error: invalid --out").count(), 1, "once, by rank 0: {err}");
     assert!(err.contains("a new file: it exists (--resume continues it, --force overwrites it)"), "{err}");
     ok(&run(&["--force"]));
+    // A flag the command does not take: clap's message, once.
+    let out = run(&["--no-such-flag"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.matches("error: unexpected argument '--no-such-flag'").count(), 1, "once, by rank 0: {err}");
 }
 
 #[test]

@@ -43,7 +43,7 @@ fn a_report_with_its_roofline() {
     let png = std::fs::read(dir.join("roofline.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     // IHDR: width and height, big-endian, at bytes 16..24.
-    assert_eq!((u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap())), (1100, 720));
+    assert_eq!((u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap())), (1100, 740));
 
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert_eq!(md.matches("| PASSED |").count(), 5, "{md}");

@@ -41,7 +41,13 @@ pub enum Outcome {
 
 /// Runs effcal and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // A bad command line (or --help, --version) is the same on every rank: rank 0 says
+        // so, once, and its exit code is the job's; the other ranks end quietly.
+        Err(_) if launcher_rank().unwrap_or(0) != 0 => return 0,
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(Outcome::Passed) => 0,
         Ok(Outcome::Failed) => 1,

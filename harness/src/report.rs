@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 pub fn write(cal: &Calibration, cal_path: &str, dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let picture = Roofline::from_calibration(cal);
-    let svg = picture.svg();
+    let svg = picture.svg()?;
     let (md, svg_path, png_path) = (dir.join("report.md"), dir.join("roofline.svg"), dir.join("roofline.png"));
     std::fs::write(&svg_path, &svg).map_err(|e| Error::io(format!("writing {}", svg_path.display()), e))?;
     roofline::write_png(&svg, &png_path)?;

@@ -83,6 +83,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         ("threads_per_rank", json!(ctx.threads)),
         ("scaling", json!(s.scaling.name())),
         ("path", json!(info.path.name())),
+        ("arithmetic", json!(info.path.arithmetic(s.precision).name())),
         ("accumulation", json!(s.precision.compute().name())),
     ];
     Ok(Record {

@@ -33,6 +33,7 @@ pub mod f64_avx512;
 
 use crate::KernelError;
 use crate::precision::scaling::{KAxis, Quantized, Scaling};
+use crate::Precision;
 use crate::precision::{E4M3, E5M2, Element, bf16, f16};
 use faer::{Accum, MatMut, MatRef, Par};
 use std::str::FromStr;
@@ -89,6 +90,16 @@ impl GemmPath {
             Self::ConvertToF32 => "convert-f32+faer",
             Self::Avx512Bf16 => "avx512-bf16",
             Self::Avx512F64 => "avx512-f64",
+        }
+    }
+
+    /// The arithmetic the path multiplies in, for inputs stored in `storage`.
+    pub const fn arithmetic(self, storage: Precision) -> Precision {
+        match self {
+            Self::Faer => storage.compute(),
+            Self::ConvertToF32 => Precision::F32,
+            Self::Avx512Bf16 => Precision::Bf16,
+            Self::Avx512F64 => Precision::F64,
         }
     }
 }

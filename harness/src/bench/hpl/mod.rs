@@ -18,7 +18,7 @@ use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::{self, Slowest, Stats};
 use crate::world::World;
 use bcast::Algorithm;
-use effcal_kernels::gemm::{GemmElement, GemmParams};
+use effcal_kernels::gemm::{GemmElement, GemmParams, GemmPath};
 use effcal_kernels::precision::Real;
 use effcal_kernels::hpl_mxp::matgen::{Generator, Matrix};
 use effcal_kernels::precision::scaling::ScaleMode;
@@ -222,10 +222,10 @@ where
         });
         Ok(Rep { total: t0.elapsed().as_secs_f64(), lu: t_lu, refine: t_ref, phases: out.phases, ir: Some(info), failure })
     })?;
-    Ok(summarise(ctx, s, peaks, &reps, path.map(|p| p.name())))
+    Ok(summarise(ctx, s, peaks, &reps, path))
 }
 
-fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], path: Option<&str>) -> Record {
+fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], path: Option<GemmPath>) -> Record {
     let times: Vec<f64> = reps.iter().map(|r| r.total).collect();
     let lu_times: Vec<f64> = reps.iter().map(|r| r.lu).collect();
     let ref_times: Vec<f64> = reps.iter().map(|r| r.refine).collect();
@@ -263,7 +263,9 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         ("f64_matrix", json!(if s.keep_f64 { "kept" } else { "regenerated" })),
         ("scaling", json!(s.scaling.name())),
         ("matrix_scale", json!(s.scale)),
-        ("path", json!(path)),
+        ("path", json!(path.map(GemmPath::name))),
+        // The arithmetic of the trailing update, where the FLOPs are.
+        ("arithmetic", json!(path.map(|p| p.arithmetic(s.precision).name()))),
         ("factor_precision", json!(s.precision.compute().name())),
         ("what_if", json!(what_if)),
     ];
