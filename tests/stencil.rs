@@ -22,16 +22,22 @@ fn every_decomposition_gives_the_same_field() {
     for kind in ["7pt", "27pt", "himeno"] {
         let mut checksums = Vec::new();
         let mut gosa = Vec::new();
-        for (ranks, dims) in [(1, "1 1 1"), (2, "2 1 1"), (2, "1 1 2"), (4, "2 2 1"), (4, "1 2 2"), (4, "4 1 1")] {
+        let runs = [(1, "1 1 1"), (2, "2 1 1"), (2, "1 1 2"), (4, "2 2 1"), (4, "1 2 2"), (4, "4 1 1")];
+        for (n, (ranks, dims)) in runs.into_iter().enumerate() {
             let d: Vec<&str> = dims.split(' ').collect();
+            // Streamed stores write the same bits; auto on a grid this small stores normally.
+            let stores = ["normal", "streaming", "auto"][n % 3];
             let records = stencil(
                 ranks,
-                &["--kind", kind, "--size", "13", "11", "17", "--iters", "4", "--dims", d[0], d[1], d[2], "--overlap", "both", "--precision", "f64,bf16"],
+                &["--kind", kind, "--size", "13", "11", "17", "--iters", "4", "--dims", d[0], d[1], d[2], "--overlap", "both", "--precision", "f64,bf16", "--stores", stores],
                 &format!("st-{kind}-{ranks}-{}.json", dims.replace(' ', "")),
             );
             assert_eq!(records.len(), 4);
             for r in &records {
                 assert_eq!(r["valid"], true, "{r}");
+                assert_eq!(r["params"]["stores_setting"], stores);
+                assert_eq!(r["params"]["stores"], if stores == "streaming" { "streaming" } else { "normal" }, "{r}");
+                assert_eq!(r["results"]["stores_probe_s"], Value::Null, "{r}");
                 assert!(r["bandwidth_gbs"]["median"].as_f64().unwrap() > 0.0);
                 // 13×11×17 points fit in any last-level cache: the record says so.
                 assert_eq!(r["results"]["in_cache"], r["results"]["llc_bytes"].as_u64().unwrap() > 0, "{r}");

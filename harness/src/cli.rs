@@ -271,6 +271,10 @@ pub struct StencilArgs {
     /// Halo exchange: on (overlapped with the interior), off (exchange, then compute), both
     #[arg(long, default_value = "on", value_parser = ["on", "off", "both"])]
     pub overlap: String,
+    /// How sweeps write the new field: auto (streaming where the fields exceed the last-level
+    /// cache, on x86-64), normal, or streaming (non-temporal stores)
+    #[arg(long, default_value = "auto", value_parser = ["auto", "normal", "streaming"])]
+    pub stores: String,
     /// Weak scaling: --size is per rank (the global grid is size × dims)
     #[arg(long)]
     pub weak: bool,

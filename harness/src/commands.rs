@@ -5,7 +5,7 @@
 use crate::bench::gemm::GemmSettings;
 use crate::bench::hpl::{self, HplSettings, Refine};
 use crate::bench::peak::PeakSettings;
-use crate::bench::stencil::{self, StencilSettings};
+use crate::bench::stencil::{self, StencilSettings, StoresSetting};
 use crate::bench::{self, Ctx};
 use crate::calibration::{self, Calibration};
 use crate::cli::{EstimateArgs, GemmArgs, HplArgs, MergeArgs, PeakArgs, ReportArgs, RunArgs, SlurmArgs, StencilArgs};
@@ -186,9 +186,13 @@ pub fn plan_runs(checked: &config::Checked, sizes: &config::Sizes, ranks: usize)
             .collect();
     }
     if let Some(st) = &plan.stencil {
+        let stores: StoresSetting = match &st.stores {
+            Some(v) => v.parse().map_err(|_| Error::Config { file: checked.file.clone(), message: format!("stencil.stores = \"{v}\": allowed: {}", StoresSetting::ALLOWED) })?,
+            None => StoresSetting::Auto,
+        };
         for &kind in &checked.stencil_kinds {
             for &precision in &checked.stencil_precisions {
-                let s = StencilSettings { kind, precision, global: sizes.stencil, iters: st.iters, dims: sizes.stencil_dims, overlap: st.overlap };
+                let s = StencilSettings { kind, precision, global: sizes.stencil, iters: st.iters, dims: sizes.stencil_dims, overlap: st.overlap, stores };
                 stencil::check(&s, ranks).map_err(|e| Error::Config { file: checked.file.clone(), message: format!("stencil: {e}") })?;
                 runs.stencils.push(s);
             }
@@ -304,7 +308,7 @@ pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome
         runs.hpl.retain(|h| !session.skip("hpl-mxp", h.precision, &[("n", serde_json::json!(h.n)), ("nb", serde_json::json!(h.nb))]));
         run_hpl(&ctx, &mut session, &runs.hpl)?;
     }
-    let key = |s: &StencilSettings| [("size", serde_json::json!(s.global)), ("iters", serde_json::json!(s.iters)), ("overlap", serde_json::json!(s.overlap))];
+    let key = |s: &StencilSettings| [("size", serde_json::json!(s.global)), ("iters", serde_json::json!(s.iters)), ("overlap", serde_json::json!(s.overlap)), ("stores_setting", serde_json::json!(s.stores.name()))];
     runs.stencils.retain(|s| !session.skip(stencil::record_kernel(s.kind), s.precision, &key(s)));
     if plan.stencil.is_some() {
         run_stencils(&ctx, &mut session, &runs.stencils)?;
@@ -486,7 +490,7 @@ fn stencil_runs(a: &StencilArgs, ranks: usize) -> Result<Vec<StencilSettings>> {
     let mut runs = Vec::new();
     for &precision in &a.precision {
         for &overlap in overlaps {
-            let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap };
+            let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap, stores: a.stores.parse().map_err(|_| Error::invalid("--stores", &a.stores, StoresSetting::ALLOWED))? };
             stencil::check(&s, ranks)?;
             runs.push(s);
         }
@@ -600,5 +604,17 @@ mod tests {
         let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks: 5 }, |s| stencil::decomp::balanced_dims(5, s)).unwrap();
         let e = plan_runs(&checked, &sizes, 5).unwrap_err().to_string();
         assert!(e.starts_with("config small.toml: stencil: invalid --dims") && e.contains("at most as many ranks as points"), "{e}");
+    }
+
+    #[test]
+    fn a_plan_chooses_the_stencil_stores() {
+        let runs = |extra: &str| {
+            let checked = config::Plan::parse(&format!("[stencil]\nkinds = [\"7pt\"]\nprecisions = [\"f64\"]\nsize = [8, 8, 8]\niters = 1\n{extra}"), "s.toml").unwrap();
+            let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks: 1 }, |s| stencil::decomp::balanced_dims(1, s)).unwrap();
+            plan_runs(&checked, &sizes, 1)
+        };
+        assert_eq!(runs("").unwrap().stencils[0].stores, StoresSetting::Auto);
+        assert_eq!(runs("stores = \"streaming\"\n").unwrap().stencils[0].stores, StoresSetting::Streaming);
+        assert_eq!(runs("stores = \"fast\"\n").unwrap_err().to_string(), "config s.toml: stencil.stores = \"fast\": allowed: auto, normal, streaming");
     }
 }

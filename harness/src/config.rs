@@ -127,6 +127,8 @@ pub struct StencilSection {
     /// Halo exchange overlapped with the interior.
     #[serde(default = "default_true")]
     pub overlap: bool,
+    /// How sweeps write the new field: auto (default), normal, streaming.
+    pub stores: Option<String>,
 }
 
 fn default_true() -> bool {

@@ -279,6 +279,13 @@ pub fn stencil_row(r: &Record) -> String {
     if let Some(g) = res("gosa") {
         out += &format!("  gosa after the last sweep: {}\n", exact(g));
     }
+    let stores = r.params.get("stores").and_then(|v| v.as_str()).unwrap_or("normal");
+    if let Some(probe) = r.results.get("stores_probe_s").filter(|p| !p.is_null()) {
+        let t = |k: &str| probe[k].as_f64().unwrap_or(f64::NAN);
+        out += &format!("  stores: {stores}, the faster in this run's probe (one exchange-and-sweep: normal {:.4} s, streaming {:.4} s)\n", t("normal"), t("streaming"));
+    } else if stores != "normal" {
+        out += &format!("  stores: {stores}\n");
+    }
     if r.results.get("in_cache").and_then(|v| v.as_bool()) == Some(true) {
         out += &format!(
             "  note: the arrays a sweep moves ({:.1} MB per node) fit in the last-level cache ({:.1} MB): this measures the cache, not memory\n",

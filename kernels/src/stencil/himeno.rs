@@ -3,8 +3,8 @@
 //! expression evaluated in the original's order (34 FLOPs per point, the original's count),
 //! returning gosa = Σ ss² (accumulated in f64); and the original's initial state.
 
-use super::window::{each_plane, store_row};
-use super::{Block, Region};
+use super::window::{RowOut, each_plane};
+use super::{Block, Region, Stores};
 use crate::precision::{Element, Overflow, Real};
 
 /// The coefficient arrays of Himeno (same shape as p).
@@ -22,17 +22,17 @@ pub const OMEGA: f64 = 0.8;
 
 /// One Himeno sweep of `r` (v3.0's loop body): `wrk2 = p + omega·ss` with
 /// `ss = (s0·a3 − p)·bnd`; returns gosa = Σ ss² over `r`, summed in f64 row by row.
-pub fn himeno<T: Element + Send>(p: &Block<T>, wrk2: &mut Block<T>, co: &HimenoCoefficients<T>, r: &Region) -> f64
+pub fn himeno<T: Element + Send>(p: &Block<T>, wrk2: &mut Block<T>, co: &HimenoCoefficients<T>, r: &Region, stores: Stores) -> f64
 where
     T::Acc: Real,
 {
     let (row, len) = (p.row(), r.k.len());
     let (k0, k1) = (r.k.start, r.k.end);
     let omega = T::Acc::from_f64(OMEGA);
-    each_plane(p, wrk2, r, |w, i, out| {
+    each_plane(p, wrk2, r, stores, |w, i, out| {
         let mut gosa = 0f64;
         let mut cr = vec![vec![T::Acc::default(); len]; 12];
-        let mut res = vec![T::Acc::default(); len];
+        let mut row_out = RowOut::<T>::new(len, stores);
         let mut sq = vec![T::Acc::default(); len];
         let arrays: Vec<&Block<T>> = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]).collect();
         for j in r.j.clone() {
@@ -53,7 +53,7 @@ where
                 None => &cr[n][..],
             });
             let [a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd] = coef;
-            store_row(&mut out[at + k0..at + k1], &mut res, |dst| {
+            row_out.store(&mut out[at + k0..at + k1], |dst| {
                 for k in 0..len {
                     let m = k + 1; // the point's own k in the p rows
                     let s0 = a0[k] * pip[m]

@@ -29,6 +29,7 @@ pub use himeno::{HimenoCoefficients, OMEGA, himeno, himeno_init};
 pub use seven::sweep7;
 pub use twenty_seven::sweep27;
 
+
 use std::ops::Range;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +59,27 @@ impl std::str::FromStr for Kind {
             given: s.into(),
             allowed: "7pt, himeno, 27pt".into(),
         })
+    }
+}
+
+/// How a sweep writes the new field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stores {
+    /// Ordinary stores: each line of the new field is read into the cache before it is
+    /// written (write-allocate), 8 bytes of traffic per f64 point more than the STREAM count.
+    Normal,
+    /// Non-temporal (streaming) stores past the caches for each row's 16-byte-aligned
+    /// middle (x86-64 `movntdq`; ordinary stores at the rows' ends and on other CPUs):
+    /// no write-allocate read, for fields larger than the cache.
+    Streaming,
+}
+
+impl Stores {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Streaming => "streaming",
+        }
     }
 }
 

@@ -2,16 +2,16 @@
 //! 8 FLOPs per point (5 + 1 additions, 2 multiplications), the heat equation's explicit step.
 
 use super::window::{LANES, chunked, each_row, window};
-use super::{Block, Region};
+use super::{Block, Region, Stores};
 use crate::precision::{Element, Real};
 
 /// One 7-point sweep of `r`: dst = c0·src + c1·Σ(6 neighbours).
-pub fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc)
+pub fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc, stores: Stores)
 where
     T::Acc: Real,
 {
     let (k0, k1) = (r.k.start, r.k.end);
-    each_row(src, dst, r, |w, j, dst| {
+    each_row(src, dst, r, stores, |w, j, dst| {
         let (cr, im, ip) = (&w.row(1, j)[k0 - 1..k1 + 1], &w.row(0, j)[k0..k1], &w.row(2, j)[k0..k1]);
         let (jm, jp) = (&w.row(1, j - 1)[k0..k1], &w.row(1, j + 1)[k0..k1]);
         let point = |k: usize| {

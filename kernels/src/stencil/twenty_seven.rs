@@ -2,16 +2,16 @@
 //! counted as HPCG counts it: 2 FLOPs per matrix entry, 54 per point.
 
 use super::window::{LANES, chunked, each_row, window};
-use super::{Block, Region};
+use super::{Block, Region, Stores};
 use crate::precision::{Element, Real};
 
 /// One 27-point sweep of `r`: dst = c0·src + c1·Σ(26 neighbours).
-pub fn sweep27<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc)
+pub fn sweep27<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc, stores: Stores)
 where
     T::Acc: Real,
 {
     let (k0, k1) = (r.k.start, r.k.end);
-    each_row(src, dst, r, |w, j, dst| {
+    each_row(src, dst, r, stores, |w, j, dst| {
         // The nine rows (i + di, j + dj), di, dj in −1..=1, each k0−1..k1+1.
         let nine: [&[T::Acc]; 9] = std::array::from_fn(|n| &w.row(n / 3, j + n % 3 - 1)[k0 - 1..k1 + 1]);
         let point = |k: usize| {

@@ -2,7 +2,7 @@
 //! the walk over planes and rows of a region (parallel over blocks of planes), the fixed
 //! 16-point chunks a row is computed in, and cache prefetch hints.
 
-use super::{Block, Region};
+use super::{Block, Region, Stores};
 use crate::precision::{Element, Overflow};
 use rayon::prelude::*;
 
@@ -61,8 +61,9 @@ impl<'a, T: Element> Window<'a, T> {
 /// Runs `plane_fn(window, i, out_plane)` for every i-plane of `r`: parallel tasks take
 /// blocks of consecutive planes, and each task's window rolls along i (so every plane of
 /// the old field is widened once per task, not three times). Returns the sum of what
-/// `plane_fn` returns (Himeno's gosa; 0 for the others).
-pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, plane_fn: impl Fn(&Window<'_, T>, usize, &mut [T]) -> f64 + Sync) -> f64 {
+/// `plane_fn` returns (Himeno's gosa; 0 for the others). With streaming stores each task
+/// ends with a store fence, so the new field is in memory when the sweep returns.
+pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, stores: Stores, plane_fn: impl Fn(&Window<'_, T>, usize, &mut [T]) -> f64 + Sync) -> f64 {
     assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
     if r.is_empty() {
         return 0.0;
@@ -84,31 +85,59 @@ pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, 
                 }
                 sum += plane_fn(&w, i0 + n, out);
             }
+            if stores == Stores::Streaming {
+                store_fence();
+            }
             sum
         })
         .sum()
 }
 
-/// Computes a row of results (the accumulation type) straight into the new field where the
-/// storage is the accumulation type, else into `res`, then rounds it into the field.
-pub(super) fn store_row<T: Element>(out: &mut [T], res: &mut [T::Acc], f: impl FnOnce(&mut [T::Acc])) {
-    match T::as_acc_slice_mut(out) {
-        Some(direct) => f(direct),
-        None => {
-            f(res);
-            T::from_acc_slice(res, out, Overflow::Saturate);
+/// Where a sweep computes a row and how it lands in the new field: computed straight into
+/// the field where the storage is the accumulation type and stores are ordinary; else
+/// computed into a buffer, rounded to the storage format (a second buffer when streaming)
+/// and copied (streamed) into the field.
+pub(super) struct RowOut<T: Element> {
+    res: Vec<T::Acc>,
+    rounded: Vec<T>,
+    stores: Stores,
+}
+
+impl<T: Element> RowOut<T> {
+    pub(super) fn new(len: usize, stores: Stores) -> Self {
+        let rounded = if stores == Stores::Streaming && T::as_acc_slice(&[]).is_none() { vec![T::default(); len] } else { Vec::new() };
+        Self { res: vec![T::Acc::default(); len], rounded, stores }
+    }
+
+    pub(super) fn store(&mut self, out: &mut [T], f: impl FnOnce(&mut [T::Acc])) {
+        let streaming = self.stores == Stores::Streaming;
+        match T::as_acc_slice_mut(out) {
+            Some(direct) if !streaming => f(direct),
+            Some(direct) => {
+                f(&mut self.res);
+                stream_copy(&self.res, direct);
+            }
+            None if !streaming => {
+                f(&mut self.res);
+                T::from_acc_slice(&self.res, out, Overflow::Saturate);
+            }
+            None => {
+                f(&mut self.res);
+                T::from_acc_slice(&self.res, &mut self.rounded, Overflow::Saturate);
+                stream_copy(&self.rounded, out);
+            }
         }
     }
 }
 
 /// Runs `row_fn(window, j, results)` for every row of `r` (plane by plane, see
 /// [`each_plane`]), `results` being the row's k range `r.k` of the new field.
-pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, row_fn: impl Fn(&Window<'_, T>, usize, &mut [T::Acc]) + Sync) {
+pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, stores: Stores, row_fn: impl Fn(&Window<'_, T>, usize, &mut [T::Acc]) + Sync) {
     let (row, len) = (src.row(), r.k.len());
     let (k0, k1) = (r.k.start, r.k.end);
     let plane = src.plane();
-    let _ = each_plane(src, dst, r, |w, i, out| {
-        let mut res = vec![T::Acc::default(); len];
+    let _ = each_plane(src, dst, r, stores, |w, i, out| {
+        let mut row_out = RowOut::<T>::new(len, stores);
         // The plane the window widens after the next step, prefetched into L2 row by row
         // while this plane is swept (so that widening does not wait on memory).
         let ahead = (w.direct.is_none() && i + 2 < src.data.len() / plane).then(|| &src.data[(i + 2) * plane..(i + 3) * plane]);
@@ -117,15 +146,57 @@ pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r:
                 prefetch::<INTO_L2, _>(&next[j * row..(j + 1) * row]);
                 // And the row four ahead of the new field, ready to be written (rounded
                 // storage rows are written whole); on the direct f64/f32 path it costs more
-                // than it saves, measured.
-                if j + 4 < out.len() / row {
+                // than it saves, measured; streamed rows are not read at all.
+                if stores == Stores::Normal && j + 4 < out.len() / row {
                     prefetch::<FOR_WRITE, _>(&out[(j + 4) * row..(j + 5) * row]);
                 }
             }
-            store_row(&mut out[j * row + k0..j * row + k1], &mut res, |dst| row_fn(w, j, dst));
+            row_out.store(&mut out[j * row + k0..j * row + k1], |dst| row_fn(w, j, dst));
         }
         0.0
     });
+}
+
+/// Copies `src` into `dst`, with non-temporal stores for the whole cache lines of `dst` on
+/// x86-64, and ordinary stores for the partial lines at its ends (which the neighbouring
+/// rows share: a line is never written both ways) and everywhere on other CPUs.
+fn stream_copy<A: Copy>(src: &[A], dst: &mut [A]) {
+    assert_eq!(src.len(), dst.len(), "stream_copy: lengths differ");
+    let size = std::mem::size_of::<A>();
+    #[cfg(target_arch = "x86_64")]
+    if size > 0 && 64 % size == 0 {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+        let addr = dst.as_ptr() as usize;
+        // Elements are aligned to their size, which divides 64.
+        let head = ((addr.next_multiple_of(64) - addr) / size).min(dst.len());
+        let lines = (dst.len() - head) * size / 64;
+        let tail = head + lines * 64 / size;
+        dst[..head].copy_from_slice(&src[..head]);
+        // SAFETY: `lines` 64-byte lines from element `head` lie inside both slices (tail ≤
+        // len); the stores are to 16-byte-aligned addresses, the loads are unaligned; SSE2
+        // is part of x86-64.
+        #[allow(unused_unsafe)]
+        unsafe {
+            let (s, d) = (src.as_ptr().add(head).cast::<u8>(), dst.as_mut_ptr().add(head).cast::<u8>());
+            for b in 0..4 * lines {
+                _mm_stream_si128(d.add(16 * b).cast::<__m128i>(), _mm_loadu_si128(s.add(16 * b).cast::<__m128i>()));
+            }
+        }
+        dst[tail..].copy_from_slice(&src[tail..]);
+        return;
+    }
+    let _ = size;
+    dst.copy_from_slice(src);
+}
+
+/// Orders the streaming stores before whatever follows (x86-64 `sfence`; nothing elsewhere).
+fn store_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: sfence has no operands and no preconditions (SSE, part of x86-64).
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_sfence();
+    }
 }
 
 /// Prefetches the cache lines of `xs` with `_mm_prefetch`'s hint `HINT` (a hint only:

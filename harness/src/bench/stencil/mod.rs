@@ -19,7 +19,7 @@ use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::{self, Stats};
 use effcal_kernels::precision::Real;
 use effcal_kernels::precision::{Element, Overflow};
-use effcal_kernels::stencil::{self, Block, HimenoCoefficients, Kind, Region};
+use effcal_kernels::stencil::{self, Block, HimenoCoefficients, Kind, Region, Stores};
 use effcal_kernels::{Precision, cost, rng};
 use halo::{Halo, Neighbours};
 use mpi::topology::{CartesianCommunicator, Communicator};
@@ -42,6 +42,45 @@ pub struct StencilSettings {
     /// Ranks per dimension; None: balanced.
     pub dims: Option<[usize; 3]>,
     pub overlap: bool,
+    pub stores: StoresSetting,
+}
+
+/// How the sweeps write the new field: `auto` times both (see [`probe_stores`]) where the
+/// fields exceed the last-level cache on x86-64 and takes the faster, and stores normally
+/// otherwise. Which wins is the CPU's: streaming (non-temporal) stores save the
+/// write-allocate read, but measured on Zen 4 they are slower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoresSetting {
+    Auto,
+    Normal,
+    Streaming,
+}
+
+impl StoresSetting {
+    pub const ALLOWED: &str = "auto, normal, streaming";
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Normal => "normal",
+            Self::Streaming => "streaming",
+        }
+    }
+
+    /// True when the stores are chosen by a probe: `auto`, for fields known to be larger
+    /// than the last-level cache, on x86-64 (in the cache, where the cache's size is
+    /// unknown, and on CPUs where streaming is an ordinary copy, normal stores are used).
+    fn probes(self, exceeds_cache: bool) -> bool {
+        self == Self::Auto && cfg!(target_arch = "x86_64") && exceeds_cache
+    }
+}
+
+impl std::str::FromStr for StoresSetting {
+    type Err = ();
+    /// Refused with `()`: callers name their field and [`Self::ALLOWED`].
+    fn from_str(s: &str) -> std::result::Result<Self, ()> {
+        [Self::Auto, Self::Normal, Self::Streaming].into_iter().find(|x| x.name() == s).ok_or(())
+    }
 }
 
 /// Refuses settings that cannot run, the same way on every rank, before any MPI work.
@@ -154,7 +193,7 @@ fn initial_field<T: Element + Send>(pl: &Place, global: [usize; 3], seed: u64) -
 /// largest magnitude (2), max over ranks, and the bound rounding allows: 3 unit roundoffs of
 /// the storage format (the inputs, the output) and 32 of the arithmetic (the sums).
 /// None for Himeno, whose weights are not an average.
-fn gold_check<T: Element + Send + Pod>(ctx: &Ctx, s: &StencilSettings, pl: &Place, halo: &mut Halo) -> Option<(f64, f64)>
+fn gold_check<T: Element + Send + Pod>(ctx: &Ctx, s: &StencilSettings, pl: &Place, halo: &mut Halo, stores: Stores) -> Option<(f64, f64)>
 where
     T::Acc: Real,
 {
@@ -177,13 +216,35 @@ where
         }
     }
     let before = owned(&u);
-    let mut st = State::<T> { v: u.clone(), u, coefficients: None, gosa: 0.0, halo_s: 0.0 };
+    let mut st = State::<T> { v: u.clone(), u, coefficients: None, stores, gosa: 0.0, halo_s: 0.0 };
     st.step(s.kind, halo, &pl.region, s.overlap);
     let after = owned(&st.u);
     let change = before.iter().zip(&after).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / 2.0;
     let unit = |p: Precision| p.info().epsilon / 2.0;
     let bound = 3.0 * unit(s.precision) + 32.0 * unit(s.precision.compute());
     Some((ctx.world.max(change), bound))
+}
+
+/// Chooses the stores of `auto` for this CPU and problem: exchange-and-sweeps of the
+/// record's problem, alternating normal and streaming stores, two of each (time = max over
+/// ranks, the least of each kind). Returns the faster and the two times (seconds, normal
+/// then streaming); every rank gets the same.
+fn probe_stores<T: Element + Send + Pod>(ctx: &Ctx, s: &StencilSettings, pl: &Place, halo: &mut Halo) -> (Stores, [f64; 2])
+where
+    T::Acc: Real,
+{
+    let mut st = State::<T>::new(s.kind, pl, s.global, ctx.seed, Stores::Normal);
+    let mut best = [f64::INFINITY; 2];
+    for _ in 0..2 {
+        for (m, stores) in [Stores::Normal, Stores::Streaming].into_iter().enumerate() {
+            st.stores = stores;
+            ctx.world.barrier();
+            let t = Instant::now();
+            st.step(s.kind, halo, &pl.region, s.overlap);
+            best[m] = best[m].min(ctx.world.max(t.elapsed().as_secs_f64()));
+        }
+    }
+    (if best[1] < best[0] { Stores::Streaming } else { Stores::Normal }, best)
 }
 
 /// The 7-point step of the heat equation (α = 1/8) and the 27-point averaging weights.
@@ -237,6 +298,7 @@ struct State<T: Element> {
     u: Block<T>,
     v: Block<T>,
     coefficients: Option<HimenoCoefficients<T>>,
+    stores: Stores,
     /// gosa of the last Himeno sweep (this rank's part).
     gosa: f64,
     /// Seconds this rank spent on the halo (packing, posting, progressing, waiting,
@@ -248,7 +310,7 @@ impl<T: Element + Send + Pod> State<T>
 where
     T::Acc: Real,
 {
-    fn new(kind: Kind, pl: &Place, global: [usize; 3], seed: u64) -> Self {
+    fn new(kind: Kind, pl: &Place, global: [usize; 3], seed: u64, stores: Stores) -> Self {
         let (u, coefficients) = match kind {
             Kind::Himeno => {
                 let (p, co) = stencil::himeno_init::<T>(pl.n, pl.origin, global);
@@ -257,21 +319,21 @@ where
             _ => (initial_field::<T>(pl, global, seed), None),
         };
         let v = u.clone();
-        Self { u, v, coefficients, gosa: 0.0, halo_s: 0.0 }
+        Self { u, v, coefficients, stores, gosa: 0.0, halo_s: 0.0 }
     }
 
     fn sweep_region(&mut self, kind: Kind, r: &Region) -> f64 {
         let (c0, c1) = weights::<T::Acc>(kind);
         match kind {
             Kind::Seven => {
-                stencil::sweep7(&self.u, &mut self.v, r, c0, c1);
+                stencil::sweep7(&self.u, &mut self.v, r, c0, c1, self.stores);
                 0.0
             }
             Kind::TwentySeven => {
-                stencil::sweep27(&self.u, &mut self.v, r, c0, c1);
+                stencil::sweep27(&self.u, &mut self.v, r, c0, c1, self.stores);
                 0.0
             }
-            Kind::Himeno => stencil::himeno(&self.u, &mut self.v, self.coefficients.as_ref().expect("himeno has coefficients"), r),
+            Kind::Himeno => stencil::himeno(&self.u, &mut self.v, self.coefficients.as_ref().expect("himeno has coefficients"), r, self.stores),
         }
     }
 
@@ -336,7 +398,20 @@ where
     let dims = check(s, ctx.world.size())?;
     let pl = place(ctx, s.global, dims);
     let mut halo = Halo::new(&pl.cart, pl.neighbours);
-    let gold = gold_check::<T>(ctx, s, &pl, &mut halo);
+    // The arrays a sweep moves, per node: where they fit in the last-level cache, the
+    // bandwidth is the cache's, not memory's (and %triad can pass 100 %).
+    let points: usize = s.global.iter().map(|g| g - 2).product();
+    let working_set = (points * cost::stencil::bytes_per_point(s.kind, s.precision)) as f64 / ctx.nodes() as f64;
+    let in_cache = ctx.node.llc_bytes > 0 && working_set <= ctx.node.llc_bytes as f64;
+    let (stores, probe) = match s.stores {
+        setting if setting.probes(ctx.node.llc_bytes > 0 && !in_cache) => {
+            let (stores, times) = probe_stores::<T>(ctx, s, &pl, &mut halo);
+            (stores, Some(times))
+        }
+        StoresSetting::Streaming => (Stores::Streaming, None),
+        _ => (Stores::Normal, None),
+    };
+    let gold = gold_check::<T>(ctx, s, &pl, &mut halo, stores);
     // Made afresh (untimed) before every repetition.
     let state: RefCell<Option<State<T>>> = RefCell::new(None);
     let label = format!("{} {} {}x{}x{}", s.kind.name(), s.precision, s.global[0], s.global[1], s.global[2]);
@@ -350,7 +425,7 @@ where
         || {
             // Drop the last repetition's fields before allocating the next ones.
             *state.borrow_mut() = None;
-            *state.borrow_mut() = Some(State::new(s.kind, &pl, s.global, ctx.seed));
+            *state.borrow_mut() = Some(State::new(s.kind, &pl, s.global, ctx.seed, stores));
         },
         || {
             let mut guard = state.borrow_mut();
@@ -379,7 +454,7 @@ where
     let (max_err, rms_err) = if s.precision == Precision::F64 {
         (0.0, 0.0)
     } else {
-        let mut reference = State::<f64>::new(s.kind, &pl, s.global, ctx.seed);
+        let mut reference = State::<f64>::new(s.kind, &pl, s.global, ctx.seed, Stores::Normal);
         for _ in 0..s.iters {
             reference.step(s.kind, &mut halo, &pl.region, false);
         }
@@ -396,7 +471,6 @@ where
         (dmax / rmax, (d2 / r2).sqrt())
     };
 
-    let points: usize = s.global.iter().map(|g| g - 2).product();
     let work = points as f64 * s.iters as f64;
     let time_s = Stats::of(&times);
     let gflops = Stats::rate(work * cost::stencil::flops_per_point(s.kind) as f64 / 1e9, &time_s);
@@ -404,10 +478,6 @@ where
     let mpts = Stats::rate(work / 1e6, &time_s);
     let halo_s = w.max(st.halo_s);
     let triad = peaks.and_then(|p| p.stream_triad_gbs);
-    // The arrays a sweep moves, per node: where they fit in the last-level cache, the
-    // bandwidth is the cache's, not memory's (and %triad can pass 100 %).
-    let working_set = (points * cost::stencil::bytes_per_point(s.kind, s.precision)) as f64 / ctx.nodes() as f64;
-    let in_cache = ctx.node.llc_bytes > 0 && working_set <= ctx.node.llc_bytes as f64;
     let gold_failed = gold.filter(|(change, bound)| change > bound);
     let valid = finite && gold_failed.is_none();
     let failure = if !finite {
@@ -422,12 +492,15 @@ where
         ("dims", json!(dims)),
         ("iters", json!(s.iters)),
         ("overlap", json!(s.overlap)),
+        ("stores", json!(stores.name())),
+        ("stores_setting", json!(s.stores.name())),
         ("ranks", json!(w.size())),
         ("threads_per_rank", json!(ctx.threads)),
         ("bytes_per_point", json!(cost::stencil::bytes_per_point(s.kind, s.precision))),
         ("arithmetic", json!(s.precision.compute().name())),
     ];
     let results = [
+        ("stores_probe_s", probe.map_or(json!(null), |[normal, streaming]| json!({"normal": normal, "streaming": streaming}))),
         ("mpoints_per_s", json!(mpts)),
         ("halo_fraction", json!(halo_s / time_s.max)),
         ("halo_s", json!(halo_s)),
