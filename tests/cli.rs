@@ -168,6 +168,48 @@ fn gemm_json_is_schema_valid_in_every_precision() {
         };
         assert_eq!(peaks["f16"]["compute_precision"], if native_f16 { "f16" } else { "f32" });
         assert_eq!(peaks["e4m3"]["compute_precision"], "f32");
+        // The fastest path: where the CPU has effcal's own kernel for the precision besides
+        // the portable path, both were timed and the faster ran; else there was nothing to
+        // choose from.
+        let r = &doc["records"][0];
+        assert_eq!(r["params"]["backend"], "fastest");
+        let own = match p {
+            "f64" => has_feature("avx512f"),
+            "bf16" => has_feature("avx512bf16"),
+            _ => false,
+        };
+        match r["results"].get("path_probe_s").and_then(Value::as_object) {
+            Some(times) => {
+                assert!(own, "{p}: a probe with one path: {r}");
+                assert_eq!(times.len(), 2, "{p}: {times:?}");
+                let fastest = times.iter().min_by(|a, b| a.1.as_f64().unwrap().total_cmp(&b.1.as_f64().unwrap())).unwrap().0;
+                assert_eq!(r["params"]["path"], fastest.as_str(), "{p}: {r}");
+            }
+            None => assert!(!own, "{p}: no probe though the CPU has two paths: {r}"),
+        }
+    }
+    // A path asked for is the path taken, without a probe.
+    for (backend, path) in [("portable", "convert-f32+faer"), ("auto", if has_feature("avx512bf16") { "avx512-bf16" } else { "convert-f32+faer" })] {
+        let json = tmp(&format!("gemm-{backend}.json"));
+        ok(&effcal(&["gemm", "--precision", "bf16", "--n", "67", "--reps", "1", "--backend", backend, "--json", json.to_str().unwrap()]));
+        let r = &calibration(&json)["records"][0];
+        assert_eq!((&r["params"]["backend"], &r["params"]["path"]), (&Value::from(backend), &Value::from(path)), "{r}");
+        assert!(r["results"].get("path_probe_s").is_none(), "{r}");
+    }
+}
+
+/// True when this CPU has the x86 feature (false elsewhere).
+fn has_feature(f: &str) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return match f {
+        "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+        "avx512bf16" => std::arch::is_x86_feature_detected!("avx512bf16"),
+        _ => false,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = f;
+        false
     }
 }
 

@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use effcal_kernels::Precision;
-use effcal_kernels::gemm::Backend;
+use crate::bench::gemm::PathChoice;
 use effcal_kernels::precision::scaling::ScaleMode;
 use std::path::PathBuf;
 
@@ -161,9 +161,11 @@ pub struct GemmArgs {
     /// e4m3/e5m2, none otherwise]
     #[arg(long, value_parser = parse_scaling)]
     pub scaling: Option<ScaleMode>,
-    /// auto (fastest path on this CPU) or portable (convert to f32)
-    #[arg(long, default_value = "auto", value_parser = parse_backend)]
-    pub backend: Backend,
+    /// GEMM path: fastest (time each exact path this CPU has for the precision and keep the
+    /// faster), auto (effcal's own kernel where the CPU has one) or portable (faer / convert
+    /// to f32)
+    #[arg(long, default_value = "fastest", value_parser = parse_path_choice)]
+    pub backend: PathChoice,
     /// Entries of C checked against a twice-f64 reference, per rank
     #[arg(long, default_value_t = 64)]
     pub samples: usize,
@@ -233,9 +235,11 @@ pub struct HplArgs {
     /// Repetitions run first and discarded
     #[arg(long, default_value_t = 1)]
     pub warmup: u32,
-    /// auto (fastest path on this CPU) or portable (faer / convert to f32)
-    #[arg(long, default_value = "auto", value_parser = parse_backend)]
-    pub backend: Backend,
+    /// Trailing-update GEMM path: fastest (time each exact path this CPU has for the
+    /// precision on an update's shape and keep the faster), auto (effcal's own kernel where
+    /// the CPU has one) or portable (faer / convert to f32)
+    #[arg(long, default_value = "fastest", value_parser = parse_path_choice)]
+    pub backend: PathChoice,
     /// Matrix seed (the right-hand side uses seed + 1)
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -360,6 +364,6 @@ fn parse_scaling(s: &str) -> Result<ScaleMode, String> {
     s.parse().map_err(|e: effcal_kernels::KernelError| e.to_string())
 }
 
-fn parse_backend(s: &str) -> Result<Backend, String> {
-    s.parse().map_err(|e: effcal_kernels::KernelError| e.to_string())
+fn parse_path_choice(s: &str) -> Result<PathChoice, String> {
+    s.parse()
 }

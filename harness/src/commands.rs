@@ -2,7 +2,7 @@
 //! and returns whether every result passed. [`plan_runs`] turns a plan into the
 //! measurements it asks for without MPI, so tests can check it.
 
-use crate::bench::gemm::GemmSettings;
+use crate::bench::gemm::{GemmSettings, PathChoice};
 use crate::bench::hpl::{self, HplSettings, Refine};
 use crate::bench::peak::PeakSettings;
 use crate::bench::stencil::{self, StencilSettings, StoresSetting};
@@ -12,7 +12,6 @@ use crate::cli::{EstimateArgs, GemmArgs, HplArgs, MergeArgs, PeakArgs, ReportArg
 use crate::error::{Error, Result};
 use crate::session::{Session, check_json, check_output, resume, setup};
 use crate::{Outcome, config, correct, estimate, merge, output, report, slurm};
-use effcal_kernels::gemm::GemmParams;
 use effcal_kernels::precision::scaling::ScaleMode;
 use effcal_kernels::stencil::Kind;
 use effcal_kernels::{Overflow, Precision};
@@ -98,7 +97,7 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
         m: a.m.map_or(n, |m| m as usize),
         k: a.k.map_or(n, |k| k as usize),
         scaling: a.scaling.unwrap_or(ScaleMode::default_for(a.precision)),
-        params: GemmParams { backend: a.backend, ..Default::default() },
+        path: a.backend,
         ..GemmSettings::square(a.precision, n, a.samples)
     };
     if a.samples == 0 {
@@ -171,7 +170,8 @@ pub fn plan_runs(checked: &config::Checked, sizes: &config::Sizes, ranks: usize)
     let fp8_scaling = |p: Precision| if p.is_fp8() { checked.fp8_scaling } else { ScaleMode::None };
     let mut runs = PlanRuns::default();
     if let Some(g) = &plan.gemm {
-        runs.gemm = checked.gemm_precisions.iter().map(|&p| GemmSettings { scaling: fp8_scaling(p), ..GemmSettings::square(p, sizes.gemm_n, g.samples) }).collect();
+        let path = backend(checked, "gemm", &g.backend)?;
+        runs.gemm = checked.gemm_precisions.iter().map(|&p| GemmSettings { scaling: fp8_scaling(p), path, ..GemmSettings::square(p, sizes.gemm_n, g.samples) }).collect();
     }
     if let Some(h) = &plan.hpl_mxp {
         let base = hpl_choices(checked, h, ranks)?;
@@ -253,7 +253,15 @@ fn hpl_choices(checked: &config::Checked, h: &config::HplSection, ranks: usize) 
         }
         s.chunk = c;
     }
+    s.path = backend(checked, "hpl_mxp", &h.backend)?;
     Ok(s)
+}
+
+/// A plan's `backend` key of `section`: fastest where absent.
+fn backend(checked: &config::Checked, section: &str, given: &Option<String>) -> Result<PathChoice> {
+    given.as_deref().map_or(Ok(PathChoice::Fastest), |v| {
+        v.parse().map_err(|_| Error::Config { file: checked.file.clone(), message: format!("{section}.backend = \"{v}\": allowed: {}", PathChoice::ALLOWED) })
+    })
 }
 
 /// `effcal run`: a plan's peaks, then every kernel in it, into one calibration; with
@@ -420,7 +428,7 @@ fn hpl_runs(a: &HplArgs) -> Result<Vec<HplSettings>> {
         chunk: a.chunk as usize,
         scale: 2f64.powi(a.scale_exp),
         progress_every: a.progress_every.unwrap_or(0),
-        gemm: GemmParams { backend: a.backend, ..Default::default() },
+        path: a.backend,
         ..HplSettings::new(0, 0, precision)
     };
     let mut runs = Vec::new();
@@ -578,7 +586,7 @@ mod tests {
     #[test]
     fn a_plan_takes_every_hpl_mxp_choice_the_cli_takes() {
         let plan = "[hpl_mxp]\nn = 512\nprecisions = [\"f16\", \"e4m3\"]\np = 2\nq = 1\npmap = \"col\"\nrefine = \"gmres\"\nrestart = 12\n\
-                    generator = \"shifted\"\nbcast = \"binomial\"\nlookahead = 0\nf64_matrix = \"kept\"\nscaling_fp8 = \"mx\"\nscale_exp = 3\nchunk = 64\n";
+                    generator = \"shifted\"\nbcast = \"binomial\"\nlookahead = 0\nf64_matrix = \"kept\"\nscaling_fp8 = \"mx\"\nscale_exp = 3\nchunk = 64\nbackend = \"portable\"\n";
         let checked = config::Plan::parse(plan, "h.toml").unwrap();
         let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks: 2 }, |s| s).unwrap();
         let runs = plan_runs(&checked, &sizes, 2).unwrap();
@@ -586,6 +594,7 @@ mod tests {
         assert_eq!((h.precision, h.n, h.p, h.q, h.pmap, h.refine), (Precision::E4m3, 512, 2, 1, hpl::grid::Pmap::Col, Refine::Gmres { restart: 12 }));
         assert_eq!((h.generator, h.bcast, h.lookahead, h.keep_f64, h.scaling, h.scale, h.chunk), (effcal_kernels::hpl_mxp::matgen::Generator::Shifted, hpl::bcast::Algorithm::Binomial, false, true, ScaleMode::Mx, 8.0, 64));
         assert_eq!(runs.hpl[0].scaling, ScaleMode::None, "FP8 scaling is for FP8");
+        assert_eq!(h.path, PathChoice::Fixed(effcal_kernels::gemm::Backend::Portable));
         let refused = |extra: &str, ranks: usize| {
             let checked = config::Plan::parse(&format!("[hpl_mxp]\nn = 512\nprecisions = [\"f64\"]\n{extra}"), "h.toml").unwrap();
             plan_runs(&checked, &sizes, ranks).unwrap_err().to_string()
@@ -595,6 +604,7 @@ mod tests {
         assert_eq!(refused("bcast = \"tree\"\n", 2), "config h.toml: hpl_mxp.bcast: unknown broadcast 'tree' (allowed: ring, binomial, mpi)");
         assert_eq!(refused("refine = \"cg\"\n", 2), "config h.toml: hpl_mxp.refine = \"cg\": allowed: ir, gmres");
         assert_eq!(refused("lookahead = 2\n", 2), "config h.toml: hpl_mxp.lookahead = 2: allowed: 0, 1");
+        assert_eq!(refused("backend = \"fast\"\n", 2), "config h.toml: hpl_mxp.backend = \"fast\": allowed: fastest, auto, portable");
     }
 
     #[test]

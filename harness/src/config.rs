@@ -70,6 +70,8 @@ pub struct GemmSection {
     pub scaling_fp8: String,
     #[serde(default = "default_samples")]
     pub samples: usize,
+    /// GEMM path: fastest (default), auto, portable (as `--backend`).
+    pub backend: Option<String>,
 }
 
 fn default_fp8_scaling() -> String {
@@ -107,6 +109,8 @@ pub struct HplSection {
     pub scaling_fp8: Option<String>,
     pub scale_exp: Option<i32>,
     pub chunk: Option<usize>,
+    /// Trailing-update GEMM path: fastest (default), auto, portable (as `--backend`).
+    pub backend: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -137,10 +137,18 @@ pub fn gemm_header(ranks: usize, threads: usize) -> String {
     )
 }
 
-/// One row of the GEMM table.
+/// The line that says how a GEMM path was chosen, where a probe chose it.
+fn path_probe_line(r: &Record) -> String {
+    let Some(serde_json::Value::Object(times)) = r.results.get("path_probe_s") else { return String::new() };
+    let path = r.params.get("path").and_then(|v| v.as_str()).unwrap_or("-");
+    let each: Vec<String> = times.iter().map(|(name, t)| format!("{name} {:.4} s", t.as_f64().unwrap_or(f64::NAN))).collect();
+    format!("  path: {path}, the faster in this run's probe ({})\n", each.join(", "))
+}
+
+/// One row of the GEMM table (and how its path was chosen, where a probe chose it).
 pub fn gemm_row(r: &Record) -> String {
     let p = |k: &str| r.params.get(k).map(|v| v.to_string().trim_matches('"').to_string()).unwrap_or_default();
-    format!(
+    let row = format!(
         "{:<5} {:>6} {:<17} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>6} {:>10.2e} {:>9.2e}  {}\n",
         r.precision,
         p("n"),
@@ -153,7 +161,8 @@ pub fn gemm_row(r: &Record) -> String {
         r.accuracy.rel_error_vs_f64.unwrap_or(f64::NAN),
         r.accuracy.expected_error.unwrap_or(f64::NAN),
         if r.valid { "PASSED" } else { "FAILED" }
-    )
+    );
+    row + &path_probe_line(r)
 }
 
 /// The closing line: the binding of every rank, as a person checks it.
@@ -216,6 +225,7 @@ pub fn hpl_block(r: &Record) -> String {
         // No trailing update ran on rank 0 (one block column, or none of its columns).
         if r.params.get("path").is_none_or(serde_json::Value::is_null) { "none (no trailing update on rank 0)".to_string() } else { p("path") },
     );
+    out += &path_probe_line(r);
     if r.params.get("what_if").and_then(|v| v.as_bool()) == Some(true) {
         out += &format!(
             "  what-if: {} factorisations (scaling {}) stopped qualifying for the HPL-MxP list in June 2025 (lowest allowed: 16 bits)\n",

@@ -8,10 +8,11 @@ use effcal_kernels::{Precision, cost};
 use crate::error::Result;
 use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::Stats;
-use effcal_kernels::gemm::{self, GemmElement, GemmParams, accuracy};
+use effcal_kernels::gemm::{self, Backend, GemmElement, GemmParams, accuracy};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
 use effcal_kernels::rng::{stream, uniform_f32};
 use serde_json::json;
+use std::time::Instant;
 
 /// One GEMM measurement.
 #[derive(Clone, Copy, Debug)]
@@ -21,16 +22,83 @@ pub struct GemmSettings {
     pub n: usize,
     pub k: usize,
     pub scaling: ScaleMode,
+    /// How the path is chosen; `params.backend` is set from it.
+    pub path: PathChoice,
     pub params: GemmParams,
     pub samples: usize,
 }
 
 impl GemmSettings {
     /// n×n times n×n in `precision` with its default scaling (per tensor for FP8), the
-    /// default path, and `samples` entries of C checked per rank.
+    /// fastest path, and `samples` entries of C checked per rank.
     pub fn square(precision: Precision, n: usize, samples: usize) -> Self {
-        GemmSettings { precision, m: n, n, k: n, scaling: ScaleMode::default_for(precision), params: GemmParams::default(), samples }
+        GemmSettings { precision, m: n, n, k: n, scaling: ScaleMode::default_for(precision), path: PathChoice::Fastest, params: GemmParams::default(), samples }
     }
+}
+
+/// How a GEMM's path is chosen (`--backend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathChoice {
+    /// Time every path this CPU has for the precision (see [`probe`]) and keep the faster:
+    /// an instruction that exists is not taken to be fast (Emerald Rapids' `vdpbf16ps`
+    /// runs at half its f32 FMA rate, where widening bf16 to f32, exact, wins).
+    Fastest,
+    /// This backend, as asked: auto (effcal's own kernel where the CPU has one) or portable.
+    Fixed(Backend),
+}
+
+impl PathChoice {
+    pub const ALLOWED: &str = "fastest, auto, portable";
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Fastest => "fastest",
+            Self::Fixed(b) => b.name(),
+        }
+    }
+}
+
+impl std::str::FromStr for PathChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fastest" => Ok(Self::Fastest),
+            _ => s.parse().map(Self::Fixed).map_err(|_| format!("unknown backend '{s}' (allowed: {})", Self::ALLOWED)),
+        }
+    }
+}
+
+/// A probe's outcome: the faster backend and each path's time (name, seconds).
+pub type Probe = (Backend, Vec<(String, f64)>);
+
+/// Chooses between the paths `p` has on this CPU ([`gemm::backends`]) by timing
+/// `multiply(backend)` (which returns the path it took): once untimed, then twice, for each
+/// (time = max over ranks, the least of the two); every rank gets the same answer. None
+/// where there is one path.
+pub fn probe(ctx: &Ctx, p: Precision, mut multiply: impl FnMut(Backend) -> gemm::GemmPath) -> Option<Probe> {
+    let backends = gemm::backends(p);
+    if backends.len() < 2 {
+        return None;
+    }
+    let mut times = Vec::new();
+    for &backend in backends {
+        let path = multiply(backend);
+        let mut best = f64::INFINITY;
+        for _ in 0..2 {
+            ctx.world.barrier();
+            let t = Instant::now();
+            multiply(backend);
+            best = best.min(ctx.world.max(t.elapsed().as_secs_f64()));
+        }
+        times.push((backend, path.name().to_string(), best));
+    }
+    let fastest = times.iter().min_by(|x, y| x.2.total_cmp(&y.2)).map(|x| x.0)?;
+    Some((fastest, times.into_iter().map(|(_, name, t)| (name, t)).collect()))
+}
+
+/// A probe's times as JSON: {path: seconds}, null without a probe.
+pub fn probe_json(probe: &Option<Probe>) -> serde_json::Value {
+    probe.as_ref().map_or(serde_json::Value::Null, |(_, times)| times.iter().map(|(name, t)| (name.clone(), json!(t))).collect::<serde_json::Map<_, _>>().into())
 }
 
 pub fn measure(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Result<Record> {
@@ -46,9 +114,22 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
     let mut c = vec![T::Acc::default(); m * n];
 
     // Argument errors are the same on every rank: find them before the collective loop.
-    let info = gemm::gemm(&mut c, &a, &b, &s.params)?;
+    gemm::gemm(&mut c, &a, &b, &s.params)?;
+    let mut params = s.params;
+    let probe = match s.path {
+        PathChoice::Fixed(backend) => {
+            params.backend = backend;
+            None
+        }
+        PathChoice::Fastest => {
+            let probe = probe(ctx, s.precision, |backend| gemm::gemm(&mut c, &a, &b, &GemmParams { backend, ..s.params }).expect("checked above").path);
+            params.backend = probe.as_ref().map_or(params.backend, |p| p.0);
+            probe
+        }
+    };
+    let info = gemm::gemm(&mut c, &a, &b, &params).expect("checked above");
     let times = ctx.time(&format!("gemm {} n={n}", s.precision), || {
-        gemm::gemm(&mut c, &a, &b, &s.params).expect("checked above");
+        gemm::gemm(&mut c, &a, &b, &params).expect("checked above");
     });
 
     let acc = accuracy::check(
@@ -82,6 +163,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         ("ranks", json!(ranks)),
         ("threads_per_rank", json!(ctx.threads)),
         ("scaling", json!(s.scaling.name())),
+        ("backend", json!(s.path.name())),
         ("path", json!(info.path.name())),
         ("arithmetic", json!(info.path.arithmetic(s.precision).name())),
         ("accumulation", json!(s.precision.compute().name())),
@@ -97,7 +179,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         accuracy,
         valid,
         failure: (!valid).then(|| "an entry of C is outside the arithmetic error bound".to_string()),
-        results: Default::default(),
+        results: [("path_probe_s".to_string(), probe_json(&probe))].into_iter().filter(|(_, v)| !v.is_null()).collect(),
         bandwidth_gbs: None,
         checksum: None,
     })

@@ -60,6 +60,34 @@ impl FromStr for Backend {
     }
 }
 
+impl Backend {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Portable => "portable",
+        }
+    }
+}
+
+/// The backends that take different paths for inputs stored in `p` on this CPU: effcal's
+/// own kernel where the CPU has one (f64 with AVX-512F, bf16 with AVX512_BF16), then the
+/// portable path; just [`Backend::Auto`] where the two are the same path. The paths give the
+/// same products (exact in the accumulation format), summed in another order.
+pub fn backends(p: Precision) -> &'static [Backend] {
+    #[cfg(target_arch = "x86_64")]
+    let own = match p {
+        Precision::F64 => f64_avx512::available(),
+        Precision::Bf16 => bf16_avx512::available(),
+        _ => false,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let own = {
+        let _ = p;
+        false
+    };
+    if own { &[Backend::Auto, Backend::Portable] } else { &[Backend::Auto] }
+}
+
 /// Parameters of a GEMM. The thread count is that of the rayon pool the call runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GemmParams {

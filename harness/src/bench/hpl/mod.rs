@@ -18,7 +18,10 @@ use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::{self, Slowest, Stats};
 use crate::world::World;
 use bcast::Algorithm;
-use effcal_kernels::gemm::{GemmElement, GemmParams, GemmPath};
+use crate::bench::gemm::{PathChoice, Probe, probe, probe_json};
+use effcal_kernels::gemm::{self, GemmElement, GemmParams, GemmPath, Update};
+use effcal_kernels::precision::scaling::{KAxis, Quantized};
+use effcal_kernels::rng::stream;
 use effcal_kernels::precision::Real;
 use effcal_kernels::hpl_mxp::matgen::{Generator, Matrix};
 use effcal_kernels::precision::scaling::ScaleMode;
@@ -70,6 +73,8 @@ pub struct HplSettings {
     pub scale: f64,
     /// A progress line every this many steps (0: none).
     pub progress_every: usize,
+    /// How the trailing update's GEMM path is chosen; `gemm.backend` is set from it.
+    pub path: PathChoice,
     pub gemm: GemmParams,
 }
 
@@ -98,6 +103,7 @@ impl HplSettings {
             chunk: 2048,
             scale: 1.0,
             progress_every: 0,
+            path: PathChoice::Fastest,
             gemm: GemmParams::default(),
         }
     }
@@ -179,7 +185,19 @@ where
         operators::generate(&m, s.scale, &grid, world, &mut a64);
         a64
     });
-    let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm: s.gemm, chunk: s.chunk };
+    let mut gemm = s.gemm;
+    let probe = match s.path {
+        PathChoice::Fixed(backend) => {
+            gemm.backend = backend;
+            None
+        }
+        PathChoice::Fastest => {
+            let probe = probe_update::<T>(ctx, s, rows.local_len(), cols.local_len());
+            gemm.backend = probe.as_ref().map_or(gemm.backend, |p| p.0);
+            probe
+        }
+    };
+    let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm, chunk: s.chunk };
     let mut a = Local::<T::Acc>::zeros(rows, cols);
     let mut path = None;
     let root = ctx.world.is_root();
@@ -222,10 +240,26 @@ where
         });
         Ok(Rep { total: t0.elapsed().as_secs_f64(), lu: t_lu, refine: t_ref, phases: out.phases, ir: Some(info), failure })
     })?;
-    Ok(summarise(ctx, s, peaks, &reps, path))
+    Ok(summarise(ctx, s, peaks, &reps, path, &probe))
 }
 
-fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], path: Option<GemmPath>) -> Record {
+/// Chooses the trailing update's GEMM path where the precision has two on this CPU: a
+/// probe (see [`crate::bench::gemm::probe`]) of one update of the first step's shape, this
+/// rank's rows by one column chunk by nb (each at most 4096), on random operands.
+fn probe_update<T: GemmElement>(ctx: &Ctx, s: &HplSettings, rows: usize, cols: usize) -> Option<Probe> {
+    if gemm::backends(s.precision).len() < 2 {
+        return None;
+    }
+    let (m, n, k) = (rows.clamp(1, 4096), cols.min(s.chunk).clamp(1, 4096), s.nb);
+    let seed = stream(ctx.seed, 3_000_000 + ctx.world.rank() as u64);
+    let a = Quantized::<T>::uniform(seed, m, k, KAxis::Cols, ScaleMode::None);
+    let b = Quantized::<T>::uniform(seed + 1, k, n, KAxis::Rows, ScaleMode::None);
+    let mut c = vec![T::Acc::default(); m * n];
+    let update = Update { alpha: T::Acc::from(-1.0), accumulate: true };
+    probe(ctx, s.precision, |backend| gemm::gemm_update(&mut c, n, &a, &b, update, &GemmParams { backend, ..s.gemm }).expect("shapes made to fit").path)
+}
+
+fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], path: Option<GemmPath>, probe: &Option<Probe>) -> Record {
     let times: Vec<f64> = reps.iter().map(|r| r.total).collect();
     let lu_times: Vec<f64> = reps.iter().map(|r| r.lu).collect();
     let ref_times: Vec<f64> = reps.iter().map(|r| r.refine).collect();
@@ -263,6 +297,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         ("f64_matrix", json!(if s.keep_f64 { "kept" } else { "regenerated" })),
         ("scaling", json!(s.scaling.name())),
         ("matrix_scale", json!(s.scale)),
+        ("backend", json!(s.path.name())),
         ("path", json!(path.map(GemmPath::name))),
         // The arithmetic of the trailing update, where the FLOPs are.
         ("arithmetic", json!(path.map(|p| p.arithmetic(s.precision).name()))),
@@ -270,6 +305,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         ("what_if", json!(what_if)),
     ];
     let results = [
+        ("path_probe_s", probe_json(probe)),
         ("lu_time_s", json!(lu_time_s)),
         ("lu_gflops", json!(lu_gflops)),
         ("lu_efficiency", json!(eff(lu_gflops.median))),
