@@ -48,7 +48,7 @@ options() {
     # The launch agent enters the host's namespaces; ranks go round the hosts (--map-by node);
     # TCP only (no shared memory), over the test bed's subnet; processes are not bound by
     # Open MPI (each host's CPU is its own; effcal binds its threads inside it).
-    echo "--host $list --map-by node --mca plm_rsh_agent $HERE/testbed-agent --mca btl tcp,self --mca btl_tcp_if_include $SUBNET.0/24 --mca oob_tcp_if_include $SUBNET.0/24 --bind-to none --oversubscribe"
+    echo "--host $list --map-by node --mca plm_rsh_agent $HERE/testbed-agent --mca plm_rsh_no_tree_spawn 1 --mca btl tcp,self --mca btl_tcp_if_include $SUBNET.0/24 --mca oob_tcp_if_include $SUBNET.0/24 --bind-to none --oversubscribe"
 }
 
 down() {

@@ -34,17 +34,31 @@ impl Testbed {
 
     /// `mpirun <options> -n <ranks> effcal <args>` across the hosts (ranks round the hosts).
     fn mpirun(&self, ranks: usize, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .arg("300")
-            .arg("mpirun")
-            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-            .args(&self.options)
-            .args(["-n", &ranks.to_string(), BIN])
-            .args(args)
-            .output()
-            .expect("mpirun is installed")
+        launch(&self.options, ranks, args)
     }
+
+    /// The mpirun options for the given hosts only (1-based: effh1 is 1).
+    fn options_on(&self, hosts: &[usize]) -> Vec<String> {
+        let list: Vec<String> = hosts.iter().map(|h| format!("10.77.0.{h}")).collect();
+        let mut options = self.options.clone();
+        let at = options.iter().position(|o| o == "--host").expect("the options name the hosts") + 1;
+        options[at] = list.join(",");
+        options
+    }
+}
+
+/// `mpirun <options> -n <ranks> effcal <args>`, ended after 300 s whatever happens.
+fn launch(options: &[String], ranks: usize, args: &[&str]) -> Output {
+    Command::new("timeout")
+        .arg("300")
+        .arg("mpirun")
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .args(options)
+        .args(["-n", &ranks.to_string(), BIN])
+        .args(args)
+        .output()
+        .expect("mpirun is installed")
 }
 
 impl Drop for Testbed {
@@ -115,5 +129,86 @@ fn across_hosts_the_answers_are_those_of_one_host() {
                 assert_eq!(answer(a), answer(h), "{name} on {ranks} ranks: across hosts, then on one host");
             }
         }
+    }
+}
+
+/// Processes still running in a host's namespaces.
+fn pids(host: usize) -> String {
+    text(&Command::new("ip").args(["netns", "pids", &format!("effh{host}")]).output().expect("ip runs").stdout)
+}
+
+/// The number of records in a calibration file, where it holds a whole one.
+fn written(path: &Path) -> usize {
+    std::fs::read_to_string(path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()).and_then(|d| d["records"].as_array().map(Vec::len)).unwrap_or(0)
+}
+
+#[test]
+fn a_host_lost_mid_run_ends_the_job_and_resume_finishes_it_elsewhere() {
+    let Some(bed) = Testbed::up(3) else { return };
+    // A quick GEMM written first, then a kernel long enough to lose a host in.
+    let head = "[run]\nreps = 3\nwarmup = 0\n[peak]\nfma_seconds = 0.05\ntriad_elements = 100000\n[gemm]\nn = 128\nprecisions = [\"f64\"]\n";
+    let long = [
+        ("hpl-mxp", "[hpl_mxp]\nn = 4096\nprecisions = [\"f64\"]\n"),
+        ("stencil-7pt", "[stencil]\nkinds = [\"7pt\"]\nprecisions = [\"f64\"]\nsize = [200, 200, 200]\niters = 200\n"),
+    ];
+    for (kernel, section) in long {
+        let plan = tmp(&format!("fault-{kernel}.toml"));
+        std::fs::write(&plan, format!("{head}{section}")).unwrap();
+        let json = tmp(&format!("fault-{kernel}.json"));
+        let (out, err) = (tmp(&format!("fault-{kernel}.out")), tmp(&format!("fault-{kernel}.err")));
+        let args = ["--threads", "1", "run", "--config", plan.to_str().unwrap(), "--out", json.to_str().unwrap()];
+        let mut job = Command::new("mpirun")
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .args(bed.options_on(&[1, 2]))
+            .args(["-n", "2", BIN])
+            .args(args)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("mpirun starts");
+        // The GEMM's record is written: the long kernel runs. Host 2 dies (every process).
+        let start = std::time::Instant::now();
+        while written(&json) < 1 {
+            assert!(job.try_wait().unwrap().is_none(), "{kernel}: the job ended before the fault:\n{}", std::fs::read_to_string(&err).unwrap());
+            assert!(start.elapsed().as_secs() < 120, "{kernel}: no record after 120 s");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let killed = std::time::Instant::now();
+        let _ = Command::new("sh").args(["-c", "ip netns pids effh2 | xargs -r kill -9"]).status();
+        let status = loop {
+            if let Some(status) = job.try_wait().unwrap() {
+                break status;
+            }
+            if killed.elapsed().as_secs() > 60 {
+                let _ = job.kill();
+                panic!("{kernel}: the job still runs 60 s after host 2 died");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let took = killed.elapsed().as_secs_f64();
+        let stderr = std::fs::read_to_string(&err).unwrap();
+        assert!(!status.success(), "{kernel}: exit {status:?} after the fault");
+        // Open MPI names the lost host (its address: effh2 is 10.77.0.2).
+        assert!(stderr.contains("10.77.0.2"), "{kernel}: the message names no host:\n{stderr}");
+        eprintln!("{kernel}: host 2 killed; the job ended in {took:.1} s with {status:?}");
+        // What was written is whole and as it was; no rank is left running anywhere.
+        let doc = calibration(&json);
+        let records = doc["records"].as_array().unwrap();
+        assert_eq!(records.len(), 1, "{kernel}: {records:?}");
+        assert_eq!((records[0]["kernel"].as_str(), records[0]["valid"].as_bool()), (Some("gemm"), Some(true)));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        for h in 1..=3 {
+            assert_eq!(pids(h), "", "{kernel}: processes left on effh{h}");
+        }
+        // --resume on the healthy host and a spare: only what is missing is measured.
+        let mut again = args.to_vec();
+        again.push("--resume");
+        let stdout = ok(&launch(&bed.options_on(&[1, 3]), 2, &again));
+        assert!(stdout.contains("gemm f64: already in the calibration (resumed), skipped") && stdout.contains("Result: PASSED"), "{stdout}");
+        let doc = calibration(&json);
+        let kernels: Vec<&str> = doc["records"].as_array().unwrap().iter().map(|r| r["kernel"].as_str().unwrap()).collect();
+        assert_eq!(kernels, ["gemm", kernel]);
+        assert_eq!(doc["system"]["hosts"], serde_json::json!(["effh1", "effh3"]));
     }
 }
