@@ -3,6 +3,8 @@
 //! MPI launches across them over TCP only (no shared memory). The answers must be those of
 //! the same ranks on one host: stencil checksums and gosa bit for bit, HPL-MxP PASSED with
 //! the same iterations and scaled residual; the calibration names each rank's host.
+//! A host killed mid-run ends the job at once and `--resume` finishes it elsewhere; a link
+//! dropped for 10 s delays the run and changes nothing; a full disk keeps what was written.
 //! Skipped, with a message, only where the machine cannot have a test bed (exit 77).
 
 mod common;
@@ -14,14 +16,20 @@ use std::process::{Command, Output};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/testbed.sh");
 
+/// One test bed at a time (its names are fixed): the tests of this file take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The test bed's hosts, removed when dropped (whatever happened).
 struct Testbed {
     /// mpirun's options to launch across the hosts.
     options: Vec<String>,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Testbed {
     fn up(hosts: usize) -> Option<Self> {
+        // A test that failed holding the bed poisons the lock; the next still gets its turn.
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let out = Command::new("bash").args([SCRIPT, "up", &hosts.to_string()]).output().expect("bash runs");
         if out.status.code() == Some(77) {
             eprintln!("SKIPPED: the test bed needs root and network namespaces:\n{}", text(&out.stderr));
@@ -29,7 +37,7 @@ impl Testbed {
         }
         let stdout = ok(&out);
         let options = stdout.lines().last().expect("the mpirun options").split_whitespace().map(str::to_string).collect();
-        Some(Testbed { options })
+        Some(Testbed { options, _turn: turn })
     }
 
     /// `mpirun <options> -n <ranks> effcal <args>` across the hosts (ranks round the hosts).
@@ -211,4 +219,77 @@ fn a_host_lost_mid_run_ends_the_job_and_resume_finishes_it_elsewhere() {
         assert_eq!(kernels, ["gemm", kernel]);
         assert_eq!(doc["system"]["hosts"], serde_json::json!(["effh1", "effh3"]));
     }
+}
+
+#[test]
+fn a_link_dropped_for_ten_seconds_delays_the_run_and_changes_nothing() {
+    let Some(bed) = Testbed::up(2) else { return };
+    let plan = tmp("link.toml");
+    std::fs::write(
+        &plan,
+        "[run]\nreps = 3\nwarmup = 0\n[peak]\nfma_seconds = 0.05\ntriad_elements = 100000\n[gemm]\nn = 128\nprecisions = [\"f64\"]\n\
+         [stencil]\nkinds = [\"7pt\"]\nprecisions = [\"f64\"]\nsize = [200, 200, 200]\niters = 200\n",
+    )
+    .unwrap();
+    let json = tmp("link.json");
+    let args = ["--threads", "1", "run", "--config", plan.to_str().unwrap(), "--out", json.to_str().unwrap()];
+    let job = {
+        let mut c = Command::new("timeout");
+        c.arg("300").arg("mpirun").env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1").args(&bed.options).args(["-n", "2", BIN]).args(args);
+        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("mpirun starts")
+    };
+    let start = std::time::Instant::now();
+    while written(&json) < 1 {
+        assert!(start.elapsed().as_secs() < 120, "no record after 120 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Host 2's link goes down mid-stencil for 10 s (TCP retransmits; no MPI timeout).
+    let link = |state: &str| assert!(Command::new("ip").args(["link", "set", "effv2", state]).status().unwrap().success());
+    link("down");
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    link("up");
+    let up = std::time::Instant::now();
+    let out = job.wait_with_output().unwrap();
+    let stdout = ok(&out);
+    assert!(stdout.contains("Result: PASSED"), "{stdout}");
+    eprintln!("link down 10 s: the run finished {:.1} s after it came back", up.elapsed().as_secs_f64());
+    // The field is the one the same ranks compute on one host.
+    let (_, records) = records(&json);
+    let here = tmp("link-one-host.json");
+    ok(&one_host(2, &["--threads", "1", "stencil", "--kind", "7pt", "--size", "200", "200", "200", "--iters", "200", "--reps", "1", "--warmup", "0", "--triad-elements", "100000", "--json", here.to_str().unwrap()]));
+    let (_, mine) = self::records(&here);
+    assert_eq!(records[1]["checksum"], mine[0]["checksum"]);
+}
+
+#[test]
+fn a_full_disk_keeps_the_calibration_written_and_says_so() {
+    let dir = tmp("small-disk");
+    let _ = Command::new("umount").arg(&dir).status();
+    std::fs::create_dir_all(&dir).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir.to_str().unwrap()]).status().is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: mounting a 16 KiB tmpfs needs root");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&dir);
+    let plan = tmp("disk.toml");
+    std::fs::write(&plan, "[run]\nreps = 1\nwarmup = 0\n[peak]\nfma_seconds = 0.02\ntriad_elements = 100000\n[gemm]\nn = 64\nprecisions = [\"f64\", \"f32\", \"bf16\", \"f16\", \"e4m3\", \"e5m2\"]\n").unwrap();
+    let json = dir.join("cal.json");
+    let out = common::effcal(&["--threads", "1", "run", "--config", plan.to_str().unwrap(), "--out", json.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    let want = format!("effcal: error: writing {} (the file is left as it was last written): No space left on device", json.display());
+    assert!(err.contains(&want), "{err}");
+    // The file holds every record written before the disk filled, whole; no temporary is left.
+    let doc = calibration(&json);
+    let n = doc["records"].as_array().unwrap().len();
+    assert!((1..6).contains(&n), "{n} records");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(left, [std::ffi::OsString::from("cal.json")]);
 }

@@ -378,7 +378,7 @@ pub fn write_atomic(path: &Path, value: &impl Serialize) -> Result<()> {
     let written = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
     written.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        Error::io(format!("writing {}", path.display()), e)
+        Error::io(format!("writing {} (the file is left as it was last written)", path.display()), e)
     })
 }
 

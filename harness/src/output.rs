@@ -137,11 +137,20 @@ pub fn gemm_header(ranks: usize, threads: usize) -> String {
     )
 }
 
+/// A short time with four significant digits in a readable unit.
+fn seconds(t: f64) -> String {
+    match t {
+        t if t < 1e-3 => format!("{:.4} ms", t * 1e3),
+        t if t < 1.0 => format!("{:.2} ms", t * 1e3),
+        t => format!("{t:.3} s"),
+    }
+}
+
 /// The line that says how a GEMM path was chosen, where a probe chose it.
 fn path_probe_line(r: &Record) -> String {
     let Some(serde_json::Value::Object(times)) = r.results.get("path_probe_s") else { return String::new() };
     let path = r.params.get("path").and_then(|v| v.as_str()).unwrap_or("-");
-    let each: Vec<String> = times.iter().map(|(name, t)| format!("{name} {:.4} s", t.as_f64().unwrap_or(f64::NAN))).collect();
+    let each: Vec<String> = times.iter().map(|(name, t)| format!("{name} {}", seconds(t.as_f64().unwrap_or(f64::NAN)))).collect();
     format!("  path: {path}, the faster in this run's probe ({})\n", each.join(", "))
 }
 
@@ -292,7 +301,7 @@ pub fn stencil_row(r: &Record) -> String {
     let stores = r.params.get("stores").and_then(|v| v.as_str()).unwrap_or("normal");
     if let Some(probe) = r.results.get("stores_probe_s").filter(|p| !p.is_null()) {
         let t = |k: &str| probe[k].as_f64().unwrap_or(f64::NAN);
-        out += &format!("  stores: {stores}, the faster in this run's probe (one exchange-and-sweep: normal {:.4} s, streaming {:.4} s)\n", t("normal"), t("streaming"));
+        out += &format!("  stores: {stores}, the faster in this run's probe (one exchange-and-sweep: normal {}, streaming {})\n", seconds(t("normal")), seconds(t("streaming")));
     } else if stores != "normal" {
         out += &format!("  stores: {stores}\n");
     }
