@@ -2,7 +2,9 @@
 //! single-node Slurm (munged, slurmctld, slurmd, installed from Debian when missing),
 //! `sbatch --wait slurm/effcal.sbatch` runs a small plan through srun on one rank per
 //! physical core (as its header says), and the calibration JSON it wrote is checked. The daemons are stopped by their PIDs whatever
-//! happens. Skipped, with a message, only where Slurm cannot be installed (exit 77).
+//! happens. A second test brings up 2 nodes on the test bed (scripts/testbed.sh: one slurmd
+//! per host) and runs the scripts `effcal slurm` renders for 1 and 2 nodes, then merges them.
+//! Skipped, with a message, only where Slurm cannot be installed (exit 77).
 
 mod common;
 
@@ -21,7 +23,12 @@ struct Cluster {
 impl Cluster {
     /// None where Slurm cannot be installed here.
     fn up(dir: &Path) -> Option<Self> {
-        let out = Command::new("bash").arg(Path::new(ROOT).join("tests/slurm/cluster.sh")).arg("up").arg(dir).output().expect("bash runs");
+        Self::up_nodes(dir, 1)
+    }
+
+    /// `nodes` > 1: on the test bed (scripts/testbed.sh), one slurmd per host.
+    fn up_nodes(dir: &Path, nodes: usize) -> Option<Self> {
+        let out = Command::new("bash").arg(Path::new(ROOT).join("tests/slurm/cluster.sh")).arg("up").arg(dir).arg(nodes.to_string()).output().expect("bash runs");
         if out.status.code() == Some(77) {
             eprintln!("SKIPPED: the Slurm test needs slurmctld, slurmd, munge (apt) and root:\n{}", text(&out.stderr));
             return None;
@@ -100,4 +107,56 @@ fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
     let doc = calibration(&rendered);
     assert_eq!(doc["system"]["ranks"], 2);
     assert!(doc["records"].as_array().unwrap().iter().all(|r| r["valid"] == true));
+}
+
+/// Runs a rendered script with `sbatch --wait` and returns its calibration.
+fn submit(cluster: &Cluster, script: &Path, json: &Path, log: &str) -> serde_json::Value {
+    let out = Command::new("sbatch")
+        .current_dir(ROOT)
+        .env("SLURM_CONF", &cluster.conf)
+        .env("EFFCAL_BIN", BIN)
+        .env("EFFCAL_OUT", json)
+        .arg("--wait")
+        .arg(format!("--output={}", cluster.dir.join(format!("{log}-%j.out")).display()))
+        .arg(script)
+        .output()
+        .expect("sbatch runs");
+    let logs: String = std::fs::read_dir(&cluster.dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(log)).map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
+    assert!(out.status.success(), "{} failed ({:?}):\n{}\njob output:\n{logs}", script.display(), out.status.code(), text(&out.stderr));
+    calibration(json)
+}
+
+#[test]
+fn rendered_scripts_run_on_two_nodes_and_merge_into_scaling_figures() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("slurm-2n");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let Some(cluster) = Cluster::up_nodes(&dir, 2) else { return };
+    let scripts = dir.join("generated");
+    ok(&effcal(&["slurm", "--config", "tests/slurm/plan-2n.toml", "--out-dir", scripts.to_str().unwrap()]));
+    let mut docs = Vec::new();
+    for nodes in [1, 2] {
+        let json = dir.join(format!("bed-{nodes}n.json"));
+        let doc = submit(&cluster, &scripts.join(format!("bed-{nodes}n.sbatch")), &json, &format!("bed-{nodes}n"));
+        // One rank per node, each on its own host (srun -N, PMIx across the bed).
+        let hosts: Vec<String> = (1..=nodes).map(|i| format!("effh{i}")).collect();
+        assert_eq!(doc["system"]["hosts"], serde_json::json!(hosts), "{nodes} node(s)");
+        assert_eq!(doc["system"]["ranks"], nodes);
+        let records = doc["records"].as_array().unwrap();
+        assert_eq!(records.len(), 3, "{records:?}");
+        assert!(records.iter().all(|r| r["valid"] == true), "{records:?}");
+        docs.push(json);
+    }
+    // The two node counts merge into scaling figures: HPL-MxP's strong (same n), the
+    // stencil's strong (same grid), each point with its efficiency.
+    let merged = dir.join("bed.json");
+    let table = ok(&effcal(&["merge", docs[0].to_str().unwrap(), docs[1].to_str().unwrap(), "--out", merged.to_str().unwrap()]));
+    eprintln!("{table}");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    let scaling = doc["scaling"].as_array().unwrap();
+    for (kernel, precision) in [("hpl-mxp", "f64"), ("hpl-mxp", "bf16"), ("stencil-7pt", "f64")] {
+        let series = scaling.iter().find(|s| s["kernel"] == kernel && s["precision"] == precision).unwrap_or_else(|| panic!("no {kernel} {precision} series: {scaling:?}"));
+        assert_eq!(series["series"], "strong", "{series}");
+        assert_eq!(series["points"].as_array().unwrap().len(), 2, "{series}");
+    }
 }

@@ -78,7 +78,11 @@ fn series_keys(record: &Value) -> Vec<(&'static str, Map<String, Value>)> {
     for p in RESOURCE_PARAMS {
         problem.remove(p);
     }
-    problem.remove("path");
+    // How the run went about it, not the problem: the path (and its arithmetic) a probe or
+    // the CPU chose, the stores auto chose.
+    for how in ["path", "arithmetic", "stores"] {
+        problem.remove(how);
+    }
     if kernel == "gemm" {
         // Every rank multiplies its own matrices: the problem per rank is fixed.
         return vec![("weak", problem)];

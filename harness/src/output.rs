@@ -232,7 +232,7 @@ pub fn hpl_block(r: &Record) -> String {
         p("generator"),
         p("f64_matrix"),
         // No trailing update ran on rank 0 (one block column, or none of its columns).
-        if r.params.get("path").is_none_or(serde_json::Value::is_null) { "none (no trailing update on rank 0)".to_string() } else { p("path") },
+        if r.params.get("path").is_none_or(serde_json::Value::is_null) { "none (no trailing update on any rank)".to_string() } else { p("path") },
     );
     out += &path_probe_line(r);
     if r.params.get("what_if").and_then(|v| v.as_bool()) == Some(true) {

@@ -112,6 +112,8 @@ pub enum GemmPath {
 }
 
 impl GemmPath {
+    pub const ALL: [GemmPath; 4] = [Self::Faer, Self::ConvertToF32, Self::Avx512Bf16, Self::Avx512F64];
+
     pub const fn name(self) -> &'static str {
         match self {
             Self::Faer => "faer",

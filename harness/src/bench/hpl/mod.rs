@@ -240,6 +240,10 @@ where
         });
         Ok(Rep { total: t0.elapsed().as_secs_f64(), lu: t_lu, refine: t_ref, phases: out.phases, ir: Some(info), failure })
     })?;
+    // The path of the trailing updates: rank 0's, or where rank 0 had none (all its columns
+    // factored before any update reached them), the first rank's that had one.
+    let paths = ctx.world.all_gather_string(path.map_or("", GemmPath::name));
+    let path = paths.iter().find_map(|name| GemmPath::ALL.into_iter().find(|p| p.name() == name));
     Ok(summarise(ctx, s, peaks, &reps, path, &probe))
 }
 
