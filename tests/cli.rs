@@ -236,7 +236,8 @@ fn run_writes_every_record_of_the_plan_under_mpirun() {
         "[run]\nreps = 2\nwarmup = 1\n[peak]\nfma_seconds = 0.02\ntriad_elements = 100000\n\
          [gemm]\nn = 80\nprecisions = [\"f64\", \"f32\", \"bf16\", \"f16\", \"e4m3\", \"e5m2\"]\nscaling_fp8 = \"mx\"\n\
          [hpl_mxp]\nn = 200\nnb = 48\nprecisions = [\"f64\", \"bf16\"]\n\
-         [stencil]\nkinds = [\"7pt\", \"himeno\"]\nprecisions = [\"f64\", \"bf16\"]\nsize = [12, 10, 14]\niters = 2\n",
+         [stencil]\nkinds = [\"7pt\", \"himeno\"]\nprecisions = [\"f64\", \"bf16\"]\nsize = [12, 10, 14]\niters = 2\n\
+         [net]\nmax_bytes = 4096\niters = 20\n",
     )
     .unwrap();
     let json = tmp("run.json");
@@ -265,6 +266,14 @@ fn run_writes_every_record_of_the_plan_under_mpirun() {
     assert_eq!(triad["valid"], true);
     assert_eq!(triad["bytes_per_element"], 24);
     assert_eq!(doc["peaks"]["stream_triad_gbs"], triad["gbs"]["max"]);
+    // [net]: the network between the two ranks (one host here), and every stencil's halo
+    // model by it.
+    let pair = &doc["network"]["pingpong"][0];
+    assert_eq!((&pair["ranks"], &pair["same_host"]), (&serde_json::json!([0, 1]), &Value::Bool(true)));
+    assert_eq!(pair["points"].as_array().unwrap().len(), 14, "0 B and 1 B to 4 KiB");
+    for r in &records[8..] {
+        assert!(r["results"]["halo_model_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
 }
 
 #[test]

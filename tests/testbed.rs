@@ -293,3 +293,30 @@ fn a_full_disk_keeps_the_calibration_written_and_says_so() {
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(left, [std::ffi::OsString::from("cal.json")]);
 }
+
+#[test]
+fn the_network_is_measured_across_hosts_and_models_the_halo() {
+    let Some(bed) = Testbed::up(2) else { return };
+    let json = tmp("net.json");
+    let stdout = ok(&bed.mpirun(2, &["--threads", "1", "net", "--iters", "50", "--reps", "2", "--json", json.to_str().unwrap()]));
+    assert!(stdout.contains("# ping-pong rank 0 (effh1) <-> rank 1 (effh2), across hosts"), "{stdout}");
+    let doc = calibration(&json);
+    let net = &doc["network"];
+    let pair = &net["pingpong"][0];
+    assert_eq!((&pair["hosts"], &pair["same_host"]), (&serde_json::json!(["effh1", "effh2"]), &Value::Bool(false)));
+    let points = pair["points"].as_array().unwrap();
+    let bytes: Vec<u64> = points.iter().map(|p| p["bytes"].as_u64().unwrap()).collect();
+    assert_eq!((bytes.len(), bytes[0], bytes[1], *bytes.last().unwrap()), (24, 0, 1, 4 << 20));
+    let at = |b: u64, k: &str| points.iter().find(|p| p["bytes"] == b).unwrap()[k]["median"].as_f64().unwrap();
+    // Latency is positive; a 4 MiB message moves far more bytes per second than 1 KiB.
+    assert!(at(0, "latency_us") > 0.0 && at(4 << 20, "bandwidth_gbs") > 2.0 * at(1024, "bandwidth_gbs"), "{pair}");
+    assert_eq!(net["allreduce"][0]["bytes"], 8);
+    assert_eq!(net["bcast"].as_array().unwrap().len(), 24);
+    // A stencil measured with the network carries its halo model beside its halo time.
+    let json = tmp("net-stencil.json");
+    let stdout = ok(&bed.mpirun(2, &["--threads", "1", "stencil", "--kind", "7pt", "--size", "66", "64", "64", "--iters", "3", "--net", "--reps", "1", "--triad-elements", "100000", "--json", json.to_str().unwrap()]));
+    assert!(stdout.contains("Halo model (7pt f64 66x64x64):"), "{stdout}");
+    let (_, records) = records(&json);
+    let r = &records[0]["results"];
+    assert!(r["halo_model_s"].as_f64().unwrap() > 0.0 && r["halo_s"].as_f64().unwrap() > 0.0, "{r}");
+}

@@ -27,6 +27,54 @@ pub struct Calibration {
     pub system: Environment,
     pub peaks: Option<Peaks>,
     pub records: Vec<Record>,
+    /// Ping-pong and collective timings between the ranks (`effcal net`, a plan's `[net]`);
+    /// absent when not measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+}
+
+/// The network between ranks (docs/methodology.md, "Network").
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// How the figures are counted (IMB PingPong / OSU conventions).
+    pub convention: String,
+    /// Round trips (operations) per repetition for messages up to 64 KiB; a tenth beyond.
+    pub iters_small: usize,
+    /// Rank 0 with each other rank, each pair alone.
+    pub pingpong: Vec<PingPong>,
+    /// MPI_Allreduce, sum of f64, every rank.
+    pub allreduce: Vec<CollectivePoint>,
+    /// MPI_Bcast from rank 0, every rank.
+    pub bcast: Vec<CollectivePoint>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingPong {
+    pub ranks: [usize; 2],
+    pub hosts: [String; 2],
+    /// Both ranks on one host (shared memory, where the MPI library uses it).
+    pub same_host: bool,
+    pub points: Vec<PingPongPoint>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PingPongPoint {
+    pub bytes: usize,
+    /// One-way time: half the mean round trip, µs.
+    pub latency_us: Stats,
+    /// bytes / one-way time, GB/s (1e9 bytes/s).
+    pub bandwidth_gbs: Stats,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CollectivePoint {
+    pub bytes: usize,
+    /// Mean time per operation, slowest rank, µs.
+    pub time_us: Stats,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

@@ -43,6 +43,9 @@ pub enum Command {
     Stencil(Box<StencilArgs>),
     /// Theoretical and empirical peaks (FMA per precision, clock, STREAM triad)
     Peak(PeakArgs),
+    /// The network between ranks: ping-pong latency and bandwidth (rank 0 with each other
+    /// rank, 0 B to 4 MiB), allreduce and broadcast times (IMB / OSU conventions)
+    Net(NetArgs),
     /// Run a plan (peaks, then every kernel in it) and write one calibration JSON
     Run(RunArgs),
     /// Print the JSON Schema of the calibration document (or of the estimate's)
@@ -282,6 +285,10 @@ pub struct StencilArgs {
     /// Weak scaling: --size is per rank (the global grid is size × dims)
     #[arg(long)]
     pub weak: bool,
+    /// Measure the network first (as `effcal net`): each record then carries its halo model
+    /// (its messages timed by the ping-pong table) beside the measured halo time
+    #[arg(long)]
+    pub net: bool,
     /// f64 elements per array of the STREAM triad the stencils are measured against, per
     /// rank [default: 4 × last-level cache]
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
@@ -311,6 +318,25 @@ pub struct PeakArgs {
     #[arg(long)]
     pub triad_elements: Option<usize>,
     /// Write the calibration JSON here
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// The largest message, bytes (sizes are 0 and the powers of two up to it)
+    #[arg(long, default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1..=(1 << 30)))]
+    pub max_bytes: u64,
+    /// Round trips per repetition for messages up to 64 KiB (a tenth beyond, at least 5)
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub iters: u64,
+    /// Timed repetitions
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub reps: u32,
+    /// Repetitions run first and discarded
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+    /// Write the calibration JSON (its `network` section) here
     #[arg(long)]
     pub json: Option<PathBuf>,
 }

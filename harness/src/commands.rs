@@ -8,7 +8,7 @@ use crate::bench::peak::PeakSettings;
 use crate::bench::stencil::{self, StencilSettings, StoresSetting};
 use crate::bench::{self, Ctx};
 use crate::calibration::{self, Calibration};
-use crate::cli::{EstimateArgs, GemmArgs, HplArgs, MergeArgs, PeakArgs, ReportArgs, RunArgs, SlurmArgs, StencilArgs};
+use crate::cli::{EstimateArgs, GemmArgs, HplArgs, MergeArgs, NetArgs, PeakArgs, ReportArgs, RunArgs, SlurmArgs, StencilArgs};
 use crate::error::{Error, Result};
 use crate::session::{Session, check_json, check_output, resume, setup};
 use crate::{Outcome, config, correct, estimate, merge, output, report, slurm};
@@ -140,6 +140,11 @@ pub fn stencil(a: &StencilArgs, threads: Option<usize>, given: &Given) -> Result
     check_json(&ctx, a.json.as_deref())?;
     let triad = a.triad_elements.map_or(0, |e| e as usize);
     let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.05, Some(triad), given), None)?;
+    if a.net {
+        let network = bench::net::measure(&ctx, &bench::net::NetSettings::default());
+        let text = output::network_table(&network);
+        session.set_network(network, &text)?;
+    }
     run_stencils(&ctx, &mut session, &runs)?;
     session.finish()
 }
@@ -152,6 +157,18 @@ pub fn peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outco
     let ctx = setup(threads, a.reps as usize, 1, 42)?;
     check_json(&ctx, a.json.as_deref())?;
     Session::start(&ctx, a.json.as_deref(), &peak_settings(a.fma_seconds, Some(a.triad_elements.unwrap_or(0)), given), None)?.finish()
+}
+
+/// `effcal net`.
+pub fn net(a: &NetArgs, threads: Option<usize>) -> Result<Outcome> {
+    let ctx = setup(threads, a.reps as usize, a.warmup as usize, 42)?;
+    check_json(&ctx, a.json.as_deref())?;
+    let s = bench::net::NetSettings { max_bytes: a.max_bytes as usize, iters: a.iters as usize };
+    let mut session = Session::without_peaks(&ctx, a.json.as_deref())?;
+    let network = bench::net::measure(&ctx, &s);
+    let text = output::network_table(&network);
+    session.set_network(network, &text)?;
+    session.finish()
 }
 
 /// The measurements a plan asks for, in the order they run.
@@ -301,6 +318,17 @@ pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome
     let resumed = if a.resume { resume(&ctx, &out)? } else { None };
     let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), given);
     let mut session = Session::start(&ctx, Some(&out), &s, resumed)?;
+    if let Some(n) = &plan.net {
+        if session.doc.network.is_some() {
+            session.print("net: already in the calibration (resumed), skipped\n");
+        } else {
+            let d = bench::net::NetSettings::default();
+            let s = bench::net::NetSettings { max_bytes: n.max_bytes.unwrap_or(d.max_bytes), iters: n.iters.unwrap_or(d.iters) };
+            let network = bench::net::measure(&ctx, &s);
+            let text = output::network_table(&network);
+            session.set_network(network, &text)?;
+        }
+    }
     if plan.gemm.is_some() {
         session.print(&output::gemm_header(ranks, ctx.threads));
         for g in &runs.gemm {
@@ -514,7 +542,8 @@ fn run_stencils(ctx: &Ctx, session: &mut Session<'_>, runs: &[StencilSettings]) 
         let text = output::stencil_row(&record);
         session.add(record, &text)?;
     }
-    session.annotate(output::apply_halo_hidden)
+    session.annotate(output::apply_halo_hidden)?;
+    session.annotate_halo_model()
 }
 
 /// Runs HPL-MxP settings in order, printing HPL's result block, then the speed-ups over

@@ -21,6 +21,8 @@ pub struct Plan {
     pub gemm: Option<GemmSection>,
     pub hpl_mxp: Option<HplSection>,
     pub stencil: Option<StencilSection>,
+    /// The network between ranks (`effcal net`), measured after the peaks.
+    pub net: Option<NetSection>,
     #[serde(default)]
     pub system: machine::Description,
     /// What `effcal slurm` renders batch scripts from.
@@ -133,6 +135,16 @@ pub struct StencilSection {
     pub overlap: bool,
     /// How sweeps write the new field: auto (default), normal, streaming.
     pub stores: Option<String>,
+}
+
+/// A plan's `[net]`: the keys of `effcal net`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetSection {
+    /// The largest message, bytes [default 4 MiB].
+    pub max_bytes: Option<usize>,
+    /// Round trips per repetition up to 64 KiB [default 200].
+    pub iters: Option<usize>,
 }
 
 fn default_true() -> bool {

@@ -101,6 +101,7 @@ fn run(cli: Cli) -> Result<Outcome> {
         Command::HplMxp(a) => commands::hpl_mxp(&a, threads, given),
         Command::Stencil(a) => commands::stencil(&a, threads, given),
         Command::Peak(a) => commands::peak(&a, threads, given),
+        Command::Net(a) => commands::net(&a, threads),
         Command::Run(a) => commands::run(&a, threads, given),
     }
 }

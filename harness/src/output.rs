@@ -336,3 +336,53 @@ pub fn apply_halo_hidden(records: &mut [Record]) -> String {
     }
     out
 }
+
+/// The network tables, OSU-style: for each pair, size against one-way latency and bandwidth;
+/// then allreduce and bcast times (medians; the JSON has min and max too).
+pub fn network_table(n: &crate::calibration::Network) -> String {
+    let mut out = format!("Network ({})\n", n.convention);
+    for p in &n.pingpong {
+        let link = if p.same_host { "same host" } else { "across hosts" };
+        out += &format!("# ping-pong rank {} ({}) <-> rank {} ({}), {link}\n", p.ranks[0], p.hosts[0], p.ranks[1], p.hosts[1]);
+        out += &format!("{:>10} {:>14} {:>16}\n", "# Size (B)", "Latency (us)", "Bandwidth (GB/s)");
+        for pt in &p.points {
+            out += &format!("{:>10} {:>14.2} {:>16.3}\n", pt.bytes, pt.latency_us.median, pt.bandwidth_gbs.median);
+        }
+    }
+    out += &format!("{:>10} {:>16} {:>16}\n", "# Size (B)", "Allreduce (us)", "Bcast (us)");
+    for b in &n.bcast {
+        let all = n.allreduce.iter().find(|a| a.bytes == b.bytes).map_or("-".to_string(), |a| format!("{:.2}", a.time_us.median));
+        out += &format!("{:>10} {:>16} {:>16.2}\n", b.bytes, all, b.time_us.median);
+    }
+    out
+}
+
+/// Sets `results.halo_model_s` on every stencil record: its exchanges timed by the network
+/// table (`bench::net::halo_model_s`), beside the measured `halo_s`. Returns the lines that
+/// report them (empty if none).
+pub fn apply_halo_model(records: &mut [Record], net: &crate::calibration::Network) -> String {
+    let mut out = String::new();
+    for r in records.iter_mut().filter(|r| r.bandwidth_gbs.is_some()) {
+        let three = |k: &str| -> Option<[usize; 3]> {
+            let v: Vec<usize> = r.params.get(k)?.as_array()?.iter().map(|x| x.as_u64().map(|x| x as usize)).collect::<Option<_>>()?;
+            v.try_into().ok()
+        };
+        let (Some(size), Some(dims)) = (three("size"), three("dims")) else { continue };
+        let Some(iters) = r.params.get("iters").and_then(|v| v.as_u64()) else { continue };
+        let Ok(precision) = r.precision.parse::<effcal_kernels::Precision>() else { continue };
+        // The global grid's interior points move: size includes the two boundary planes.
+        let Some(model) = crate::bench::net::halo_model_s(net, size, dims, precision.bytes(), iters as usize) else { continue };
+        r.results.insert("halo_model_s".into(), serde_json::json!(model));
+        let measured = r.results.get("halo_s").and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let overlap = if r.params.get("overlap").and_then(|v| v.as_bool()) == Some(true) { "overlapped: the part not hidden" } else { "plain" };
+        out += &format!(
+            "Halo model ({} {} {}): {} by the ping-pong table, {} measured ({overlap})\n",
+            r.kernel.trim_start_matches("stencil-"),
+            r.precision,
+            size.map(|x| x.to_string()).join("x"),
+            seconds(model),
+            seconds(measured)
+        );
+    }
+    out
+}

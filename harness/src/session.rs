@@ -80,15 +80,7 @@ impl<'a> Session<'a> {
                     None => bench::peak::measure(ctx, peak),
                 };
                 system.clock_ghz_measured = measured_clock;
-                Calibration {
-                    schema_version: calibration::SCHEMA_VERSION,
-                    effcal_version: env!("CARGO_PKG_VERSION").to_string(),
-                    created: calibration::now_rfc3339(),
-                    command: std::env::args().collect::<Vec<_>>().join(" "),
-                    system,
-                    peaks: Some(peaks),
-                    records: Vec::new(),
-                }
+                new_doc(system, Some(peaks))
             }
         };
         let triad_failed = matches!(doc.peaks.as_ref().and_then(|p| p.stream_triad.as_ref()), Some(t) if !t.valid);
@@ -104,6 +96,21 @@ impl<'a> Session<'a> {
         s.print(&output::peaks_table(s.doc.peaks.as_ref().expect("set above")));
         s.write()?;
         Ok(s)
+    }
+
+    /// A calibration of the system alone, measuring no peaks (`effcal net`).
+    pub(crate) fn without_peaks(ctx: &'a Ctx, out: Option<&'a Path>) -> Result<Self> {
+        let s = Session { ctx, doc: new_doc(gather_system(ctx), None), out, outcome: Outcome::Passed };
+        s.print(&format!("effcal {} on {} ({}), {} rank(s) × {} thread(s)\n", s.doc.effcal_version, s.doc.system.host, s.doc.system.cpu_model, ctx.world.size(), ctx.threads));
+        s.write()?;
+        Ok(s)
+    }
+
+    /// Sets the network section, printing `text` for it, and rewrites the JSON.
+    pub(crate) fn set_network(&mut self, network: calibration::Network, text: &str) -> Result<()> {
+        self.print(text);
+        self.doc.network = Some(network);
+        self.write()
     }
 
     /// True (and says so) when the calibration already holds a record of `kernel` in
@@ -151,6 +158,17 @@ impl<'a> Session<'a> {
         self.write()
     }
 
+    /// Sets every stencil record's halo model where the calibration has a network table.
+    pub(crate) fn annotate_halo_model(&mut self) -> Result<()> {
+        let Some(net) = &self.doc.network else { return Ok(()) };
+        let text = output::apply_halo_model(&mut self.doc.records, net);
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.print(&text);
+        self.write()
+    }
+
     fn write(&self) -> Result<()> {
         match self.out {
             Some(path) if self.ctx.world.is_root() => calibration::write_atomic(path, &self.doc),
@@ -167,6 +185,20 @@ impl<'a> Session<'a> {
         let word = if self.outcome == Outcome::Passed { "PASSED" } else { "FAILED" };
         self.print(&format!("Result: {word}\n"));
         Ok(self.outcome)
+    }
+}
+
+/// A new calibration of `system`, created now by this command line.
+fn new_doc(system: Environment, peaks: Option<calibration::Peaks>) -> Calibration {
+    Calibration {
+        schema_version: calibration::SCHEMA_VERSION,
+        effcal_version: env!("CARGO_PKG_VERSION").to_string(),
+        created: calibration::now_rfc3339(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        system,
+        peaks,
+        records: Vec::new(),
+        network: None,
     }
 }
 

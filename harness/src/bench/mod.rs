@@ -3,6 +3,7 @@
 
 pub mod gemm;
 pub mod hpl;
+pub mod net;
 pub mod peak;
 pub mod raw;
 pub mod stencil;

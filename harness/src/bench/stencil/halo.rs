@@ -78,6 +78,12 @@ pub fn largest_message(n: [usize; 3], elem: usize) -> usize {
     (0..3).map(|d| face(n, d, 0, true).iter().map(|r| r.len()).product::<usize>() * elem).max().unwrap_or(0)
 }
 
+/// Bytes of the message each exchange phase sends one way, for the phases that have
+/// neighbours (`dims[d]` > 1), for a block of `n` points of `elem` bytes.
+pub fn phase_messages(n: [usize; 3], dims: [usize; 3], elem: usize) -> Vec<usize> {
+    (0..3).filter(|&d| dims[d] > 1).map(|d| face(n, d, 0, false).iter().map(|r| r.len()).product::<usize>() * elem).collect()
+}
+
 impl<'c> Halo<'c> {
     pub fn new(comm: &'c CartesianCommunicator, neighbours: Neighbours) -> Self {
         Self { comm: comm.as_raw(), _comm: PhantomData, neighbours, send: [Vec::new(), Vec::new()], recv: [Vec::new(), Vec::new()], requests: Vec::new(), phase: None }
