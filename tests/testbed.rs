@@ -131,6 +131,12 @@ fn across_hosts_the_answers_are_those_of_one_host() {
             assert_eq!(doc["system"]["hosts"], serde_json::json!(hosts), "{name}");
             let bound: Vec<&str> = doc["system"]["bindings"].as_array().unwrap().iter().map(|b| b["host"].as_str().unwrap()).collect();
             assert_eq!(bound, hosts, "{name}");
+            // Each host has its own CPU (host i: cpu (i − 1) mod cores): ranks on the first
+            // two hosts are not bound to the same one.
+            let cpus: Vec<&str> = doc["system"]["bindings"].as_array().unwrap().iter().map(|b| b["cpus"].as_str().unwrap()).collect();
+            if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
+                assert_ne!(cpus[0], cpus[1], "{name}: {cpus:?}");
+            }
             assert_eq!(across.len(), here.len());
             for (a, h) in across.iter().zip(&here) {
                 assert_eq!(a["valid"], true, "{name}: {a}");
