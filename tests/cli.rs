@@ -198,6 +198,22 @@ fn gemm_json_is_schema_valid_in_every_precision() {
     }
 }
 
+#[test]
+fn f16_accumulation_is_checked_against_its_own_bound() {
+    let json = tmp("gemm-f16acc.json");
+    let stdout = ok(&effcal(&["gemm", "--precision", "f16", "--n", "67", "--reps", "1", "--accumulate", "f16", "--acc-block", "16", "--samples", "300", "--json", json.to_str().unwrap()]));
+    assert!(stdout.contains("f16acc-portable") && stdout.contains("Result: PASSED"), "{stdout}");
+    let r = &calibration(&json)["records"][0];
+    assert_eq!((&r["params"]["accumulation"], &r["params"]["accumulation_block"], &r["params"]["arithmetic"]), (&Value::from("f16"), &Value::from(16), &Value::from("f16")));
+    // The bound of 16-term f16 chains: (16 + 1)·2^-11 and the f32 sums of 5 blocks.
+    let bound = r["accuracy"]["arithmetic_bound"].as_f64().unwrap();
+    assert!((bound - (17.0 * 2f64.powi(-11) + 10.0 * 2f64.powi(-24) * (1.0 + 17.0 * 2f64.powi(-11)))).abs() < 1e-15, "{bound}");
+    // f16 accumulation is for f16 inputs.
+    let out = effcal(&["gemm", "--precision", "bf16", "--n", "16", "--accumulate", "f16"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("f16 accumulation for f16 inputs only"), "{}", text(&out.stderr));
+}
+
 /// True when this CPU has the x86 feature (false elsewhere).
 fn has_feature(f: &str) -> bool {
     #[cfg(target_arch = "x86_64")]

@@ -169,6 +169,14 @@ pub struct GemmArgs {
     /// to f32)
     #[arg(long, default_value = "fastest", value_parser = parse_path_choice)]
     pub backend: PathChoice,
+    /// How products are summed: wide (f32; f64 for f64) or f16 (f16 inputs: in f16 over
+    /// blocks of --acc-block terms, as an FP16 FMA unit, each block then added in f32;
+    /// portable scalar code, slow: an accuracy what-if where the CPU has no f16 kernel)
+    #[arg(long, default_value = "wide", value_parser = ["wide", "f16"])]
+    pub accumulate: String,
+    /// Terms of k summed in f16 before a block's sum goes to f32 (--accumulate f16)
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub acc_block: u32,
     /// Entries of C checked against a twice-f64 reference, per rank
     #[arg(long, default_value_t = 64)]
     pub samples: usize,

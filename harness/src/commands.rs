@@ -3,6 +3,7 @@
 //! measurements it asks for without MPI, so tests can check it.
 
 use crate::bench::gemm::{GemmSettings, PathChoice};
+use effcal_kernels::gemm::{Accumulate, GemmParams};
 use crate::bench::hpl::{self, HplSettings, Refine};
 use crate::bench::peak::PeakSettings;
 use crate::bench::stencil::{self, StencilSettings, StoresSetting};
@@ -98,6 +99,10 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
         k: a.k.map_or(n, |k| k as usize),
         scaling: a.scaling.unwrap_or(ScaleMode::default_for(a.precision)),
         path: a.backend,
+        params: GemmParams {
+            accumulate: if a.accumulate == "f16" { Accumulate::F16 { block: a.acc_block as usize } } else { Accumulate::Wide },
+            ..GemmParams::default()
+        },
         ..GemmSettings::square(a.precision, n, a.samples)
     };
     if a.samples == 0 {

@@ -140,6 +140,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         |l, j| uniform_f32(seed_b, (l * n + j) as u64) as f64,
         s.samples,
         stream(ctx.seed, 1_000_000 + rank),
+        params.accumulate,
     );
     let valid = ctx.world.all(acc.valid());
     let accuracy = Accuracy {
@@ -166,7 +167,8 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         ("backend", json!(s.path.name())),
         ("path", json!(info.path.name())),
         ("arithmetic", json!(info.path.arithmetic(s.precision).name())),
-        ("accumulation", json!(s.precision.compute().name())),
+        ("accumulation", json!(params.accumulate.name(s.precision))),
+        ("accumulation_block", match params.accumulate { gemm::Accumulate::F16 { block } => json!(block), gemm::Accumulate::Wide => json!(null) }),
     ];
     Ok(Record {
         kernel: "gemm".into(),

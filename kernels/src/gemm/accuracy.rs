@@ -70,6 +70,7 @@ pub fn dot2(x: impl Iterator<Item = f64>, y: impl Iterator<Item = f64>) -> (f64,
 
 /// Checks `c = a·b` on `samples` entries chosen by `seed`; `a_src(i, l)` and `b_src(l, j)`
 /// give the unrounded inputs the quantised operands were made from.
+#[allow(clippy::too_many_arguments)]
 pub fn check<T: Element>(
     c: &[T::Acc],
     a: &Quantized<T>,
@@ -78,15 +79,14 @@ pub fn check<T: Element>(
     b_src: impl Fn(usize, usize) -> f64 + Sync,
     samples: usize,
     seed: u64,
+    accumulate: super::Accumulate,
 ) -> Accuracy {
     let (m, n, k) = (a.rows, b.cols, a.cols);
-    let mut acc = Accuracy {
-        samples: 0,
-        rel_error_vs_f64: 0.0,
-        rel_error_vs_rounded: 0.0,
-        arithmetic_bound: arithmetic_bound(T::PRECISION, k),
-        expected_error: 0.0,
+    let bound = match accumulate {
+        super::Accumulate::Wide => arithmetic_bound(T::PRECISION, k),
+        super::Accumulate::F16 { block } => super::f16acc::bound(k, block),
     };
+    let mut acc = Accuracy { samples: 0, rel_error_vs_f64: 0.0, rel_error_vs_rounded: 0.0, arithmetic_bound: bound, expected_error: 0.0 };
     let mx = |q: &Quantized<T>| matches!(q.scaling, Scaling::Mx { .. });
     let u = element_error(T::PRECISION, mx(a) || mx(b));
     acc.expected_error = 2.0 * u + u * u + acc.arithmetic_bound;

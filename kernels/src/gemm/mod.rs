@@ -23,6 +23,7 @@
 //! the trailing update of a blocked LU is `C += (−1)·L·U` on a submatrix.
 
 pub mod accuracy;
+pub mod f16acc;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_avx512;
 #[cfg(target_arch = "x86_64")]
@@ -88,17 +89,39 @@ pub fn backends(p: Precision) -> &'static [Backend] {
     if own { &[Backend::Auto, Backend::Portable] } else { &[Backend::Auto] }
 }
 
+/// How the products are summed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Accumulate {
+    /// In f32 (f64 for f64 inputs).
+    #[default]
+    Wide,
+    /// f16 inputs only: in f16 over blocks of `block` terms of k, one rounding per step as
+    /// an FP16 FMA unit does, each block's sum then added in f32 ([`f16acc`]).
+    F16 { block: usize },
+}
+
+impl Accumulate {
+    /// The accumulation format's name for inputs stored in `p`.
+    pub fn name(self, p: Precision) -> &'static str {
+        match self {
+            Self::Wide => p.compute().name(),
+            Self::F16 { .. } => "f16",
+        }
+    }
+}
+
 /// Parameters of a GEMM. The thread count is that of the rayon pool the call runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GemmParams {
     pub backend: Backend,
     /// K-block of the convert-to-f32 path: columns of A / rows of B converted at a time.
     pub convert_kc: usize,
+    pub accumulate: Accumulate,
 }
 
 impl Default for GemmParams {
     fn default() -> Self {
-        Self { backend: Backend::Auto, convert_kc: 512 }
+        Self { backend: Backend::Auto, convert_kc: 512, accumulate: Accumulate::Wide }
     }
 }
 
@@ -109,10 +132,12 @@ pub enum GemmPath {
     ConvertToF32,
     Avx512Bf16,
     Avx512F64,
+    /// f16 accumulation in scalar code ([`f16acc`]).
+    F16Accumulate,
 }
 
 impl GemmPath {
-    pub const ALL: [GemmPath; 4] = [Self::Faer, Self::ConvertToF32, Self::Avx512Bf16, Self::Avx512F64];
+    pub const ALL: [GemmPath; 5] = [Self::Faer, Self::ConvertToF32, Self::Avx512Bf16, Self::Avx512F64, Self::F16Accumulate];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -120,6 +145,7 @@ impl GemmPath {
             Self::ConvertToF32 => "convert-f32+faer",
             Self::Avx512Bf16 => "avx512-bf16",
             Self::Avx512F64 => "avx512-f64",
+            Self::F16Accumulate => "f16acc-portable",
         }
     }
 
@@ -130,6 +156,7 @@ impl GemmPath {
             Self::ConvertToF32 => Precision::F32,
             Self::Avx512Bf16 => Precision::Bf16,
             Self::Avx512F64 => Precision::F64,
+            Self::F16Accumulate => Precision::F16,
         }
     }
 }
@@ -193,6 +220,18 @@ pub fn gemm_update<T: GemmElement>(
             given: format!("scaled {} operands", T::PRECISION),
             allowed: "scaling only for f16, e4m3, e5m2; none for f64, f32 and bf16 (f32's range or more)".into(),
         });
+    }
+    if let Accumulate::F16 { block } = params.accumulate {
+        let refuse = |given: String, allowed: &str| Err(KernelError::InvalidParameter { name: "accumulate", given, allowed: allowed.into() });
+        if T::PRECISION != Precision::F16 {
+            return refuse(format!("f16 accumulation of {} inputs", T::PRECISION), "f16 accumulation for f16 inputs only");
+        }
+        if block == 0 {
+            return refuse("f16 accumulation over blocks of 0 terms".into(), "a block of at least 1 term of k");
+        }
+        if a.scaling != Scaling::None || b.scaling != Scaling::None {
+            return refuse("f16 accumulation of scaled operands".into(), "unscaled f16 operands (scaled to f16's max, their products overflow an f16 accumulator)");
+        }
     }
     Ok(T::gemm_impl(c, ldc, a, b, update, params))
 }
@@ -271,7 +310,16 @@ macro_rules! convert_path {
         }
     )*};
 }
-convert_path!(f16, E4M3, E5M2);
+convert_path!(E4M3, E5M2);
+
+impl GemmElement for f16 {
+    fn gemm_impl(c: &mut [f32], ldc: usize, a: &Quantized<f16>, b: &Quantized<f16>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
+        match p.accumulate {
+            Accumulate::F16 { block } => f16acc::gemm(c, ldc, a, b, up, block),
+            Accumulate::Wide => convert::gemm(c, ldc, a, b, up, p),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests;

@@ -39,6 +39,7 @@ fn run_amp<T: GemmElement>(m: usize, n: usize, k: usize, mode: ScaleMode, params
         |l, j| input(SEED_B, l * n + j, amp) as f64,
         (m * n).min(400),
         5,
+        params.accumulate,
     );
     (c, acc, info.path)
 }
@@ -88,7 +89,7 @@ fn f64_and_f32_are_accurate() {
 #[test]
 fn bf16_is_accurate_on_every_path() {
     check_all::<bf16>(ScaleMode::None, GemmParams::default());
-    check_all::<bf16>(ScaleMode::None, GemmParams { backend: Backend::Portable, convert_kc: 64 });
+    check_all::<bf16>(ScaleMode::None, GemmParams { backend: Backend::Portable, convert_kc: 64, ..Default::default() });
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn native_bf16_matches_the_portable_path() {
     for (m, n, k) in SHAPES {
         let (native, _, path) = run::<bf16>(m, n, k, ScaleMode::None, GemmParams::default());
         assert_eq!(path, GemmPath::Avx512Bf16);
-        let (portable, _, _) = run::<bf16>(m, n, k, ScaleMode::None, GemmParams { backend: Backend::Portable, convert_kc: 512 });
+        let (portable, _, _) = run::<bf16>(m, n, k, ScaleMode::None, GemmParams { backend: Backend::Portable, convert_kc: 512, ..Default::default() });
         let (a, b) = operands::<bf16>(m, n, k, ScaleMode::None, 1.0);
         for i in 0..m {
             for j in 0..n {
@@ -190,7 +191,7 @@ fn check_update<T: GemmElement>(mode: ScaleMode, params: GemmParams) {
 
 #[test]
 fn updates_land_in_a_strided_window_on_every_path() {
-    let portable = GemmParams { backend: Backend::Portable, convert_kc: 64 };
+    let portable = GemmParams { backend: Backend::Portable, convert_kc: 64, ..Default::default() };
     check_update::<f64>(ScaleMode::None, GemmParams::default());
     check_update::<f64>(ScaleMode::None, portable);
     check_update::<f32>(ScaleMode::None, GemmParams::default());
@@ -199,4 +200,42 @@ fn updates_land_in_a_strided_window_on_every_path() {
     check_update::<f16>(ScaleMode::Tensor, GemmParams::default());
     check_update::<E4M3>(ScaleMode::Tensor, portable);
     check_update::<f16>(ScaleMode::Mx, GemmParams::default());
+}
+
+#[test]
+fn f16_accumulation_rounds_once_per_step_and_stays_within_its_bound() {
+    use super::f16acc::{dot, fma_f16};
+    // One rounding: (1 + 2^-10)² − (1 + 2^-9) = 2^-20 exactly (an f16); rounding the
+    // product first would give 0.
+    let x = 1.0 + 2f64.powi(-10);
+    assert_eq!(fma_f16(x, x, -(1.0 + 2f64.powi(-9))), 2f64.powi(-20));
+    // Ties go to even: 1 + 2^-11 lies halfway between 1 and 1 + 2^-10.
+    assert_eq!(fma_f16(1.0, 1.0, 2f64.powi(-11)), 1.0);
+    // Overflow goes to infinity, as IEEE accumulators do.
+    assert_eq!(fma_f16(256.0, 256.0, 0.0), f64::INFINITY);
+    // Summing ones in f16 stalls at 2048 (2049 is a tie, to even); blocks of 1024 do not.
+    let ones = vec![1.0; 4096];
+    assert_eq!(dot(&ones, &ones, 4096), 2048.0);
+    assert_eq!(dot(&ones, &ones, 1024), 4096.0);
+
+    // GEMM: valid against its own bound, and less accurate than f32 accumulation.
+    let (m, n, k) = (33, 17, 300);
+    let f16acc = |block| GemmParams { accumulate: Accumulate::F16 { block }, ..Default::default() };
+    let (_, wide, _) = run::<f16>(m, n, k, ScaleMode::None, GemmParams::default());
+    for block in [1, 32, 300] {
+        let (_, acc, path) = run::<f16>(m, n, k, ScaleMode::None, f16acc(block));
+        assert_eq!(path, GemmPath::F16Accumulate);
+        assert!(acc.valid(), "block {block}: {acc:?}");
+        assert_eq!(acc.arithmetic_bound, super::f16acc::bound(k, block));
+        assert!(acc.rel_error_vs_rounded > wide.rel_error_vs_rounded, "block {block}: {acc:?} vs {wide:?}");
+    }
+    // Refused: other formats, empty blocks, scaled operands.
+    let (a, b) = operands::<bf16>(4, 4, 4, ScaleMode::None, 1.0);
+    let mut c = vec![0f32; 16];
+    let e = gemm(&mut c, &a, &b, &f16acc(32)).unwrap_err().to_string();
+    assert!(e.contains("f16 accumulation for f16 inputs only"), "{e}");
+    let (a, b) = operands::<f16>(4, 4, 4, ScaleMode::None, 1.0);
+    assert!(gemm(&mut c, &a, &b, &f16acc(0)).unwrap_err().to_string().contains("at least 1 term"));
+    let (a, b) = operands::<f16>(4, 4, 4, ScaleMode::Tensor, 1.0);
+    assert!(gemm(&mut c, &a, &b, &f16acc(32)).unwrap_err().to_string().contains("unscaled f16 operands"));
 }
