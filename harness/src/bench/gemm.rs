@@ -58,6 +58,26 @@ impl PathChoice {
     }
 }
 
+impl PathChoice {
+    /// Sets `params.backend` as chosen: the backend asked for, or the faster one of the
+    /// probe `probe` runs; returns the probe's outcome where one ran.
+    pub fn apply(self, params: &mut GemmParams, probe: impl FnOnce() -> Option<Probe>) -> Option<Probe> {
+        match self {
+            Self::Fixed(backend) => {
+                params.backend = backend;
+                None
+            }
+            Self::Fastest => {
+                let outcome = probe();
+                if let Some((backend, _)) = &outcome {
+                    params.backend = *backend;
+                }
+                outcome
+            }
+        }
+    }
+}
+
 impl std::str::FromStr for PathChoice {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
@@ -116,17 +136,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
     // Argument errors are the same on every rank: find them before the collective loop.
     gemm::gemm(&mut c, &a, &b, &s.params)?;
     let mut params = s.params;
-    let probe = match s.path {
-        PathChoice::Fixed(backend) => {
-            params.backend = backend;
-            None
-        }
-        PathChoice::Fastest => {
-            let probe = probe(ctx, s.precision, |backend| gemm::gemm(&mut c, &a, &b, &GemmParams { backend, ..s.params }).expect("checked above").path);
-            params.backend = probe.as_ref().map_or(params.backend, |p| p.0);
-            probe
-        }
-    };
+    let probe = s.path.apply(&mut params, || probe(ctx, s.precision, |backend| gemm::gemm(&mut c, &a, &b, &GemmParams { backend, ..s.params }).expect("checked above").path));
     let info = gemm::gemm(&mut c, &a, &b, &params).expect("checked above");
     let times = ctx.time(&format!("gemm {} n={n}", s.precision), || {
         gemm::gemm(&mut c, &a, &b, &params).expect("checked above");

@@ -186,17 +186,7 @@ where
         a64
     });
     let mut gemm = s.gemm;
-    let probe = match s.path {
-        PathChoice::Fixed(backend) => {
-            gemm.backend = backend;
-            None
-        }
-        PathChoice::Fastest => {
-            let probe = probe_update::<T>(ctx, s, rows.local_len(), cols.local_len());
-            gemm.backend = probe.as_ref().map_or(gemm.backend, |p| p.0);
-            probe
-        }
-    };
+    let probe = s.path.apply(&mut gemm, || probe_update::<T>(ctx, s, rows.local_len(), cols.local_len()));
     let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm, chunk: s.chunk };
     let mut a = Local::<T::Acc>::zeros(rows, cols);
     let mut path = None;
