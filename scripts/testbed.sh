@@ -24,13 +24,16 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 SELF="$HERE/testbed.sh"
 
 need() {
-    if ! command -v ip >/dev/null || ! command -v unshare >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2 util-linux >/dev/null
-    fi
     # 77: this machine cannot have a test bed (the tests skip, saying why).
     if [ "$(id -u)" != 0 ]; then
         echo "testbed.sh: needs root (network namespaces)" >&2
         exit 77
+    fi
+    if ! command -v ip >/dev/null || ! command -v nsenter >/dev/null || ! command -v unshare >/dev/null; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q iproute2 util-linux >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -q iproute2 util-linux >/dev/null 2>&1; } \
+            || { echo "testbed.sh: cannot install iproute2 util-linux (apt)" >&2; exit 77; }
     fi
 }
 
