@@ -11,7 +11,7 @@
 #   scripts/testbed.sh down      remove everything it made (also after a failed run)
 #   scripts/testbed.sh options   print the mpirun options again (hosts already up)
 #   scripts/testbed.sh exec H CMD...  run CMD on host H (effh1, or its address), as the
-#                                launch agent does (TESTBED_TMP=DIR: with DIR/effhI as /tmp)
+#                                launch agent does
 #
 # Everything it makes is named eff*: namespaces effh1.., the bridge effbr0 (10.77.0.254,
 # mpirun's side), veth pairs effv1/effp1 ... Nothing else is touched. Needs root, iproute2
@@ -109,17 +109,9 @@ run_on() {
         *) echo "testbed.sh exec: unknown host '$host'" >&2; exit 2 ;;
     esac
     local cpu=$(( (i - 1) % $(nproc) ))
-    # With TESTBED_TMP=DIR the host gets a /tmp of its own (DIR/effhI, in a mount namespace
-    # of its own), as nodes have: Slurm's PMIx plugin makes the same names there on every
-    # node.
-    local flags=--uts setup=""
-    if [ -n "${TESTBED_TMP:-}" ]; then
-        mkdir -p "$TESTBED_TMP/effh$i"
-        flags="--uts --mount" setup="mount --bind $TESTBED_TMP/effh$i /tmp && "
-    fi
     # nsenter, not `ip netns exec`: that remounts /sys for the namespace, hiding the cgroup
     # hierarchy (slurmd needs it); the network namespace is all a host needs of its own.
-    exec nsenter --net="/var/run/netns/effh$i" unshare $flags sh -c "${setup}hostname effh$i && exec taskset -c $cpu sh -c \"\$0\"" "$*"
+    exec nsenter --net="/var/run/netns/effh$i" unshare --uts sh -c "hostname effh$i && exec taskset -c $cpu sh -c \"\$0\"" "$*"
 }
 
 case "${1:-}" in

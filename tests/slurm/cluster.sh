@@ -70,7 +70,7 @@ cpus=$(nproc)
 mem=$(awk '/MemTotal/ { print int($2 / 1024 * 0.8) }' /proc/meminfo)
 # Ports away from the defaults (6817/6818), in case a real Slurm runs here too; a test-bed
 # cluster has its own, so it can run beside a one-node one.
-ctld="$host" ctld_port=16817 slurmd_port=16818
+ctld="$host" ctld_port=16817 slurmd_port=16818 tmpfs_line=
 nodelines="NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN"
 partition_nodes=$host
 if [ "$nodes" -gt 1 ]; then
@@ -83,10 +83,15 @@ if [ "$nodes" -gt 1 ]; then
     [ $code -eq 0 ] || { cat "$dir/log/testbed.out" >&2; exit 1; }
     touch "$dir/testbed"
     ctld="$host(10.77.0.254)" ctld_port=16827 slurmd_port=16828
+    # A temporary file system per node (TmpFS expands %n): Slurm's PMIx plugin makes the
+    # same directory names in it on every node of a step.
+    mkdir -p "$dir/tmp"
+    tmpfs_line="TmpFS=$dir/tmp/%n"
     nodelines="" partition_nodes=""
     for i in $(seq 1 "$nodes"); do
         nodelines+="NodeName=effh$i NodeAddr=10.77.0.$i CPUs=1 RealMemory=$(( mem / nodes )) State=UNKNOWN"$'\n'
         partition_nodes+="${partition_nodes:+,}effh$i"
+        mkdir -p "$dir/tmp/effh$i"
     done
 fi
 cat > "$dir/slurm.conf" <<EOF
@@ -115,6 +120,7 @@ ReturnToService=2
 SlurmdTimeout=30
 InactiveLimit=0
 KillWait=5
+$tmpfs_line
 $nodelines
 PartitionName=debug Nodes=$partition_nodes Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -134,10 +140,10 @@ if [ "$nodes" -eq 1 ]; then
     echo $! > "$dir/slurmd.pid"
 else
     # Each slurmd enters its host as Open MPI's launch agent does (the PID stays slurmd's:
-    # every step execs the next), with a /tmp of its own.
+    # every step execs the next).
     for i in $(seq 1 "$nodes"); do
         mkdir -p "$dir/spool/effh$i"
-        TESTBED_TMP="$dir/tmp" "$(dirname "$testbed")/testbed-agent" "effh$i" exec /usr/sbin/slurmd -D -N "effh$i" -f "$SLURM_CONF" > "$dir/log/slurmd.effh$i.out" 2>&1 &
+        "$(dirname "$testbed")/testbed-agent" "effh$i" exec /usr/sbin/slurmd -D -N "effh$i" -f "$SLURM_CONF" > "$dir/log/slurmd.effh$i.out" 2>&1 &
         echo $! > "$dir/slurmd.effh$i.pid"
     done
 fi
