@@ -376,7 +376,7 @@ fn version_says_the_commit_and_the_build_flags() {
 #[test]
 fn a_dry_run_lists_every_run_and_measures_nothing() {
     let cfg = tmp("dry.toml");
-    std::fs::write(&cfg, "[gemm]\nn = 512\nprecisions = [\"f64\", \"bf16\"]\n[hpl_mxp]\nn = 1024\nprecisions = [\"f64\"]\n[stencil]\nkinds = [\"7pt\"]\nprecisions = [\"f32\"]\nsize = [34, 34, 34]\niters = 2\n").unwrap();
+    std::fs::write(&cfg, "[gemm]\nn = 512\nprecisions = [\"f64\", \"bf16\"]\n[hpl_mxp]\nn = 1024\nprecisions = [\"f64\"]\n[stencil]\nkinds = [\"7pt\"]\nprecisions = [\"f32\"]\nsize = [34, 34, 34]\niters = 2\n[net]\nmax_bytes = 1048576\n").unwrap();
     let json = tmp("dry.json");
     let out = ok(&mpirun(2, &["--threads", "1", "run", "--dry-run", "--config", cfg.to_str().unwrap(), "--out", json.to_str().unwrap()]));
     assert!(out.starts_with(&format!("Dry run of {}: 2 rank(s) × 1 thread(s)", cfg.display())), "{out}");
@@ -385,6 +385,7 @@ fn a_dry_run_lists_every_run_and_measures_nothing() {
     assert!(rows[0].contains("f64") && rows[0].contains("n=512") && rows[2].contains("n=1024 nb=384 1×2") && rows[3].contains("34x34x34 ×2"), "{out}");
     // GEMM f64 holds A, B and C in f64: 3 · 8 · 512² bytes per rank.
     assert!(rows[0].contains(&format!("{:.3}", 3.0 * 8.0 * 512.0 * 512.0 / 1e9)), "{}", rows[0]);
+    assert!(out.lines().any(|l| l.starts_with("net ") && l.contains("0 B to 1048576 B")), "{out}");
     assert!(!json.exists(), "a dry run writes no calibration");
 }
 

@@ -392,6 +392,12 @@ fn dry_run_table(checked: &config::Checked, runs: &PlanRuns, ctx: &Ctx, memory_p
         let size = format!("{}x{}x{} ×{}", s.global[0], s.global[1], s.global[2], s.iters);
         t += &format!("{:<12} {:<5} {:<22} {:>14.3} {:>12}\n", stencil::record_kernel(s.kind), s.precision.name(), size, bytes / 1e9, at_least(s.precision, flops));
     }
+    if let Some(n) = &checked.plan.net {
+        // A network measurement moves no FLOPs: its size is its largest message (a buffer
+        // of it, and f64 ones twice its size for allreduce).
+        let max = n.max_bytes.unwrap_or(bench::net::NetSettings::default().max_bytes);
+        t += &format!("{:<12} {:<5} {:<22} {:>14.3} {:>12}\n", "net", "-", format!("0 B to {max} B"), 3.0 * max as f64 / 1e9, "-");
+    }
     t
 }
 
