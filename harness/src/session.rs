@@ -86,7 +86,7 @@ impl<'a> Session<'a> {
         let triad_failed = matches!(doc.peaks.as_ref().and_then(|p| p.stream_triad.as_ref()), Some(t) if !t.valid);
         let outcome = if triad_failed || doc.records.iter().any(|r| !r.valid) { Outcome::Failed } else { Outcome::Passed };
         let s = Session { ctx, doc, out, outcome };
-        s.print(&format!("effcal {} on {} ({}), {} rank(s) × {} thread(s)\n", s.doc.effcal_version, s.doc.system.host, s.doc.system.cpu_model, ctx.world.size(), ctx.threads));
+        s.banner();
         if let (Some((file, cal)), true) = (&peak.reuse, s.doc.records.is_empty()) {
             s.print(&format!("Peaks from {file} (measured {}), not measured again\n", cal.created));
         }
@@ -101,7 +101,7 @@ impl<'a> Session<'a> {
     /// A calibration of the system alone, measuring no peaks (`effcal net`).
     pub(crate) fn without_peaks(ctx: &'a Ctx, out: Option<&'a Path>) -> Result<Self> {
         let s = Session { ctx, doc: new_doc(gather_system(ctx), None), out, outcome: Outcome::Passed };
-        s.print(&format!("effcal {} on {} ({}), {} rank(s) × {} thread(s)\n", s.doc.effcal_version, s.doc.system.host, s.doc.system.cpu_model, ctx.world.size(), ctx.threads));
+        s.banner();
         s.write()?;
         Ok(s)
     }
@@ -111,6 +111,12 @@ impl<'a> Session<'a> {
         self.print(text);
         self.doc.network = Some(network);
         self.write()
+    }
+
+    /// The first line a run prints: effcal, the host, the CPU, ranks × threads.
+    fn banner(&self) {
+        let (doc, ctx) = (&self.doc, self.ctx);
+        self.print(&format!("effcal {} on {} ({}), {} rank(s) × {} thread(s)\n", doc.effcal_version, doc.system.host, doc.system.cpu_model, ctx.world.size(), ctx.threads));
     }
 
     /// True (and says so) when the calibration already holds a record of `kernel` in

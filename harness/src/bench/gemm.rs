@@ -7,12 +7,11 @@ use super::{Ctx, with_element};
 use effcal_kernels::{Precision, cost};
 use crate::error::Result;
 use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
-use crate::timing::Stats;
+use crate::timing::{self, Stats};
 use effcal_kernels::gemm::{self, Backend, GemmElement, GemmParams, accuracy};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
 use effcal_kernels::rng::{stream, uniform_f32};
 use serde_json::json;
-use std::time::Instant;
 
 /// One GEMM measurement.
 #[derive(Clone, Copy, Debug)]
@@ -103,13 +102,7 @@ pub fn probe(ctx: &Ctx, p: Precision, mut multiply: impl FnMut(Backend) -> gemm:
     let mut times = Vec::new();
     for &backend in backends {
         let path = multiply(backend);
-        let mut best = f64::INFINITY;
-        for _ in 0..2 {
-            ctx.world.barrier();
-            let t = Instant::now();
-            multiply(backend);
-            best = best.min(ctx.world.max(t.elapsed().as_secs_f64()));
-        }
+        let best = timing::time_reps(&ctx.world, 0, 2, || { multiply(backend); }, || {}).into_iter().fold(f64::INFINITY, f64::min);
         times.push((backend, path.name().to_string(), best));
     }
     let fastest = times.iter().min_by(|x, y| x.2.total_cmp(&y.2)).map(|x| x.0)?;

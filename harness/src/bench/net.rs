@@ -3,7 +3,7 @@
 //! 4 MiB, and MPI_Allreduce (f64 sum) and MPI_Bcast times over the same sizes.
 //!
 //! Conventions (IMB PingPong, OSU latency): a repetition times `iters` round trips after a
-//! tenth as many untimed ones; the one-way time is half the mean round trip, reported in µs;
+//! tenth as many untimed ones (through `timing`, as every measurement); the one-way time is half the mean round trip, reported in µs;
 //! the bandwidth is the message's bytes over the one-way time, in GB/s (1e9 bytes/s). Each
 //! pair is measured alone (every other rank waits at a barrier). A collective's time is the
 //! mean per operation over `iters` operations, the slowest rank's. Each figure is min /
@@ -11,10 +11,10 @@
 
 use super::Ctx;
 use crate::calibration::{CollectivePoint, Network, PingPong, PingPongPoint};
-use crate::timing::Stats;
+use crate::timing::{self, Stats};
 use mpi::collective::SystemOperation;
 use mpi::traits::*;
-use std::time::Instant;
+use std::cell::RefCell;
 
 /// Message sizes: 0, then every power of two from 1 B to `max` bytes.
 pub fn sizes(max: usize) -> Vec<usize> {
@@ -51,23 +51,9 @@ pub fn measure(ctx: &Ctx, s: &NetSettings) -> Network {
     for peer in 1..w.size() {
         let mut points = Vec::new();
         for &bytes in &sizes {
-            let iters = iterations(bytes, s.iters);
-            let mut one_way = Vec::new();
-            for rep in 0..ctx.warmup + ctx.reps {
-                w.barrier();
-                let t = round_trips(ctx, peer, &mut buf[..bytes], iters / 10 + 1, iters);
-                // Rank 0 timed it; every rank gets the figure.
-                let t = w.max(t);
-                if rep >= ctx.warmup {
-                    one_way.push(t / iters as f64 / 2.0);
-                }
-            }
-            let latency = Stats::of(&one_way);
-            points.push(PingPongPoint {
-                bytes,
-                latency_us: Stats { min: latency.min * 1e6, median: latency.median * 1e6, max: latency.max * 1e6 },
-                bandwidth_gbs: Stats::rate(bytes as f64 / 1e9, &latency),
-            });
+            let trip = per_op(ctx, iterations(bytes, s.iters), || round_trip(ctx, peer, &mut buf[..bytes]));
+            let one_way = scaled(trip, 0.5);
+            points.push(PingPongPoint { bytes, latency_us: scaled(one_way, 1e6), bandwidth_gbs: Stats::rate(bytes as f64 / 1e9, &one_way) });
         }
         let hosts = [ctx.hosts[0].clone(), ctx.hosts[peer].clone()];
         pingpong.push(PingPong { ranks: [0, peer], same_host: hosts[0] == hosts[1], hosts, points });
@@ -81,57 +67,50 @@ pub fn measure(ctx: &Ctx, s: &NetSettings) -> Network {
     Network { convention: CONVENTION.into(), iters_small: s.iters, pingpong, allreduce, bcast }
 }
 
-/// Times `op(bytes)` for each size: a tenth as many untimed first, then `iterations` timed
-/// after a barrier; the mean per operation, slowest rank, µs.
+/// Times `op(bytes)` for each size (see [`per_op`]): µs per operation, slowest rank.
 fn time_collective(ctx: &Ctx, sizes: &[usize], scale: usize, mut op: impl FnMut(usize)) -> Vec<CollectivePoint> {
-    let w = &ctx.world;
-    let mut out = Vec::new();
-    for &bytes in sizes {
-        let iters = iterations(bytes, scale);
-        let mut each = Vec::new();
-        for rep in 0..ctx.warmup + ctx.reps {
-            for _ in 0..iters / 10 + 1 {
-                op(bytes);
-            }
-            w.barrier();
-            let t = Instant::now();
-            for _ in 0..iters {
-                op(bytes);
-            }
-            let t = w.max(t.elapsed().as_secs_f64());
-            if rep >= ctx.warmup {
-                each.push(t / iters as f64 * 1e6);
-            }
+    sizes.iter().map(|&bytes| CollectivePoint { bytes, time_us: scaled(per_op(ctx, iterations(bytes, scale), || op(bytes)), 1e6) }).collect()
+}
+
+/// Seconds per operation of `op` (a round trip, a collective): each repetition runs it
+/// `iters` / 10 + 1 times untimed, then `iters` times timed ([`timing::time_reps_after`]:
+/// barrier, slowest rank, warm-up repetitions discarded); min / median / max over the
+/// repetitions.
+fn per_op(ctx: &Ctx, iters: usize, op: impl FnMut()) -> Stats {
+    let op = RefCell::new(op);
+    let run = |n: usize| {
+        for _ in 0..n {
+            (op.borrow_mut())();
         }
-        out.push(CollectivePoint { bytes, time_us: Stats::of(&each) });
-    }
-    out
+    };
+    let times = timing::time_reps_after(&ctx.world, ctx.warmup, ctx.reps, || run(iters / 10 + 1), || run(iters), || {});
+    Stats::of(&times.iter().map(|t| t / iters as f64).collect::<Vec<_>>())
+}
+
+/// Every figure of `s` times `f`.
+fn scaled(s: Stats, f: f64) -> Stats {
+    Stats { min: s.min * f, median: s.median * f, max: s.max * f }
 }
 
 /// The conventions, as the JSON states them.
 pub const CONVENTION: &str = "IMB PingPong / OSU: one-way time = half the mean round trip (µs), bandwidth = bytes / one-way time (GB/s, 1e9 B/s), rank 0 with each other rank alone; collectives (allreduce of f64 sums, bcast from rank 0): mean time per operation, slowest rank (µs); min/median/max over repetitions";
 
-/// Rank 0 and `peer` bounce `buf` `warm` times untimed, then `iters` times timed; returns
-/// rank 0's seconds for the timed ones (0 on every other rank).
-fn round_trips(ctx: &Ctx, peer: usize, buf: &mut [u8], warm: usize, iters: usize) -> f64 {
+/// One round trip of `buf` between rank 0 and `peer` (nothing on the other ranks).
+fn round_trip(ctx: &Ctx, peer: usize, buf: &mut [u8]) {
     let comm = ctx.world.comm();
-    let me = ctx.world.rank();
-    let other = comm.process_at_rank(if me == 0 { peer as i32 } else { 0 });
-    let mut bounce = |n: usize| {
-        for _ in 0..n {
-            if me == 0 {
-                other.send(&buf[..]);
-                other.receive_into(&mut buf[..]);
-            } else if me == peer {
-                other.receive_into(&mut buf[..]);
-                other.send(&buf[..]);
-            }
+    match ctx.world.rank() {
+        0 => {
+            let other = comm.process_at_rank(peer as i32);
+            other.send(&buf[..]);
+            other.receive_into(buf);
         }
-    };
-    bounce(warm);
-    let t = Instant::now();
-    bounce(iters);
-    if me == 0 { t.elapsed().as_secs_f64() } else { 0.0 }
+        me if me == peer => {
+            let other = comm.process_at_rank(0);
+            other.receive_into(&mut buf[..]);
+            other.send(&buf[..]);
+        }
+        _ => {}
+    }
 }
 
 /// The one-way time (seconds) of a message of `bytes` between rank 0 and `peer`, from the
