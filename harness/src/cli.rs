@@ -380,11 +380,12 @@ fn long_version() -> &'static str {
     }
     feature!("sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vnni", "avx512bf16", "neon", "sve");
     let text = format!(
-        "{} (commit {}; RUSTFLAGS: {}; compiled for: {})",
+        "{} (commit {}; RUSTFLAGS: {}; compiled for: {}; {})",
         env!("CARGO_PKG_VERSION"),
         env!("EFFCAL_COMMIT"),
         env!("EFFCAL_RUSTFLAGS"),
-        if features.is_empty() { "the baseline of the target".to_string() } else { features.join(" ") }
+        if features.is_empty() { "the baseline of the target".to_string() } else { features.join(" ") },
+        if cfg!(feature = "mpi") { "MPI" } else { "without MPI: one process" }
     );
     // Built once per process, for clap, which wants a &'static str.
     Box::leak(text.into_boxed_str())

@@ -7,6 +7,11 @@
 //! the other ranks of a launched job end quietly with 0), 3 another error (on each rank
 //! that meets it).
 
+// Built without the `mpi` feature, the single-process stand-in takes rsmpi's name, so every
+// `use mpi::…` reads the same.
+#[cfg(not(feature = "mpi"))]
+extern crate effcal_mpi_serial as mpi;
+
 pub mod bench;
 pub mod calibration;
 pub mod cli;

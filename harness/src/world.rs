@@ -1,6 +1,7 @@
 //! The MPI world, through rsmpi's safe API. Started without `mpirun` it is one rank
 //! (MPI singleton); under `mpirun` or `srun` every rank runs its share.
 //! Low-precision data never travels here; everything reduced is f64 or bytes.
+//! Built without the `mpi` feature, `mpi` is effcal-mpi-serial: one rank, no library.
 
 use crate::error::{Error, Result};
 use mpi::collective::SystemOperation;
@@ -33,6 +34,11 @@ pub struct World {
 
 impl World {
     pub fn init() -> Result<Self> {
+        // Several copies of a single-process build would each be rank 0 of 1.
+        #[cfg(not(feature = "mpi"))]
+        if let Some((var, n)) = effcal_mpi_serial::launched_size().filter(|&(_, n)| n > 1) {
+            return Err(Error::invalid("process count", format!("{n} ({var})"), "1: this effcal was built without MPI (cargo feature `mpi` off); build it with the feature to run several ranks"));
+        }
         let universe = mpi::initialize().ok_or_else(|| Error::Mpi("MPI was already initialised".into()))?;
         let comm = universe.world();
         abort_on_panic(comm.rank(), comm.size());
