@@ -1,0 +1,177 @@
+//! effcal's own CUDA kernels, compiled by NVRTC at run time for the device's architecture:
+//! - `fma_f64`, `fma_f32`: the register-only FMA peak (8 independent chains per thread,
+//!   `2 · 8 · iters` FLOP per thread, one store per thread at the end);
+//! - `triad_init`, `triad`: BabelStream's triad `a[i] = b[i] + scalar·c[i]` on f64, one
+//!   element per thread (bytes counted: 24 per element, STREAM's convention).
+
+use crate::{Gpu, GpuError, Result};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+
+/// The CUDA C source.
+pub const SOURCE: &str = r#"
+#define FMA_KERNEL(NAME, T)                                                         \
+extern "C" __global__ void NAME(T *out, long long iters, T x, T y) {                \
+    T a0 = (T)threadIdx.x * (T)1e-7, a1 = a0 + (T)1, a2 = a0 + (T)2, a3 = a0 + (T)3, \
+      a4 = a0 + (T)4, a5 = a0 + (T)5, a6 = a0 + (T)6, a7 = a0 + (T)7;                \
+    _Pragma("unroll 4")                                                             \
+    for (long long i = 0; i < iters; ++i) {                                         \
+        a0 = fma(a0, x, y); a1 = fma(a1, x, y); a2 = fma(a2, x, y); a3 = fma(a3, x, y); \
+        a4 = fma(a4, x, y); a5 = fma(a5, x, y); a6 = fma(a6, x, y); a7 = fma(a7, x, y); \
+    }                                                                               \
+    out[blockIdx.x * blockDim.x + threadIdx.x] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7; \
+}
+FMA_KERNEL(fma_f64, double)
+FMA_KERNEL(fma_f32, float)
+
+extern "C" __global__ void triad_init(double *a, double *b, double *c, long long n,
+                                      double va, double vb, double vc) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) { a[i] = va; b[i] = vb; c[i] = vc; }
+}
+
+extern "C" __global__ void triad(double *a, const double *b, const double *c, double scalar,
+                                 long long n) {
+    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) a[i] = b[i] + scalar * c[i];
+}
+"#;
+
+/// FMA chains per thread in [`SOURCE`].
+pub const CHAINS: u64 = 8;
+/// The start values of a, b, c (BabelStream's a and b; c nonzero so the check sees that it
+/// was read, a changed so it sees that the triad ran) and BabelStream's scalar.
+pub const TRIAD_START: [f64; 3] = [0.1, 0.2, 0.3];
+pub const TRIAD_SCALAR: f64 = 0.4;
+/// Threads per block of every kernel.
+const BLOCK: u32 = 1024;
+
+/// Compiles [`SOURCE`] to PTX for compute capability `cc` (NVRTC must be present).
+pub fn compile(cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {
+    // SAFETY: a dlopen probe.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(GpuError::Unavailable("CUDA 13's NVRTC (libnvrtc.so.13) was not found: effcal compiles its own kernels with it; install it or put it on LD_LIBRARY_PATH".into()));
+    }
+    let opts = cudarc::nvrtc::CompileOptions { options: vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1)], ..Default::default() };
+    cudarc::nvrtc::compile_ptx_with_opts(SOURCE, opts).map_err(|e| GpuError::Nvrtc(e.to_string()))
+}
+
+/// The kernels, loaded on a device.
+pub struct Kernels {
+    fma_f64: CudaFunction,
+    fma_f32: CudaFunction,
+    triad_init: CudaFunction,
+    triad: CudaFunction,
+}
+
+impl Kernels {
+    pub fn load(gpu: &Gpu) -> Result<Self> {
+        let module = gpu.ctx.load_module(compile(gpu.info.compute_capability)?)?;
+        Ok(Kernels { fma_f64: module.load_function("fma_f64")?, fma_f32: module.load_function("fma_f32")?, triad_init: module.load_function("triad_init")?, triad: module.load_function("triad")? })
+    }
+}
+
+/// The FMA peak's launch: `blocks_per_sm` blocks of 1024 threads per multiprocessor.
+pub struct FmaPeak {
+    out: CudaSlice<f64>,
+    threads: u64,
+    blocks: u32,
+    pub iters: u64,
+}
+
+impl FmaPeak {
+    pub fn new(gpu: &Gpu, blocks_per_sm: u32, iters: u64) -> Result<Self> {
+        let blocks = gpu.info.multiprocessors * blocks_per_sm;
+        let threads = blocks as u64 * BLOCK as u64;
+        Ok(FmaPeak { out: gpu.stream.alloc_zeros::<f64>(threads as usize)?, threads, blocks, iters })
+    }
+
+    /// FLOP of one launch.
+    pub fn flops(&self) -> f64 {
+        (2 * CHAINS * self.iters * self.threads) as f64
+    }
+
+    /// Queues one launch in f64 (or f32).
+    pub fn launch(&mut self, gpu: &Gpu, k: &Kernels, f64: bool) -> Result<()> {
+        let cfg = LaunchConfig { grid_dim: (self.blocks, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+        let iters = self.iters as i64;
+        // SAFETY: the kernels' signatures: (T *out, long long iters, T x, T y); `out` has one
+        // element per thread (as f64, so room for f32 too).
+        unsafe {
+            if f64 {
+                let (x, y) = (0.999_999_9f64, 1e-7f64);
+                gpu.stream.launch_builder(&k.fma_f64).arg(&mut self.out).arg(&iters).arg(&x).arg(&y).launch(cfg)?;
+            } else {
+                let (x, y) = (0.999_9f32, 1e-4f32);
+                gpu.stream.launch_builder(&k.fma_f32).arg(&mut self.out).arg(&iters).arg(&x).arg(&y).launch(cfg)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The triad's three arrays of `n` f64 on the device.
+pub struct Triad {
+    a: CudaSlice<f64>,
+    b: CudaSlice<f64>,
+    c: CudaSlice<f64>,
+    pub n: usize,
+}
+
+impl Triad {
+    /// Allocates and initialises the arrays (BabelStream's start values).
+    pub fn new(gpu: &Gpu, k: &Kernels, n: usize) -> Result<Self> {
+        let s = &gpu.stream;
+        // SAFETY: every element is written by triad_init before it is read.
+        let (mut a, mut b, mut c) = unsafe { (s.alloc::<f64>(n)?, s.alloc::<f64>(n)?, s.alloc::<f64>(n)?) };
+        let nn = n as i64;
+        let [va, vb, vc] = TRIAD_START;
+        // SAFETY: triad_init(double*, double*, double*, long long, double, double, double).
+        unsafe { s.launch_builder(&k.triad_init).arg(&mut a).arg(&mut b).arg(&mut c).arg(&nn).arg(&va).arg(&vb).arg(&vc).launch(Self::config(n))? };
+        Ok(Triad { a, b, c, n })
+    }
+
+    fn config(n: usize) -> LaunchConfig {
+        LaunchConfig { grid_dim: (n.div_ceil(BLOCK as usize) as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+    }
+
+    /// Bytes one triad moves (STREAM: 2 loads + 1 store of 8 bytes, no write-allocate).
+    pub fn bytes(&self) -> f64 {
+        24.0 * self.n as f64
+    }
+
+    /// Queues one triad.
+    pub fn launch(&mut self, gpu: &Gpu, k: &Kernels) -> Result<()> {
+        let nn = self.n as i64;
+        // SAFETY: triad(double *a, const double *b, const double *c, double, long long).
+        unsafe { gpu.stream.launch_builder(&k.triad).arg(&mut self.a).arg(&self.b).arg(&self.c).arg(&TRIAD_SCALAR).arg(&nn).launch(Self::config(self.n))? };
+        Ok(())
+    }
+
+    /// Checks every element of `a` against `b + scalar·c` (either rounding of the FMA).
+    pub fn check(&self, gpu: &Gpu) -> Result<bool> {
+        let a = gpu.stream.clone_dtoh(&self.a)?;
+        let [_, b, c] = TRIAD_START;
+        let (fused, separate) = (TRIAD_SCALAR.mul_add(c, b), b + TRIAD_SCALAR * c);
+        debug_assert!(fused != TRIAD_START[0] && separate != TRIAD_START[0]);
+        Ok(a.iter().all(|&x| x == fused || x == separate))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Where NVRTC is at hand (EFFCAL_NVRTC_TEST=1 and libnvrtc.so.13 on the loader's
+    /// path, e.g. from PyPI's nvidia-cuda-nvrtc), effcal's CUDA C compiles for Hopper.
+    #[test]
+    fn the_cuda_source_compiles_where_nvrtc_is_present() {
+        if std::env::var_os("EFFCAL_NVRTC_TEST").is_none() {
+            eprintln!("skipped: set EFFCAL_NVRTC_TEST=1 with libnvrtc.so.13 on LD_LIBRARY_PATH to compile the CUDA source");
+            return;
+        }
+        let ptx = super::compile((9, 0)).expect("the CUDA source compiles");
+        let text = ptx.to_src();
+        for entry in ["fma_f64", "fma_f32", "triad_init", "triad"] {
+            assert!(text.contains(&format!(".entry {entry}(")), "{entry} is in the PTX");
+        }
+        assert!(text.contains("fma.rn.f64") && text.contains("fma.rn.f32"), "the FMA kernels use FMAs");
+    }
+}
