@@ -108,6 +108,46 @@ pub struct Environment {
     /// when the plan has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<crate::machine::Description>,
+    /// The GPU of a `--device gpu` run (rank 0's; one GPU per rank); absent for CPU runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuEnvironment>,
+}
+
+/// A GPU as a `--device gpu` run found it (docs/methodology.md, "GPUs").
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GpuEnvironment {
+    /// The CUDA device name, e.g. "NVIDIA H200".
+    pub name: String,
+    /// "major.minor", e.g. "9.0".
+    pub compute_capability: String,
+    pub memory_bytes: u64,
+    pub multiprocessors: u32,
+    pub l2_bytes: u64,
+    /// PCI domain:bus:device.function of rank 0's GPU.
+    pub pci_bus_id: String,
+    /// GPUs rank 0's process sees (after CUDA_VISIBLE_DEVICES); each rank uses the one its
+    /// local rank selects.
+    pub visible: usize,
+    /// The NVIDIA driver (NVML); null where NVML is missing.
+    pub driver_version: Option<String>,
+    /// The CUDA version the driver supports, e.g. "13.0".
+    pub cuda_driver_api: String,
+    /// cuBLAS (and cuBLASLt) as loaded, e.g. "13.0.0".
+    pub cublas_version: String,
+    /// The entry of configs/gpus.toml the theoretical peaks come from, and its source;
+    /// null where the table has none for this device.
+    pub spec_entry: Option<String>,
+    pub spec_source: Option<String>,
+    /// The board's enforced power limit, W (NVML).
+    pub power_limit_w: Option<f64>,
+    /// Why power and energy could not be read (no NVML, no energy counter); absent when
+    /// every record carries them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_unavailable: Option<String>,
+    /// The SM clock under the FP64 FMA load of the peak kernel, MHz (NVML, median of one
+    /// reading per repetition); null where it was not read.
+    pub sm_clock_mhz_under_load: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -133,10 +173,15 @@ pub struct Peaks {
     /// Where clock_ghz comes from: "config[: source]", "measured: ...", or the stated
     /// maximum when the measured clock was refused.
     pub clock_source: String,
-    /// Cores the peaks are for: ranks × threads per rank.
+    /// Cores the peaks are for: ranks × threads per rank (0 for GPU peaks: see gpus).
     pub cores: usize,
+    /// GPUs the peaks are for (one per rank): theoretical = gpus × the spec table's dense
+    /// peak; absent for CPU peaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<usize>,
     /// Keyed by precision name (f64, f32, bf16, f16, e4m3, e5m2), and "int8" (u8 × i8 dot
-    /// products into i32, in GOP/s: 2 operations per product) where the CPU has them.
+    /// products into i32, in GOP/s: 2 operations per product) where the CPU has them. GPU
+    /// peaks add "tf32" and "f64_fma" (FP64 on the CUDA cores; "f64" is the tensor cores').
     pub per_precision: BTreeMap<String, PrecisionPeak>,
     /// STREAM triad bandwidth, best repetition (GB/s, STREAM byte convention); null when
     /// the command did not measure it (`effcal gemm`).
@@ -184,16 +229,27 @@ impl Peaks {
         for (name, pk) in self.per_precision.iter_mut() {
             pk.empirical_over_theoretical = pk.theoretical_gflops.filter(|t| *t > 0.0).map(|t| pk.empirical_gflops / t);
             pk.suspect = match (pk.empirical_over_theoretical, pk.theoretical_gflops) {
-                (Some(r), Some(t)) if r < GUARD[0] || r > GUARD[1] * headroom => Some(format!(
-                    "the {} kernel measured {:.1} {unit}, {r:.3} of the theoretical {t:.1} {unit} (clock {clock} × {} per cycle per core, {}); allowed {}–{}: the clock or the per-cycle figure is wrong, or the cores were not free",
-                    pk.isa,
-                    pk.empirical_gflops,
-                    pk.flop_per_cycle_per_core.map_or("?".into(), |f| format!("{f}")),
-                    pk.flop_per_cycle_source,
-                    GUARD[0],
-                    if headroom > 1.0 { format!("{:.3} (1.05 × the scalar over the loaded clock)", GUARD[1] * headroom) } else { GUARD[1].to_string() },
-                    unit = if name == "int8" { "GOP/s" } else { "GFLOP/s" },
-                )),
+                (Some(r), Some(t)) if r < GUARD[0] || r > GUARD[1] * headroom => Some(match self.gpus {
+                    None => format!(
+                        "the {} kernel measured {:.1} {unit}, {r:.3} of the theoretical {t:.1} {unit} (clock {clock} × {} per cycle per core, {}); allowed {}–{}: the clock or the per-cycle figure is wrong, or the cores were not free",
+                        pk.isa,
+                        pk.empirical_gflops,
+                        pk.flop_per_cycle_per_core.map_or("?".into(), |f| format!("{f}")),
+                        pk.flop_per_cycle_source,
+                        GUARD[0],
+                        if headroom > 1.0 { format!("{:.3} (1.05 × the scalar over the loaded clock)", GUARD[1] * headroom) } else { GUARD[1].to_string() },
+                        unit = if name == "int8" { "GOP/s" } else { "GFLOP/s" },
+                    ),
+                    Some(_) => format!(
+                        "the {} measured {:.1} {unit}, {r:.3} of the theoretical {t:.1} {unit} ({}); allowed {}–{}: the table's entry is not this board's, or the GPU was not free or was held down (see the record's power.throttle)",
+                        pk.isa,
+                        pk.empirical_gflops,
+                        pk.flop_per_cycle_source,
+                        GUARD[0],
+                        GUARD[1],
+                        unit = if name == "int8" { "GOP/s" } else { "GFLOP/s" },
+                    ),
+                }),
                 _ => None,
             };
         }
@@ -342,7 +398,12 @@ pub struct Efficiency {
 impl Efficiency {
     /// `gflops` over the peaks of `precision` (null where a peak is unknown).
     pub fn of(gflops: f64, peaks: Option<&Peaks>, precision: effcal_kernels::Precision) -> Self {
-        let peak = peaks.and_then(|p| p.per_precision.get(precision.name()));
+        Self::of_name(gflops, peaks, precision.name())
+    }
+
+    /// `gflops` over the peaks keyed `name` (GPU arithmetics: "tf32", "int8", ...).
+    pub fn of_name(gflops: f64, peaks: Option<&Peaks>, name: &str) -> Self {
+        let peak = peaks.and_then(|p| p.per_precision.get(name));
         Self {
             vs_theoretical: peak.and_then(|p| p.theoretical_gflops).map(|t| gflops / t),
             vs_empirical: peak.map(|p| gflops / p.empirical_gflops),
@@ -471,6 +532,7 @@ mod tests {
             clock_ghz: Some(14.916),
             clock_source: "measured".into(),
             cores: 2,
+            gpus: None,
             per_precision: BTreeMap::new(),
             stream_triad_gbs: None,
             stream_triad: None,

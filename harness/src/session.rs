@@ -239,6 +239,7 @@ fn gather_system(ctx: &Ctx) -> Environment {
         bindings,
         memory_bytes_per_node: (ctx.node.memory_bytes > 0).then_some(ctx.node.memory_bytes),
         description: None,
+        gpu: None,
     }
 }
 

@@ -253,6 +253,7 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         clock_ghz: clock,
         clock_source,
         cores,
+        gpus: None,
         per_precision,
         stream_triad_gbs: triad.as_ref().map(|t| t.gbs.max),
         stream_triad: triad,

@@ -81,11 +81,27 @@ pub fn check<T: Element>(
     seed: u64,
     accumulate: super::Accumulate,
 ) -> Accuracy {
-    let (m, n, k) = (a.rows, b.cols, a.cols);
     let bound = match accumulate {
-        super::Accumulate::Wide => arithmetic_bound(T::PRECISION, k),
-        super::Accumulate::F16 { block } => super::f16acc::bound(k, block),
+        super::Accumulate::Wide => arithmetic_bound(T::PRECISION, a.cols),
+        super::Accumulate::F16 { block } => super::f16acc::bound(a.cols, block),
     };
+    check_bounded(c, a, b, a_src, b_src, samples, seed, bound)
+}
+
+/// [`check`] against a given arithmetic bound (an arithmetic other than this crate's: a
+/// GPU's tensor cores, with the bound model of its backend).
+#[allow(clippy::too_many_arguments)]
+pub fn check_bounded<T: Element>(
+    c: &[T::Acc],
+    a: &Quantized<T>,
+    b: &Quantized<T>,
+    a_src: impl Fn(usize, usize) -> f64 + Sync,
+    b_src: impl Fn(usize, usize) -> f64 + Sync,
+    samples: usize,
+    seed: u64,
+    bound: f64,
+) -> Accuracy {
+    let (m, n, k) = (a.rows, b.cols, a.cols);
     let mut acc = Accuracy { samples: 0, rel_error_vs_f64: 0.0, rel_error_vs_rounded: 0.0, arithmetic_bound: bound, expected_error: 0.0 };
     let mx = |q: &Quantized<T>| matches!(q.scaling, Scaling::Mx { .. });
     let u = element_error(T::PRECISION, mx(a) || mx(b));
