@@ -408,3 +408,55 @@ fn peaks_measured_once_serve_later_commands() {
     assert!(text(&out.stderr).contains("peaks of this run's 2 core(s)"), "{}", text(&out.stderr));
 }
 
+
+#[test]
+fn gpu_flags_are_checked_before_anything_runs() {
+    let refused = |args: &[&str], want: &str| {
+        let out = effcal(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(want), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).is_empty(), "{args:?}: refused before measuring");
+    };
+    refused(&["gemm", "--device", "gpu", "--precision", "fp4", "--n", "64"], "invalid --precision 'fp4': one of f64, f32, tf32, bf16, f16, e4m3, e5m2, int8 with --device gpu");
+    refused(&["gemm", "--device", "gpu", "--precision", "f16", "--n", "64", "--backend", "portable"], "invalid --backend 'portable': fastest (the default) with --device gpu");
+    refused(&["gemm", "--device", "gpu", "--precision", "f16", "--n", "64", "--accumulate", "f16"], "invalid --accumulate 'f16': wide (the default) with --device gpu");
+    refused(&["gemm", "--device", "gpu", "--precision", "e4m3", "--n", "64", "--scaling", "mx"], "invalid --scaling 'mx': none or tensor for e4m3/e5m2 on --device gpu");
+    refused(&["gemm", "--device", "gpu", "--precision", "bf16", "--n", "64", "--scaling", "tensor"], "invalid --scaling 'tensor': none for bf16 on --device gpu");
+    refused(&["gemm", "--device", "tpu", "--precision", "f16", "--n", "64"], "invalid value 'tpu' for '--device <DEVICE>'");
+    refused(&["gemm", "--precision", "tf32", "--n", "8"], "invalid --precision 'tf32': one of f64, f32, bf16, f16, e4m3, e5m2 on the CPU; tf32 GEMMs run with --device gpu");
+    refused(&["peak", "--gemm-n", "512"], "invalid --gemm-n '512': only with --device gpu");
+}
+
+/// Whether this machine has a GPU effcal can use: where it has none, `--device gpu` is
+/// refused as bad input (exit 2) that names the reason, measures nothing and writes no JSON;
+/// where it has one, the same commands measure it.
+#[test]
+fn device_gpu_without_a_gpu_is_refused_and_measures_nothing() {
+    let json = tmp("gpu-peak.json");
+    let peak = ["--threads", "1", "peak", "--device", "gpu", "--reps", "2", "--fma-seconds", "0.05", "--gemm-n", "1024", "--triad-elements", "1048576", "--json", json.to_str().unwrap()];
+    let out = effcal(&peak);
+    let err = text(&out.stderr);
+    if out.status.code() == Some(2) {
+        assert!(err.starts_with("effcal: error: invalid --device 'gpu': a machine with a usable NVIDIA GPU ("), "{err}");
+        assert!(err.ends_with("); nothing was measured: --device cpu measures the CPU\n"), "{err}");
+        assert!(text(&out.stdout).is_empty() && !json.exists(), "nothing measured, no JSON");
+        // Under mpirun too: every rank is refused alike and rank 0 says so, once.
+        let out = mpirun(2, &["--threads", "1", "gemm", "--device", "gpu", "--precision", "f16", "--n", "64"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(text(&out.stderr).matches("invalid --device 'gpu'").count(), 1, "{}", text(&out.stderr));
+        assert!(text(&out.stdout).is_empty());
+        return;
+    }
+    // A GPU is here: the peaks are measured and described.
+    let stdout = ok(&out);
+    assert!(stdout.contains("Peaks for 1 GPU(s)"), "{stdout}");
+    let doc = calibration(&json);
+    assert_eq!(doc["peaks"]["gpus"], 1);
+    assert!(doc["system"]["gpu"]["name"].as_str().is_some_and(|n| !n.is_empty()));
+    let g = tmp("gpu-gemm.json");
+    let stdout = ok(&effcal(&["--threads", "1", "--peaks", json.to_str().unwrap(), "gemm", "--device", "gpu", "--precision", "f16", "--n", "512", "--reps", "2", "--json", g.to_str().unwrap()]));
+    assert!(stdout.contains("PASSED"), "{stdout}");
+    let r = &calibration(&g)["records"][0];
+    assert_eq!(r["params"]["device"], "gpu");
+    assert!(r["valid"].as_bool().unwrap(), "{r}");
+}

@@ -144,9 +144,14 @@ pub enum FormatsAction {
 
 #[derive(Debug, Args)]
 pub struct GemmArgs {
-    /// Storage precision of A and B
-    #[arg(long, value_parser = parse_precision)]
-    pub precision: Precision,
+    /// Storage precision of A and B: f64, f32, bf16, f16, e4m3, e5m2; with --device gpu
+    /// also tf32 (f32 inputs on TF32 tensor cores) and int8 (into int32)
+    #[arg(long)]
+    pub precision: String,
+    /// What computes: cpu (effcal's kernels on the ranks' cores) or gpu (cuBLASLt on one
+    /// NVIDIA GPU per rank; a build with the CUDA driver and libraries found at run time)
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    pub device: String,
     /// Matrix size (C is n×n, inner dimension n); --m/--k override those dimensions
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub n: u32,
@@ -319,12 +324,20 @@ pub struct StencilArgs {
 pub struct PeakArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub reps: u32,
-    /// Seconds per FMA repetition
+    /// Seconds per FMA repetition (per GEMM repetition too, with --device gpu)
     #[arg(long, default_value_t = 0.2)]
     pub fma_seconds: f64,
-    /// f64 elements per triad array per rank [default: 4 × last-level cache]
+    /// f64 elements per triad array per rank [default: 4 × last-level cache; with
+    /// --device gpu 2^27 (1 GiB per array), fewer where the GPU's free memory is less]
     #[arg(long)]
     pub triad_elements: Option<usize>,
+    /// What to measure: cpu (the ranks' cores) or gpu (one NVIDIA GPU per rank)
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    pub device: String,
+    /// Order of the GEMMs that measure the GPU's tensor-core and FP64 peaks (--device gpu)
+    /// [default: 8192]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(256..=65536))]
+    pub gemm_n: Option<u32>,
     /// Write the calibration JSON here
     #[arg(long)]
     pub json: Option<PathBuf>,

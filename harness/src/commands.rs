@@ -3,6 +3,8 @@
 //! measurements it asks for without MPI, so tests can check it.
 
 use crate::bench::gemm::{GemmSettings, PathChoice};
+use crate::bench::gpu::{Device, GpuGemmSettings, GpuPeakSettings};
+use effcal_gpu::gemm::Arith;
 use effcal_kernels::gemm::{Accumulate, GemmParams};
 use crate::bench::hpl::{self, HplSettings, Refine};
 use crate::bench::peak::PeakSettings;
@@ -93,22 +95,30 @@ pub fn estimate(a: &EstimateArgs, given: &Given) -> Result<Outcome> {
 
 /// `effcal gemm`.
 pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
+    if a.device == "gpu" {
+        return gpu_gemm(a, threads, given);
+    }
+    let precision: Precision = match a.precision.parse() {
+        Ok(p) => p,
+        Err(_) if Arith::parse(&a.precision).is_ok() => {
+            return Err(Error::invalid("--precision", &a.precision, format!("one of {} on the CPU; {} GEMMs run with --device gpu", Precision::allowed(), a.precision)));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let n = a.n as usize;
     let settings = GemmSettings {
         m: a.m.map_or(n, |m| m as usize),
         k: a.k.map_or(n, |k| k as usize),
-        scaling: a.scaling.unwrap_or(ScaleMode::default_for(a.precision)),
+        scaling: a.scaling.unwrap_or(ScaleMode::default_for(precision)),
         path: a.backend,
         params: GemmParams {
             accumulate: if a.accumulate == "f16" { Accumulate::F16 { block: a.acc_block as usize } } else { Accumulate::Wide },
             ..GemmParams::default()
         },
-        ..GemmSettings::square(a.precision, n, a.samples)
+        ..GemmSettings::square(precision, n, a.samples)
     };
-    if a.samples == 0 {
-        return Err(Error::invalid("--samples", 0, "at least 1 sampled entry of C per rank (with none, no result would be checked)"));
-    }
-    if !a.precision.scalable() && settings.scaling != ScaleMode::None {
+    check_samples(a.samples)?;
+    if !precision.scalable() && settings.scaling != ScaleMode::None {
         return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
     }
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
@@ -119,6 +129,52 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
     let row = output::gemm_row(&record);
     session.add(record, &row)?;
     session.finish()
+}
+
+fn check_samples(samples: usize) -> Result<()> {
+    if samples == 0 {
+        return Err(Error::invalid("--samples", 0, "at least 1 sampled entry of C per rank (with none, no result would be checked)"));
+    }
+    Ok(())
+}
+
+/// What `--device gpu` measures its peaks with before a GEMM (no triad: a GEMM's ceiling is
+/// arithmetic).
+const GPU_GEMM_PEAKS: GpuPeakSettings = GpuPeakSettings { fma_seconds: 0.2, gemm_n: 8192, triad_elements: None };
+
+/// `effcal gemm --device gpu`: the GEMM on one GPU per rank, after the GPUs' peaks.
+fn gpu_gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
+    let arith = Arith::parse(&a.precision).map_err(|_| Error::invalid("--precision", &a.precision, format!("one of {} with --device gpu", Arith::ALL.map(Arith::name).join(", "))))?;
+    if a.backend != PathChoice::Fastest {
+        return Err(Error::invalid("--backend", a.backend.name(), "fastest (the default) with --device gpu: cuBLASLt's heuristic picks the GPU's algorithm, and the record names it"));
+    }
+    if a.accumulate != "wide" {
+        return Err(Error::invalid("--accumulate", &a.accumulate, "wide (the default) with --device gpu: the tensor cores' accumulation is the arithmetic's (see the record's params.arithmetic)"));
+    }
+    check_samples(a.samples)?;
+    let n = a.n as usize;
+    let square = GpuGemmSettings::square(arith, n, a.samples);
+    let scaling = a.scaling.unwrap_or(square.scaling);
+    GpuGemmSettings::check_scaling(arith, scaling)?;
+    let settings = GpuGemmSettings { m: a.m.map_or(n, |m| m as usize), k: a.k.map_or(n, |k| k as usize), scaling, ..square };
+    let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+    let mut dev = Device::open(&ctx)?;
+    check_json(&ctx, a.json.as_deref())?;
+    let mut session = Session::start_gpu(&ctx, a.json.as_deref(), &mut dev, &GPU_GEMM_PEAKS, given.peaks)?;
+    session.print(&output::gpu_gemm_header(ctx.world.size(), &dev.gpu.info.name));
+    let record = bench::gpu::gemm(&ctx, &dev, &settings, session.doc.peaks.as_ref())?;
+    let row = output::gemm_row(&record) + &output::gpu_power_line(&record);
+    session.add(record, &row)?;
+    session.finish()
+}
+
+/// `effcal peak --device gpu`.
+fn gpu_peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
+    let s = GpuPeakSettings { fma_seconds: a.fma_seconds, gemm_n: a.gemm_n.map_or(8192, |n| n as usize), triad_elements: Some(a.triad_elements.unwrap_or(1 << 27)) };
+    let ctx = setup(threads, a.reps as usize, 1, 42)?;
+    let mut dev = Device::open(&ctx)?;
+    check_json(&ctx, a.json.as_deref())?;
+    Session::start_gpu(&ctx, a.json.as_deref(), &mut dev, &s, given.peaks)?.finish()
 }
 
 /// `effcal hpl-mxp`.
@@ -158,6 +214,12 @@ pub fn stencil(a: &StencilArgs, threads: Option<usize>, given: &Given) -> Result
 pub fn peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     if !(a.fma_seconds > 0.0 && a.fma_seconds <= 60.0) {
         return Err(Error::invalid("--fma-seconds", a.fma_seconds, "a number of seconds in (0, 60]"));
+    }
+    if a.device == "gpu" {
+        return gpu_peak(a, threads, given);
+    }
+    if let Some(n) = a.gemm_n {
+        return Err(Error::invalid("--gemm-n", n, "only with --device gpu (a CPU's peaks come from its FMA kernels)"));
     }
     let ctx = setup(threads, a.reps as usize, 1, 42)?;
     check_json(&ctx, a.json.as_deref())?;

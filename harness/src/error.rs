@@ -18,6 +18,9 @@ pub enum Error {
     /// The report's picture could not be drawn (an internal error).
     #[error("report: {0}")]
     Report(String),
+    /// The GPU, its driver or a CUDA library failed (not bad input: the run found a GPU).
+    #[error("GPU: {0}")]
+    Gpu(String),
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
 }

@@ -107,6 +107,46 @@ pub fn peaks_table(p: &Peaks) -> String {
             }
         );
     }
+    s + &peak_warnings_and_memory(p)
+}
+
+/// The GPU peak table: per arithmetic the vendor's dense figure × GPUs against the measured
+/// rate (effcal's FMA kernel for f64_fma and f32, cuBLASLt GEMMs for the rest; int8 in
+/// GOP/s), a warning per suspect peak, the triad on device memory.
+pub fn gpu_peaks_table(p: &Peaks) -> String {
+    let mut s = String::new();
+    let gpus = p.gpus.unwrap_or(0);
+    let _ = writeln!(s, "Peaks for {gpus} GPU(s). Theoretical = the vendor's dense figure × GPUs (configs/gpus.toml); {}.", p.clock_source);
+    let _ = writeln!(s, "{:<8} {:<8} {:>12} {:>11} {:>11} {:>11} {:>9}  measured by", "prec", "compute", "theor GF/s", "emp min", "emp median", "emp max", "emp/theor");
+    for name in GPU_PEAK_ORDER {
+        let Some(e) = p.per_precision.get(name) else { continue };
+        let _ = writeln!(
+            s,
+            "{:<8} {:<8} {:>12} {:>11.1} {:>11.1} {:>11.1} {:>9}  {}{}",
+            name,
+            e.compute_precision,
+            e.theoretical_gflops.map_or("-".into(), |t| format!("{t:.1}")),
+            e.empirical.min,
+            e.empirical.median,
+            e.empirical.max,
+            e.empirical_over_theoretical.map_or("-".into(), |r| format!("{r:.3}")),
+            e.isa,
+            match (name, &e.suspect) {
+                (_, Some(_)) => "  SUSPECT",
+                ("int8", None) => "  (GOP/s)",
+                _ => "",
+            }
+        );
+    }
+    s + &peak_warnings_and_memory(p)
+}
+
+/// The order of the GPU peak table's rows.
+const GPU_PEAK_ORDER: [&str; 9] = ["f64_fma", "f64", "f32", "tf32", "bf16", "f16", "e4m3", "e5m2", "int8"];
+
+/// What both peak tables end with: the suspect warnings, the triad, the memory bandwidth.
+fn peak_warnings_and_memory(p: &Peaks) -> String {
+    let mut s = String::new();
     for (name, why) in p.suspects() {
         let _ = writeln!(s, "WARNING: the {name} theoretical peak is suspect: {why}.");
     }
@@ -126,6 +166,38 @@ pub fn peaks_table(p: &Peaks) -> String {
         let _ = writeln!(s, "Memory bandwidth, theoretical: {b:.1} GB/s ({}){vs}", p.memory_bandwidth_source.as_deref().unwrap_or("config"));
     }
     s
+}
+
+/// Header of the GPU GEMM table (rows are [`gemm_row`]s, each followed by [`gpu_power_line`]).
+pub fn gpu_gemm_header(ranks: usize, gpu: &str) -> String {
+    format!(
+        "GEMM C = A·B on every rank's GPU (cuBLASLt, A and B stored in the precision); FLOPs = 2mnk per GPU; {ranks} rank(s) × 1 {gpu}\n\
+         {:<5} {:>6} {:<17} {:>9} {:>9} {:>9} {:>6} {:>6} {:>10} {:>9}  {}\n",
+        "prec", "n", "path", "GF/s min", "median", "max", "%theo", "%emp", "err vs f64", "expected", "status"
+    )
+}
+
+/// What a GPU record says of power: energy over its timed repetitions, the rate per watt,
+/// the SM clock and any throttling, or why there was no reading.
+pub fn gpu_power_line(r: &Record) -> String {
+    if let Some(p) = r.results.get("power") {
+        let f = |k: &str| p.get(k).and_then(serde_json::Value::as_f64);
+        let per_w = f("gflops_per_w").map(|x| format!("{x:.2} GFLOP/s per W")).or_else(|| f("gbs_per_w").map(|x| format!("{x:.3} GB/s per W"))).unwrap_or_default();
+        let throttle: Vec<&str> = p.get("throttle").and_then(|t| t.as_array()).map(|a| a.iter().filter_map(|x| x.as_str()).collect()).unwrap_or_default();
+        let limit = f("limit_w_per_gpu").map_or("unknown".into(), |w| format!("{w:.0} W"));
+        format!(
+            "  power: {:.1} W mean ({:.1} J over {:.3} s, all GPUs), {per_w}; SM clock {}; throttled: {}; limit {limit} per GPU\n",
+            f("mean_w").unwrap_or(f64::NAN),
+            f("joules").unwrap_or(f64::NAN),
+            f("seconds").unwrap_or(f64::NAN),
+            f("sm_clock_mhz").map_or("not read".into(), |c| format!("{c:.0} MHz")),
+            if throttle.is_empty() { "no".into() } else { throttle.join(", ") },
+        )
+    } else if let Some(why) = r.results.get("power_unavailable").and_then(|v| v.as_str()) {
+        format!("  power: not measured: {why}\n")
+    } else {
+        String::new()
+    }
 }
 
 /// Header of the GEMM table.

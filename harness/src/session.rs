@@ -83,17 +83,51 @@ impl<'a> Session<'a> {
                 new_doc(system, Some(peaks))
             }
         };
+        let table = output::peaks_table(doc.peaks.as_ref().expect("set above"));
+        Self::open(ctx, out, doc, peak.reuse.as_ref(), &table)
+    }
+
+    /// [`start`](Self::start) for `--device gpu`: the peaks of the run's GPUs, one per rank
+    /// (measured, or those of `reuse` where they are of as many GPUs of this kind), and the
+    /// GPU's description in the system section.
+    pub(crate) fn start_gpu(ctx: &'a Ctx, out: Option<&'a Path>, dev: &mut bench::gpu::Device, s: &bench::gpu::GpuPeakSettings, reuse: Option<&(String, Calibration)>) -> Result<Self> {
+        let mut system = gather_system(ctx);
+        let (peaks, gpu, notes) = match reuse {
+            Some((file, cal)) => {
+                let peaks = cal.peaks.clone().expect("load_peaks refuses a calibration without peaks");
+                let theirs = cal.system.gpu.as_ref().map(|g| g.name.as_str());
+                let ranks = ctx.world.size();
+                if peaks.gpus != Some(ranks) || theirs != Some(dev.gpu.info.name.as_str()) {
+                    let what = match (peaks.gpus, theirs) {
+                        (Some(g), Some(name)) => format!("{g} × '{name}'"),
+                        _ => format!("CPU peaks ({} core(s))", peaks.cores),
+                    };
+                    return Err(Error::invalid("--peaks", file, format!("peaks of this run's {ranks} × '{}' (effcal peak --device gpu writes them); that file's are {what}", dev.gpu.info.name)));
+                }
+                let clock = cal.system.gpu.as_ref().and_then(|g| g.sm_clock_mhz_under_load);
+                (peaks, dev.environment(clock), String::new())
+            }
+            None => bench::gpu::peaks(ctx, dev, s)?,
+        };
+        system.gpu = Some(gpu);
+        let doc = new_doc(system, Some(peaks));
+        let table = output::gpu_peaks_table(doc.peaks.as_ref().expect("set above")) + &notes;
+        Self::open(ctx, out, doc, reuse, &table)
+    }
+
+    /// Prints the banner, where the peaks are from and the peaks table; writes the JSON.
+    fn open(ctx: &'a Ctx, out: Option<&'a Path>, doc: Calibration, reuse: Option<&(String, Calibration)>, table: &str) -> Result<Self> {
         let triad_failed = matches!(doc.peaks.as_ref().and_then(|p| p.stream_triad.as_ref()), Some(t) if !t.valid);
         let outcome = if triad_failed || doc.records.iter().any(|r| !r.valid) { Outcome::Failed } else { Outcome::Passed };
         let s = Session { ctx, doc, out, outcome };
         s.banner();
-        if let (Some((file, cal)), true) = (&peak.reuse, s.doc.records.is_empty()) {
+        if let (Some((file, cal)), true) = (reuse, s.doc.records.is_empty()) {
             s.print(&format!("Peaks from {file} (measured {}), not measured again\n", cal.created));
         }
         if !s.doc.records.is_empty() {
             s.print(&format!("Resuming {}: {} record(s) kept, peaks as measured then ({})\n", out.map_or("".into(), |p| p.display().to_string()), s.doc.records.len(), s.doc.created));
         }
-        s.print(&output::peaks_table(s.doc.peaks.as_ref().expect("set above")));
+        s.print(table);
         s.write()?;
         Ok(s)
     }
@@ -117,6 +151,18 @@ impl<'a> Session<'a> {
     fn banner(&self) {
         let (doc, ctx) = (&self.doc, self.ctx);
         self.print(&format!("effcal {} on {} ({}), {} rank(s) × {} thread(s)\n", doc.effcal_version, doc.system.host, doc.system.cpu_model, ctx.world.size(), ctx.threads));
+        if let Some(g) = &doc.system.gpu {
+            self.print(&format!(
+                "GPU {} (compute capability {}, {:.1} GiB, {} SMs), one per rank; driver {}, CUDA {}, cuBLAS {}\n",
+                g.name,
+                g.compute_capability,
+                g.memory_bytes as f64 / f64::from(1u32 << 30),
+                g.multiprocessors,
+                g.driver_version.as_deref().unwrap_or("unknown (no NVML)"),
+                g.cuda_driver_api,
+                g.cublas_version
+            ));
+        }
     }
 
     /// True (and says so) when the calibration already holds a record of `kernel` in
@@ -281,6 +327,9 @@ pub(crate) fn check_output(ctx: &Ctx, path: &Path, flag: &str, create_dir: bool)
 fn reused_peaks(ctx: &Ctx, file: &str, cal: &Calibration) -> Result<(calibration::Peaks, Option<f64>)> {
     let peaks = cal.peaks.clone().expect("load_peaks refuses a calibration without peaks");
     let cores = ctx.world.size() * ctx.threads;
+    if let Some(gpus) = peaks.gpus {
+        return Err(Error::invalid("--peaks", file, format!("CPU peaks (effcal peak writes them); that file's are of {gpus} GPU(s): use it with --device gpu")));
+    }
     if peaks.cores != cores || cal.system.cpu_model != ctx.node.cpu_model {
         return Err(Error::invalid(
             "--peaks",

@@ -2,6 +2,7 @@
 //! across the ranks of the run.
 
 pub mod gemm;
+pub mod gpu;
 pub mod hpl;
 pub mod net;
 pub mod peak;
