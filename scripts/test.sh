@@ -17,4 +17,17 @@ cargo clippy --release -p effcal --no-default-features -- -D warnings
 cargo build --release -p effcal --no-default-features
 cp target/release/effcal target/release/effcal-serial
 export EFFCAL_SERIAL_BIN="$PWD/target/release/effcal-serial"
+# NVRTC from PyPI (no GPU needed; x86-64 wheel): effcal-gpu's test compiles effcal's CUDA
+# source with it.
+nvrtc="$PWD/target/nvrtc"
+if [ "$(uname -m)" = x86_64 ] && [ ! -f "$nvrtc/nvidia/cu13/lib/libnvrtc.so.13" ]; then
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-pip >&2
+    fi
+    python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux2010_x86_64 \
+        -d "$nvrtc" nvidia-cuda-nvrtc==13.5.37 >&2
+    python3 -c 'import sys, zipfile, glob; zipfile.ZipFile(glob.glob(sys.argv[1] + "/nvidia_cuda_nvrtc-*.whl")[0]).extractall(sys.argv[1])' "$nvrtc"
+fi
+[ -f "$nvrtc/nvidia/cu13/lib/libnvrtc.so.13" ] && export EFFCAL_NVRTC_TEST=1 LD_LIBRARY_PATH="$nvrtc/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 cargo test --release --workspace "$@"

@@ -458,3 +458,58 @@ pub fn apply_halo_model(records: &mut [Record], net: &crate::calibration::Networ
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn stats(x: f64) -> serde_json::Value {
+        json!({ "min": x, "median": x, "max": x })
+    }
+
+    fn gpu_record(results: serde_json::Value) -> Record {
+        serde_json::from_value(json!({
+            "kernel": "gemm", "precision": "f16", "params": { "n": 8192, "path": "cublaslt-21" },
+            "flop_convention": "2mnk", "time_s": stats(1e-3), "gflops": stats(1e6),
+            "efficiency": { "vs_theoretical": 0.5, "vs_empirical": null }, "accuracy": {}, "valid": true,
+            "results": results,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn gpu_power_line_says_the_reading_or_why_there_is_none() {
+        let r = gpu_record(json!({ "power": {
+            "joules": 700.0, "seconds": 1.0, "mean_w": 700.0, "gflops_per_w": 1428.57, "sm_clock_mhz": 1755,
+            "throttle": ["sw_power_cap"], "limit_w_per_gpu": 700.0, "gpus": 1 } }));
+        assert_eq!(
+            gpu_power_line(&r),
+            "  power: 700.0 W mean (700.0 J over 1.000 s, all GPUs), 1428.57 GFLOP/s per W; SM clock 1755 MHz; throttled: sw_power_cap; limit 700 W per GPU\n"
+        );
+        let r = gpu_record(json!({ "power_unavailable": "NVML was not found (on rank 0 or another)" }));
+        assert_eq!(gpu_power_line(&r), "  power: not measured: NVML was not found (on rank 0 or another)\n");
+        assert_eq!(gpu_power_line(&gpu_record(json!({}))), "");
+    }
+
+    #[test]
+    fn gpu_peak_table_lists_the_arithmetics_in_order_with_their_source() {
+        let peak = |t: Option<f64>, e: f64, isa: &str| {
+            json!({ "compute_precision": "x", "theoretical_gflops": t, "flop_per_cycle_per_core": null,
+                    "flop_per_cycle_source": "spec", "empirical_gflops": e, "empirical": stats(e), "isa": isa })
+        };
+        let mut p: Peaks = serde_json::from_value(json!({
+            "clock_ghz": null, "clock_source": "spec: the datasheet's boost clock", "cores": 0, "gpus": 1,
+            "per_precision": { "int8": peak(Some(1979e3), 1500e3, "gemm"), "f64_fma": peak(Some(33.5e3), 30e3, "fma"),
+                               "f16": peak(Some(989e3), 100e3, "gemm") },
+            "stream_triad_gbs": null, "stream_triad": null,
+        }))
+        .unwrap();
+        p.guard();
+        let t = gpu_peaks_table(&p);
+        let rows: Vec<&str> = t.lines().skip(2).map(|l| l.split_whitespace().next().unwrap()).collect();
+        assert_eq!(rows[..3], ["f64_fma", "f16", "int8"], "{t}");
+        assert!(t.starts_with("Peaks for 1 GPU(s). Theoretical = the vendor's dense figure × GPUs"), "{t}");
+        assert!(t.contains("(GOP/s)") && t.contains("SUSPECT") && t.contains("WARNING: the f16 theoretical peak is suspect"), "{t}");
+    }
+}

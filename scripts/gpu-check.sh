@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The GPU figures of one node, in a few minutes: effcal's GPU peaks (FMA kernels, cuBLASLt
+# GEMMs, device triad) and a GEMM per precision at n = 8192 (and 16384 for the tensor-core
+# formats), each against those peaks, with energy where NVML reads it. Runs the bundle of
+# scripts/gpu-bundle.sh (no Rust or MPI needed on the node):
+#
+#   scripts/gpu-bundle.sh                      # where Rust is
+#   scripts/gpu-check.sh [BUNDLE] [OUTDIR]     # on the GPU node (defaults: gpu-bundle, results/gpu)
+#
+# Writes OUTDIR/gpu-peak.json, OUTDIR/gpu.json (the peaks and every GEMM record, merged),
+# OUTDIR/gpu-check.log and OUTDIR/gpu-json.tar.gz (every calibration as written). A
+# command that fails is logged with its exit code and the rest still run; the script exits
+# non-zero when any did.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bundle="${1:-gpu-bundle}"
+out="${2:-results/gpu}"
+mkdir -p "$out/runs"
+log="$out/gpu-check.log"
+: > "$log"
+say() { echo "$*" | tee -a "$log"; }
+failed=0
+step() {
+    say "\$ effcal $*"
+    "$bundle/effcal" "$@" 2>&1 | tee -a "$log"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || { say "gpu-check: exit $rc: effcal $*"; failed=1; }
+    return "$rc"
+}
+
+# CUDA 13's libraries where the node keeps them: the toolkit, or PyPI's nvidia-* wheels.
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import nvidia, os; p = nvidia.__path__[0]; print(" ".join(os.path.join(p, d, "lib") for d in sorted(os.listdir(p))))' 2>/dev/null); do
+    [ -d "$d" ] && LD_LIBRARY_PATH="$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+done
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}"
+say "gpu-check $(date -u +%FT%TZ) on $(hostname): $(nvidia-smi --query-gpu=name,driver_version,power.limit --format=csv,noheader 2>&1 | head -4 | tr '\n' ';')"
+for lib in libcuda.so.1 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13 libnvidia-ml.so.1; do
+    found=$( { ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}'; for d in ${LD_LIBRARY_PATH//:/ }; do [ -e "$d/$lib" ] && echo "$d/$lib"; done; } | head -1)
+    say "  $lib: ${found:-NOT FOUND}"
+done
+"$bundle/effcal" --version | tee -a "$log"
+
+peak="$out/gpu-peak.json"
+step peak --device gpu --reps 5 --fma-seconds 0.2 --gemm-n 8192 --json "$peak"
+if [ $? -eq 2 ]; then
+    say "gpu-check: no usable GPU here (see above); nothing else to run"
+    exit 2
+fi
+peaks=()
+[ -f "$peak" ] && peaks=(--peaks "$peak")
+runs=("$peak")
+for p in f64 f32 tf32 bf16 f16 e4m3 e5m2 int8; do
+    sizes="8192"
+    case $p in bf16|f16|e4m3|int8) sizes="8192 16384" ;; esac
+    for n in $sizes; do
+        json="$out/runs/gemm-$p-$n.json"
+        step "${peaks[@]}" gemm --device gpu --precision "$p" --n "$n" --reps 5 --json "$json"
+        [ -f "$json" ] && runs+=("$json")
+    done
+done
+existing=()
+for f in "${runs[@]}"; do [ -f "$f" ] && existing+=("$f"); done
+if [ ${#existing[@]} -ge 2 ]; then
+    step merge "${existing[@]}" --out "$out/gpu.json"
+fi
+tar czf "$out/gpu-json.tar.gz" -C "$out" runs $( [ -f "$peak" ] && echo gpu-peak.json ) 2>/dev/null
+say "gpu-check: $( [ $failed -eq 0 ] && echo 'every command passed' || echo 'some commands FAILED (see above)')"
+exit $failed
