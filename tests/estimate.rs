@@ -18,10 +18,11 @@ fn set_rate(doc: &mut Value, kernel: &str, precision: &str, median: f64) {
     r["gflops"] = json!({"min": 0.9 * median, "median": median, "max": 1.1 * median});
 }
 
-fn calibration() -> std::path::PathBuf {
-    let cfg = tmp("estimate-plan.toml");
+/// The test's own calibration (`name` keeps the files of tests that run at once apart).
+fn calibration(name: &str) -> std::path::PathBuf {
+    let cfg = tmp(&format!("{name}-plan.toml"));
     std::fs::write(&cfg, PLAN).unwrap();
-    let json = tmp("estimate-cal.json");
+    let json = tmp(&format!("{name}-cal.json"));
     ok(&effcal(&["--threads", "1", "run", "--config", cfg.to_str().unwrap(), "--out", json.to_str().unwrap()]));
     let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["peaks"]["cores"], 1);
@@ -46,7 +47,7 @@ fn close(a: f64, b: f64) -> bool {
 
 #[test]
 fn the_estimate_by_hand() {
-    let cal = calibration();
+    let cal = calibration("estimate");
     let out_json = tmp("estimate.json");
     let fugaku = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/systems/fugaku.toml");
     let md = ok(&effcal(&["estimate", "--calibration", cal.to_str().unwrap(), "--target", fugaku.to_str().unwrap(), "--json", out_json.to_str().unwrap()]));
@@ -128,4 +129,49 @@ fn committed_estimate_schema_is_the_generated_one() {
     let generated = ok(&effcal(&["schema", "--estimate"]));
     let committed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/estimate.schema.json")).unwrap();
     assert_eq!(generated, committed, "run `effcal schema --estimate > docs/estimate.schema.json`");
+}
+
+/// A calibration of one GPU (`--device gpu`), made from a CPU one: the estimate labels its
+/// efficiencies "measured on" that GPU for its own generation, a scenario for any other,
+/// and takes no per-core figure from it.
+#[test]
+fn gpu_efficiencies_are_measured_on_their_generation_and_a_scenario_elsewhere() {
+    let cal = calibration("estimate-gpu");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&cal).unwrap()).unwrap();
+    let gpu = "NVIDIA H100 80GB HBM3";
+    doc["system"]["gpu"] = json!({
+        "name": gpu, "compute_capability": "9.0", "memory_bytes": 85_520_809_984u64, "multiprocessors": 132,
+        "l2_bytes": 52_428_800, "pci_bus_id": "00000000:00:07.0", "visible": 1, "driver_version": "580.159.04",
+        "cuda_driver_api": "13.0", "cublas_version": "13.0.0", "spec_entry": "NVIDIA H100 SXM5 80GB",
+        "spec_source": "datasheet", "power_limit_w": 700.0, "sm_clock_mhz_under_load": 1755
+    });
+    doc["peaks"]["gpus"] = json!(1);
+    doc["peaks"]["cores"] = json!(0);
+    for (p, peak) in [("f64", 67e3), ("f16", 989.4e3), ("e4m3", 1978.9e3)] {
+        doc["peaks"]["per_precision"][p]["theoretical_gflops"] = json!(peak);
+        doc["peaks"]["per_precision"][p]["empirical_gflops"] = json!(0.9 * peak);
+    }
+    doc["records"].as_array_mut().unwrap().retain(|r| r["kernel"] == "gemm");
+    set_rate(&mut doc, "gemm", "f16", 0.75 * 989.4e3);
+    set_rate(&mut doc, "gemm", "e4m3", 0.5 * 1978.9e3);
+    let path = tmp("estimate-gpu-cal.json");
+    std::fs::write(&path, serde_json::to_string(&doc).unwrap()).unwrap();
+    let out = tmp("estimate-gpu.json");
+    let md = ok(&effcal(&["estimate", "--calibration", path.to_str().unwrap(), "--json", out.to_str().unwrap()]));
+    let e: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(e["gpu"], gpu);
+    assert!(e["calibration"].as_str().unwrap().ends_with(&format!("1 × {gpu})")), "{}", e["calibration"]);
+    let scenario = |name: &str| -> Vec<String> {
+        e["gpus_for_fp16_demand"].as_array().unwrap().iter().filter(|g| g["gpu"] == name).map(|g| g["scenario"].as_str().unwrap().to_string()).collect()
+    };
+    assert!(scenario("NVIDIA H100").contains(&format!("measured gemm f16 (n=64), measured on {gpu}")), "{:?}", scenario("NVIDIA H100"));
+    assert!(scenario("NVIDIA B200").contains(&format!("measured gemm f16 (n=64), measured on {gpu}, applied to NVIDIA B200: a scenario")), "{:?}", scenario("NVIDIA B200"));
+    // H100 at 0.75 of 1.0 PF: 500 EF / 0.75 PF = 666,667 GPUs.
+    let h100 = e["gpus_for_fp16_demand"].as_array().unwrap().iter().find(|g| g["gpu"] == "NVIDIA H100" && g["scenario"].as_str().unwrap().starts_with("measured gemm f16")).unwrap().clone();
+    assert_eq!(h100["gpus"], json!(666667.0));
+    let fugaku_next: Vec<&str> = e["fugaku_next"]["rows"].as_array().unwrap().iter().map(|r| r["scenario"].as_str().unwrap()).collect();
+    assert!(fugaku_next.contains(&format!("GEMM-like: measured gemm e4m3 (n=64), measured on {gpu}, applied to other GPUs: a scenario").as_str()), "{fugaku_next:?}");
+    let against: Vec<&str> = e["per_core"]["against"].as_array().unwrap().iter().map(|r| r["what"].as_str().unwrap()).collect();
+    assert!(against.iter().all(|w| !w.starts_with("this calibration")), "{against:?}");
+    assert!(md.contains("| GFLOP/s per GPU |") && md.contains(&format!("measured on 1 × {gpu}")), "{md}");
 }

@@ -239,7 +239,7 @@ pub struct ClassEfficiency {
     pub vs_theoretical: Option<Stats>,
     /// Rate over the FMA kernel's best rate of the precision.
     pub vs_empirical: Stats,
-    /// GFLOP/s per core (the run's ranks × threads).
+    /// GFLOP/s per core (the run's ranks × threads); per GPU in a calibration of GPUs.
     pub gflops_per_core: Stats,
     /// Stencils: bandwidth over the run's STREAM triad (median).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,8 +354,13 @@ pub struct Estimate {
     pub schema_version: u32,
     pub effcal_version: String,
     pub created: String,
-    /// The calibration the efficiencies come from: path, created, CPU, ranks × threads.
+    /// The calibration the efficiencies come from: path, created, CPU (or GPU), ranks ×
+    /// threads.
     pub calibration: String,
+    /// The GPU the efficiencies were measured on (a calibration of `--device gpu`); absent
+    /// for CPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<String>,
     /// What the reader must know about the peaks the efficiencies are over: a correction
     /// with `--system`, and suspect peaks used under `--allow-suspect-peaks`.
     #[serde(default)]
@@ -409,7 +414,7 @@ pub fn efficiencies(cal: &Calibration) -> Vec<ClassEfficiency> {
         .filter_map(|((class, precision), (_, r))| {
             let peak = peaks.per_precision.get(&precision)?;
             let over = |d: f64| Stats { min: r.gflops.min / d, median: r.gflops.median / d, max: r.gflops.max / d };
-            let cores = peaks.cores.max(1) as f64;
+            let cores = peaks.gpus.unwrap_or(peaks.cores).max(1) as f64;
             Some(ClassEfficiency {
                 class,
                 precision,
@@ -423,7 +428,8 @@ pub fn efficiencies(cal: &Calibration) -> Vec<ClassEfficiency> {
             })
         })
         .collect();
-    out.sort_by_key(|e| (order(&e.class), Precision::ALL.iter().position(|p| p.name() == e.precision)));
+    let precisions = ["f64", "f64_fma", "f32", "tf32", "bf16", "f16", "e4m3", "e5m2", "int8"];
+    out.sort_by_key(|e| (order(&e.class), precisions.iter().position(|p| *p == e.precision)));
     out
 }
 
@@ -455,11 +461,35 @@ impl Sources {
 /// A measured efficiency a section applies: its label and the median vs theoretical.
 type Scenario = Option<(String, f64)>;
 
-/// The scenarios of the calibration: HPL-MxP-like, GEMM-like at 16 bits, GEMM-like at FP8.
+/// The scenarios of the calibration: HPL-MxP-like, GEMM-like at 16 bits, GEMM-like at FP8,
+/// and the GPU they were measured on (None: a CPU).
 struct Measured {
     hpl_mxp: Scenario,
     gemm16: Scenario,
     gemm8: Scenario,
+    gpu: Option<String>,
+}
+
+impl Measured {
+    /// How an efficiency measured here is labelled where it is applied to `to` (a library
+    /// GPU's name; None: a system of unnamed GPUs): a CPU's is a scenario; a GPU's is
+    /// "measured on" its own generation and a scenario on any other.
+    fn label(&self, measured: &str, to: Option<&str>) -> String {
+        match (&self.gpu, to) {
+            (None, _) => format!("{measured}, scenario"),
+            (Some(gpu), Some(to)) if same_generation(gpu, to) => format!("{measured}, measured on {gpu}"),
+            (Some(gpu), Some(to)) => format!("{measured}, measured on {gpu}, applied to {to}: a scenario"),
+            (Some(gpu), None) => format!("{measured}, measured on {gpu}, applied to other GPUs: a scenario"),
+        }
+    }
+}
+
+/// Whether the device `gpu` (e.g. "NVIDIA H100 80GB HBM3") is of the library generation
+/// `generation` (e.g. "NVIDIA H100"): the generation's model ("H100") is a word of the
+/// device's name.
+fn same_generation(gpu: &str, generation: &str) -> bool {
+    let model = generation.trim_start_matches("NVIDIA ").split_whitespace().next().unwrap_or("");
+    !model.is_empty() && gpu.split(|c: char| !c.is_ascii_alphanumeric()).any(|w| w.eq_ignore_ascii_case(model))
 }
 
 /// The estimate of `cal` (read from `cal_path`) with `demand`, and `target` when given. A
@@ -473,22 +503,28 @@ pub fn estimate(cal: &Calibration, cal_path: &str, demand: &Demand, target: Opti
         hpl_mxp: pick(&effs, &[("hpl-mxp", "f16"), ("hpl-mxp", "bf16")]),
         gemm16: pick(&effs, &[("gemm", "f16"), ("gemm", "bf16")]),
         gemm8: pick(&effs, &[("gemm", "e4m3"), ("gemm", "e5m2")]),
+        gpu: cal.system.gpu.as_ref().map(|g| g.name.clone()),
     };
     let mut sources = Sources::default();
     let survey_table = survey_table(&lib, &measured, &mut sources);
     let jupiter = find(&lib, "JUPITER").ok_or_else(|| Error::Config { file: "configs/systems".into(), message: "JUPITER is missing from the library".into() })?;
     let jupiter_gpus = jupiter.gpus.unwrap_or(0) as f64;
     let gpus_for_fp16_demand = gpu_counts(&lib, jupiter, demand, &survey_table, &measured, &mut sources);
-    let fp64_simulation = fp64_simulation(&lib, demand, &effs, &mut sources);
+    let fp64_simulation = fp64_simulation(&lib, demand, &effs, measured.gpu.is_some(), &mut sources);
     let per_core = per_core(cal, &lib, demand, &effs, &mut sources);
     let fugaku_next = fugaku_next(&lib, &measured, &mut sources);
     let target = target.map(|t| target_rows(t, &effs, &mut sources));
     let sys = &cal.system;
+    let on = match &measured.gpu {
+        Some(gpu) => format!("{} × {gpu}", sys.ranks),
+        None => format!("{}, {} rank(s) × {} thread(s)", sys.cpu_model, sys.ranks, sys.threads_per_rank),
+    };
     Ok(Estimate {
         schema_version: ESTIMATE_SCHEMA_VERSION,
         effcal_version: env!("CARGO_PKG_VERSION").to_string(),
         created: calibration::now_rfc3339(),
-        calibration: format!("{cal_path} (created {}, {}, {} rank(s) × {} thread(s))", cal.created, sys.cpu_model, sys.ranks, sys.threads_per_rank),
+        calibration: format!("{cal_path} (created {}, {on})", cal.created),
+        gpu: measured.gpu.clone(),
         peak_notes,
         demand: demand.clone(),
         assumptions: assumptions(cal, demand, jupiter_gpus),
@@ -571,18 +607,17 @@ fn gpu_counts(lib: &[LibrarySystem], jupiter: &LibrarySystem, demand: &Demand, s
     if let Some((name, hi)) = implicit.iter().copied().max_by(|a, b| a.1.total_cmp(&b.1)) {
         scenarios.push((format!("HPL-MxP list, highest ({name})"), hi));
     }
-    scenarios.extend(m.hpl_mxp.clone().map(|(l, e)| (format!("{l}, scenario"), e)));
-    scenarios.extend(m.gemm16.clone().map(|(l, e)| (format!("{l}, scenario"), e)));
     let mut counts = Vec::new();
     for g in lib.iter().filter(|s| s.kind == "gpu") {
         let Some(peak) = g.peak("f16") else { continue };
         src.cite(g, "peak_pflops.f16");
-        for (scenario, eff) in &scenarios {
+        let measured = [&m.hpl_mxp, &m.gemm16].into_iter().flatten().map(|(l, e)| (m.label(l, Some(&g.name)), *e));
+        for (scenario, eff) in scenarios.iter().cloned().chain(measured) {
             counts.push(GpuCount {
                 gpu: g.name.clone(),
                 fp16_peak_pf_per_gpu: peak,
-                scenario: scenario.clone(),
-                efficiency: *eff,
+                scenario,
+                efficiency: eff,
                 gpus: peak.map(|p| (demand.fp16_ef * 1000.0 / (p * eff)).ceil()),
             });
         }
@@ -592,7 +627,7 @@ fn gpu_counts(lib: &[LibrarySystem], jupiter: &LibrarySystem, demand: &Demand, s
 
 /// The FP64 Rpeak the simulation demand needs at each measured f64 class (GEMM aside), in
 /// units of Fugaku and El Capitan, and the cores at the class's measured per-core rate.
-fn fp64_simulation(lib: &[LibrarySystem], demand: &Demand, effs: &[ClassEfficiency], src: &mut Sources) -> Vec<Fp64Need> {
+fn fp64_simulation(lib: &[LibrarySystem], demand: &Demand, effs: &[ClassEfficiency], per_gpu: bool, src: &mut Sources) -> Vec<Fp64Need> {
     let named: Vec<&LibrarySystem> = ["Fugaku", "El Capitan"].iter().filter_map(|n| find(lib, n)).collect();
     let mut needs = Vec::new();
     for e in effs.iter().filter(|e| e.precision == "f64" && e.class != "gemm") {
@@ -610,24 +645,26 @@ fn fp64_simulation(lib: &[LibrarySystem], demand: &Demand, effs: &[ClassEfficien
             efficiency: eff,
             fp64_peak_ef: peak_ef,
             in_systems,
-            cores_at_measured_rate: Some(demand.fp64_ef * 1e9 / e.gflops_per_core.median),
+            // Cores at a GPU's rate per GPU would be no count of cores.
+            cores_at_measured_rate: (!per_gpu).then(|| demand.fp64_ef * 1e9 / e.gflops_per_core.median),
         });
     }
     needs
 }
 
 /// The survey's GFLOP/s per core against this calibration's per-core peaks and measured
-/// rates, and against an A64FX core.
+/// rates (a CPU calibration's), and against an A64FX core.
 fn per_core(cal: &Calibration, lib: &[LibrarySystem], demand: &Demand, effs: &[ClassEfficiency], src: &mut Sources) -> PerCore {
     let mut against = Vec::new();
-    if let Some(f64_peak) = cal.peaks.as_ref().and_then(|p| p.per_precision.get("f64").map(|x| (x.clone(), p.cores.max(1) as f64))) {
+    let cpu = cal.peaks.as_ref().filter(|p| p.gpus.is_none());
+    if let Some(f64_peak) = cpu.and_then(|p| p.per_precision.get("f64").map(|x| (x.clone(), p.cores.max(1) as f64))) {
         let (pk, cores) = f64_peak;
         if let Some(t) = pk.theoretical_gflops {
             against.push(("this calibration: f64 theoretical peak per core".to_string(), t / cores));
         }
         against.push(("this calibration: f64 FMA kernel per core (empirical peak)".to_string(), pk.empirical_gflops / cores));
     }
-    for e in effs.iter().filter(|e| e.precision == "f64" && e.class != "gemm") {
+    for e in effs.iter().filter(|e| cpu.is_some() && e.precision == "f64" && e.class != "gemm") {
         against.push((format!("this calibration: measured {} f64 ({}) per core", e.class, e.problem), e.gflops_per_core.median));
     }
     if let Some((f, p, c)) = find(lib, "Fugaku").and_then(|f| Some((f, f.peak("f64")?, f.cores?))) {
@@ -650,8 +687,8 @@ fn fugaku_next(lib: &[LibrarySystem], m: &Measured, src: &mut Sources) -> Option
     let peak_ef = peak.map(|x| x / 1000.0);
     let power = s.power_mw.unwrap_or(Figure::One(f64::NAN));
     let mut rows = vec![("peak (efficiency 1)".to_string(), 1.0)];
-    rows.extend(m.gemm8.clone().map(|(l, e)| (format!("GEMM-like: {l}, scenario"), e)));
-    rows.extend(m.hpl_mxp.clone().map(|(l, e)| (format!("HPL-MxP-like: {l}, scenario"), e)));
+    rows.extend(m.gemm8.clone().map(|(l, e)| (m.label(&format!("GEMM-like: {l}"), None), e)));
+    rows.extend(m.hpl_mxp.clone().map(|(l, e)| (m.label(&format!("HPL-MxP-like: {l}"), None), e)));
     let rows = rows
         .into_iter()
         .map(|(scenario, eff)| {
@@ -686,15 +723,30 @@ fn target_rows(t: &LibrarySystem, effs: &[ClassEfficiency], src: &mut Sources) -
 /// Every assumption the estimate adds, printed with it.
 fn assumptions(cal: &Calibration, demand: &Demand, jupiter_gpus: f64) -> Vec<String> {
     let sys = &cal.system;
-    vec![
-        format!(
-            "Efficiencies are measured on {} ({} rank(s) × {} thread(s), {} cores): a record's rate over the theoretical peak of its precision on those cores (peaks.per_precision.<p>.theoretical_gflops of the calibration), spread = min/median/max over repetitions; estimates use the median.",
-            sys.cpu_model,
-            sys.ranks,
-            sys.threads_per_rank,
-            cal.peaks.as_ref().map_or(0, |p| p.cores)
+    let (measured, applied) = match &sys.gpu {
+        Some(g) => (
+            format!(
+                "Efficiencies are measured on {} × {} (one per rank): a record's rate over the vendor's dense peak of its precision × GPUs (configs/gpus.toml entry {}; peaks.per_precision.<p>.theoretical_gflops of the calibration), spread = min/median/max over repetitions; estimates use the median. GFLOP/s per core is per GPU here, and the per-core section uses no figure of this calibration.",
+                sys.ranks,
+                g.name,
+                g.spec_entry.as_deref().unwrap_or("none: no theoretical peak")
+            ),
+            format!("A GPU-measured efficiency is labelled \"measured on {}\" where applied to that GPU's generation; applied to another generation (or to a system's unnamed GPUs) it is a labelled scenario: the same share of a different peak.", g.name),
         ),
-        "Applying a CPU-measured efficiency to a GPU system is a labelled scenario: it says what a machine that loses the same share of its peak to the same kind of work would deliver, not what that GPU does.".into(),
+        None => (
+            format!(
+                "Efficiencies are measured on {} ({} rank(s) × {} thread(s), {} cores): a record's rate over the theoretical peak of its precision on those cores (peaks.per_precision.<p>.theoretical_gflops of the calibration), spread = min/median/max over repetitions; estimates use the median.",
+                sys.cpu_model,
+                sys.ranks,
+                sys.threads_per_rank,
+                cal.peaks.as_ref().map_or(0, |p| p.cores)
+            ),
+            "Applying a CPU-measured efficiency to a GPU system is a labelled scenario: it says what a machine that loses the same share of its peak to the same kind of work would deliver, not what that GPU does.".into(),
+        ),
+    };
+    vec![
+        measured,
+        applied,
         "Each (class, precision) uses the calibration's largest valid problem of it; invalid (FAILED) records are not used.".into(),
         "HPL-MxP-like efficiency: the f16 record if measured, else bf16, against that precision's peak on the measured CPU (where the CPU has no f16 arithmetic, f16 is computed in f32 and its peak is f32's). GEMM-like: the same choice among GEMM records; FP8: e4m3, else e5m2.".into(),
         "The survey's implicit efficiency of a system is its HPL-MxP result over its FP16 Rpeak (survey table B).".into(),
@@ -737,7 +789,8 @@ pub fn markdown(e: &Estimate) -> String {
         let _ = writeln!(s, "**Peaks:** {n}.\n");
     }
     let _ = writeln!(s, "## Measured efficiencies (rate / theoretical peak of the precision; min / median / max over repetitions)\n");
-    let _ = writeln!(s, "| class | precision | problem | vs theoretical | vs empirical (median) | GFLOP/s per core | bandwidth / triad |\n|---|---|---|---|---|---|---|");
+    let unit = if e.gpu.is_some() { "GPU" } else { "core" };
+    let _ = writeln!(s, "| class | precision | problem | vs theoretical | vs empirical (median) | GFLOP/s per {unit} | bandwidth / triad |\n|---|---|---|---|---|---|---|");
     for c in &e.efficiencies {
         let th = c.vs_theoretical.map_or("–".into(), |t| format!("{} / {} / {}", pct(t.min), pct(t.median), pct(t.max)));
         let _ = writeln!(
