@@ -88,26 +88,29 @@ pub fn peaks_table(p: &Peaks) -> String {
     let names = Precision::ALL.map(Precision::name);
     for name in names.iter().copied().chain(["int8"]) {
         let Some(e) = p.per_precision.get(name) else { continue };
-        let _ = writeln!(
-            s,
-            "{:<6} {:<8} {:>9} {:>12} {:>11.1} {:>11.1} {:>11.1} {:>9}  {}{}",
-            name,
-            e.compute_precision,
-            e.flop_per_cycle_per_core.map_or("-".into(), |f| format!("{f}")),
-            e.theoretical_gflops.map_or("-".into(), |t| format!("{t:.1}")),
-            e.empirical.min,
-            e.empirical.median,
-            e.empirical.max,
-            e.empirical_over_theoretical.map_or("-".into(), |r| format!("{r:.3}")),
-            e.isa,
-            match (name, &e.suspect) {
-                (_, Some(_)) => "  SUSPECT",
-                ("int8", None) => "  (GOP/s)",
-                _ => "",
-            }
-        );
+        let per_cycle = e.flop_per_cycle_per_core.map_or("-".into(), |f| format!("{f}"));
+        let _ = writeln!(s, "{name:<6} {:<8} {per_cycle:>9} {}", e.compute_precision, peak_figures(name, e));
     }
     s + &peak_warnings_and_memory(p)
+}
+
+/// A peak row's columns from the theoretical figure on: theoretical, empirical min/median/
+/// max, their ratio, how it was measured, and SUSPECT (or the GOP/s of int8).
+fn peak_figures(name: &str, e: &crate::calibration::PrecisionPeak) -> String {
+    format!(
+        "{:>12} {:>11.1} {:>11.1} {:>11.1} {:>9}  {}{}",
+        e.theoretical_gflops.map_or("-".into(), |t| format!("{t:.1}")),
+        e.empirical.min,
+        e.empirical.median,
+        e.empirical.max,
+        e.empirical_over_theoretical.map_or("-".into(), |r| format!("{r:.3}")),
+        e.isa,
+        match (name, &e.suspect) {
+            (_, Some(_)) => "  SUSPECT",
+            ("int8", None) => "  (GOP/s)",
+            _ => "",
+        }
+    )
 }
 
 /// The GPU peak table: per arithmetic the vendor's dense figure × GPUs against the measured
@@ -120,23 +123,7 @@ pub fn gpu_peaks_table(p: &Peaks) -> String {
     let _ = writeln!(s, "{:<8} {:<8} {:>12} {:>11} {:>11} {:>11} {:>9}  measured by", "prec", "compute", "theor GF/s", "emp min", "emp median", "emp max", "emp/theor");
     for name in GPU_PEAK_ORDER {
         let Some(e) = p.per_precision.get(name) else { continue };
-        let _ = writeln!(
-            s,
-            "{:<8} {:<8} {:>12} {:>11.1} {:>11.1} {:>11.1} {:>9}  {}{}",
-            name,
-            e.compute_precision,
-            e.theoretical_gflops.map_or("-".into(), |t| format!("{t:.1}")),
-            e.empirical.min,
-            e.empirical.median,
-            e.empirical.max,
-            e.empirical_over_theoretical.map_or("-".into(), |r| format!("{r:.3}")),
-            e.isa,
-            match (name, &e.suspect) {
-                (_, Some(_)) => "  SUSPECT",
-                ("int8", None) => "  (GOP/s)",
-                _ => "",
-            }
-        );
+        let _ = writeln!(s, "{name:<8} {:<8} {}", e.compute_precision, peak_figures(name, e));
     }
     s + &peak_warnings_and_memory(p)
 }
