@@ -303,7 +303,7 @@ pub struct StencilArgs {
     #[arg(long)]
     pub net: bool,
     /// f64 elements per array of the STREAM triad the stencils are measured against, per
-    /// rank [default: 4 × last-level cache]
+    /// rank [default: 4 × last-level cache over the node's ranks]
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000_000_000))]
     pub triad_elements: Option<u64>,
     /// Timed repetitions
@@ -327,7 +327,7 @@ pub struct PeakArgs {
     /// Seconds per FMA repetition (per GEMM repetition too, with --device gpu)
     #[arg(long, default_value_t = 0.2)]
     pub fma_seconds: f64,
-    /// f64 elements per triad array per rank [default: 4 × last-level cache; with
+    /// f64 elements per triad array per rank [default: 4 × last-level cache over the node's ranks; with
     /// --device gpu 2^27 (1 GiB per array), fewer where the GPU's free memory is less]
     #[arg(long)]
     pub triad_elements: Option<usize>,

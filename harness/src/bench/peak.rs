@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 /// What to measure and what the config says about the system.
 pub struct PeakSettings {
     pub fma_seconds: f64,
-    /// f64 elements per triad array per rank; 0 = 4 × last-level cache; None = no triad.
+    /// f64 elements per triad array per rank; 0 = [`default_triad_elements`]; None = no triad.
     pub triad_elements: Option<usize>,
     pub clock_ghz: Option<f64>,
     pub flop_per_cycle: BTreeMap<Precision, f64>,
@@ -121,12 +121,24 @@ fn rates(ctx: &Ctx, a: Arith, seconds: f64) -> Stats {
 }
 
 fn measure_triad(ctx: &Ctx, elements: usize) -> Triad {
-    let len = if elements > 0 { elements } else { (4 * ctx.node.llc_bytes as usize / 8).max(1 << 22) };
+    let len = if elements > 0 { elements } else { default_triad_elements(ctx.node.llc_bytes, ctx.node.memory_bytes, ctx.local_ranks()) };
     let mut arrays = triad::Triad::new(len);
     let times = ctx.time("peak stream triad", || arrays.run());
     let valid = ctx.world.all(arrays.verify());
     let bytes = ctx.world.sum(arrays.bytes());
     Triad { elements_per_rank: len, bytes_per_element: effcal_kernels::cost::triad::BYTES_PER_ELEMENT, gbs: Stats::rate(bytes / 1e9, &Stats::of(&times)), valid }
+}
+
+/// STREAM's rule for the default array length: the node's ranks run the triad at once, so
+/// each array, summed over the node's ranks, holds at least 4 × the last-level cache:
+/// `4·LLC / 8 B / ranks` f64 per rank, at least 2^22. A node whose cache is large against
+/// its memory (a VM that reports its host's L3) is capped at a quarter of the memory for the
+/// three arrays of all its ranks, and the record's `elements_per_rank` says what ran.
+pub fn default_triad_elements(llc_bytes: u64, memory_bytes: u64, local_ranks: usize) -> usize {
+    let ranks = local_ranks.max(1) as u64;
+    let stream_rule = (4 * llc_bytes / 8).div_ceil(ranks).max(1 << 22);
+    let cap = if memory_bytes > 0 { (memory_bytes / 4 / (3 * 8 * ranks)).max(1 << 16) } else { u64::MAX };
+    stream_rule.min(cap) as usize
 }
 
 /// This CPU as the microarchitecture table sees it.
@@ -279,4 +291,30 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         }
     }
     (peaks, readings.measured_fma_ghz)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_triad_elements;
+
+    const MIB: u64 = 1 << 20;
+    const GIB: u64 = 1 << 30;
+
+    #[test]
+    fn the_node_s_arrays_hold_four_times_its_last_level_cache() {
+        // 32 MiB L3, 2 ranks: 64 MiB per rank per array, the node's 128 MiB = 4 × L3.
+        assert_eq!(default_triad_elements(32 * MIB, 24 * GIB, 2), (64 * MIB / 8) as usize);
+        assert_eq!(default_triad_elements(32 * MIB, 24 * GIB, 1), (128 * MIB / 8) as usize);
+        // Never below 2^22 f64 (32 MiB) per array per rank, nor with an unknown cache.
+        assert_eq!(default_triad_elements(32 * MIB, 24 * GIB, 64), 1 << 22);
+        assert_eq!(default_triad_elements(0, 0, 4), 1 << 22);
+    }
+
+    #[test]
+    fn a_cache_large_against_memory_is_capped_at_a_quarter_of_it() {
+        // A VM reporting its host's 320 MiB L3 with 4 GiB: 4 ranks × 3 arrays within 1 GiB.
+        let e = default_triad_elements(320 * MIB, 4 * GIB, 4) as u64;
+        assert_eq!(e, GIB / (3 * 8 * 4));
+        assert!(4 * 3 * 8 * e <= GIB);
+    }
 }
