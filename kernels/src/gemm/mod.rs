@@ -6,7 +6,8 @@
 //! Accumulation is in f32, or f64 for f64 inputs; C is returned in that type, row-major.
 //! Paths ([`GemmPath`]):
 //! - f64 on a CPU with AVX-512F: effcal's packed micro-kernel ([`f64_avx512`]), measured
-//!   a little faster than faer's on Zen 4; faer's matmul elsewhere or with
+//!   a little faster than faer's on Zen 4; on a CPU with AVX2 and FMA but no AVX-512F, its
+//!   256-bit counterpart ([`f64_avx2`]); faer's matmul elsewhere or with
 //!   [`Backend::Portable`];
 //! - f32: faer's matmul on the data as stored;
 //! - bf16 on a CPU with AVX512_BF16: a packed micro-kernel built on `vdpbf16ps`, whose
@@ -29,6 +30,8 @@ pub mod bf16_avx512;
 #[cfg(target_arch = "x86_64")]
 mod blocked;
 mod convert;
+#[cfg(target_arch = "x86_64")]
+pub mod f64_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod f64_avx512;
 
@@ -71,13 +74,13 @@ impl Backend {
 }
 
 /// The backends that take different paths for inputs stored in `p` on this CPU: effcal's
-/// own kernel where the CPU has one (f64 with AVX-512F, bf16 with AVX512_BF16), then the
+/// own kernel where the CPU has one (f64 with AVX-512F or AVX2+FMA, bf16 with AVX512_BF16), then the
 /// portable path; just [`Backend::Auto`] where the two are the same path. The paths give the
 /// same products (exact in the accumulation format), summed in another order.
 pub fn backends(p: Precision) -> &'static [Backend] {
     #[cfg(target_arch = "x86_64")]
     let own = match p {
-        Precision::F64 => f64_avx512::available(),
+        Precision::F64 => f64_avx512::available() || f64_avx2::available(),
         Precision::Bf16 => bf16_avx512::available(),
         _ => false,
     };
@@ -132,12 +135,13 @@ pub enum GemmPath {
     ConvertToF32,
     Avx512Bf16,
     Avx512F64,
+    Avx2F64,
     /// f16 accumulation in scalar code ([`f16acc`]).
     F16Accumulate,
 }
 
 impl GemmPath {
-    pub const ALL: [GemmPath; 5] = [Self::Faer, Self::ConvertToF32, Self::Avx512Bf16, Self::Avx512F64, Self::F16Accumulate];
+    pub const ALL: [GemmPath; 6] = [Self::Faer, Self::ConvertToF32, Self::Avx512Bf16, Self::Avx512F64, Self::Avx2F64, Self::F16Accumulate];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -145,6 +149,7 @@ impl GemmPath {
             Self::ConvertToF32 => "convert-f32+faer",
             Self::Avx512Bf16 => "avx512-bf16",
             Self::Avx512F64 => "avx512-f64",
+            Self::Avx2F64 => "avx2-f64",
             Self::F16Accumulate => "f16acc-portable",
         }
     }
@@ -155,7 +160,7 @@ impl GemmPath {
             Self::Faer => storage.compute(),
             Self::ConvertToF32 => Precision::F32,
             Self::Avx512Bf16 => Precision::Bf16,
-            Self::Avx512F64 => Precision::F64,
+            Self::Avx512F64 | Self::Avx2F64 => Precision::F64,
             Self::F16Accumulate => Precision::F16,
         }
     }
@@ -273,6 +278,11 @@ impl GemmElement for f64 {
         if p.backend == Backend::Auto && f64_avx512::available() {
             f64_avx512::gemm(c, ldc, &a.data, &b.data, mnk, up.alpha, up.accumulate);
             return GemmInfo { path: GemmPath::Avx512F64 };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if p.backend == Backend::Auto && f64_avx2::available() {
+            f64_avx2::gemm(c, ldc, &a.data, &b.data, mnk, up.alpha, up.accumulate);
+            return GemmInfo { path: GemmPath::Avx2F64 };
         }
         let _ = p;
         faer_matmul(c, ldc, &a.data, &b.data, mnk, beta(up.accumulate), up.alpha);

@@ -239,3 +239,38 @@ fn f16_accumulation_rounds_once_per_step_and_stays_within_its_bound() {
     let (a, b) = operands::<f16>(4, 4, 4, ScaleMode::Tensor, 1.0);
     assert!(gemm(&mut c, &a, &b, &f16acc(32)).unwrap_err().to_string().contains("unscaled f16 operands"));
 }
+
+#[test]
+fn the_avx2_f64_kernel_matches_faer_on_every_edge() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::f64_avx2;
+        if !f64_avx2::available() {
+            eprintln!("skipped: this CPU has no AVX2+FMA");
+            return;
+        }
+        // Every shape, into a window of a wider C (stride n + 3), replaced and accumulated.
+        for (m, n, k) in SHAPES {
+            let (a, b) = operands::<f64>(m, n, k, ScaleMode::None, 1.0);
+            let ldc = n + 3;
+            let start: Vec<f64> = (0..m * ldc).map(|i| input(7, i, 1.0) as f64).collect();
+            for accumulate in [false, true] {
+                let (mut own, mut reference) = (start.clone(), start.clone());
+                f64_avx2::gemm(&mut own, ldc, &a.data, &b.data, (m, n, k), -1.5, accumulate);
+                faer_matmul(&mut reference, ldc, &a.data, &b.data, (m, n, k), beta(accumulate), -1.5);
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let (x, y) = (own[i * ldc + j], reference[i * ldc + j]);
+                        if j >= n {
+                            assert_eq!(x, start[i * ldc + j], "{m}×{n}×{k}: ({i},{j}) outside the window was written");
+                            continue;
+                        }
+                        let (_, scale) = accuracy::dot2((0..k).map(|l| a.value(i, l)), (0..k).map(|l| b.value(l, j)));
+                        let bound = 2.0 * 1.5 * accuracy::arithmetic_bound(Precision::F64, k) * scale + f64::EPSILON * start[i * ldc + j].abs() * 2.0;
+                        assert!((x - y).abs() <= bound, "{m}×{n}×{k} acc={accumulate} ({i},{j}): {x} vs faer {y}");
+                    }
+                }
+            }
+        }
+    }
+}
