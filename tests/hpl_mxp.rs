@@ -155,3 +155,21 @@ fn a_system_beyond_the_factors_range_fails_cleanly() {
     assert!(records[1]["failure"].as_str().unwrap().contains("broke down"), "{}", records[1]);
     assert!(records[1]["results"].get("speedup_vs_f64").is_none());
 }
+
+#[test]
+fn f16_accumulation_solves_and_says_so() {
+    // The f16 run's trailing updates sum in f16 over blocks of 16 terms (natively where the
+    // CPU has AVX512_FP16); the f64 baseline beside it sums wide. Refinement still reaches
+    // HPL's threshold, and the iterations are reported.
+    let (stdout, records) = hpl(2, &["--n", "300", "--nb", "64", "--precision", "f64,f16", "--accumulate", "f16", "--acc-block", "16"], "f16acc.json");
+    assert_eq!(records.len(), 2, "{stdout}");
+    for r in &records {
+        check_record(r, N, 2);
+    }
+    let params = |i: usize, k: &str| records[i]["params"][k].clone();
+    assert_eq!((params(0, "accumulation"), params(0, "accumulation_block")), (Value::from("f64"), Value::Null));
+    assert_eq!((params(1, "accumulation"), params(1, "accumulation_block")), (Value::from("f16"), Value::from(16)));
+    let path = params(1, "path");
+    assert!(path == "f16acc-portable" || path == "avx512fp16-f16acc", "{path}");
+    assert_eq!(params(1, "arithmetic"), "f16");
+}

@@ -176,7 +176,7 @@ pub struct GemmArgs {
     pub backend: PathChoice,
     /// How products are summed: wide (f32; f64 for f64) or f16 (f16 inputs: in f16 over
     /// blocks of --acc-block terms, as an FP16 FMA unit, each block then added in f32;
-    /// portable scalar code, slow: an accuracy what-if where the CPU has no f16 kernel)
+    /// AVX512_FP16 where the CPU has it, else portable scalar code, slow: an accuracy what-if)
     #[arg(long, default_value = "wide", value_parser = ["wide", "f16"])]
     pub accumulate: String,
     /// Terms of k summed in f16 before a block's sum goes to f32 (--accumulate f16)
@@ -256,6 +256,14 @@ pub struct HplArgs {
     /// the CPU has one) or portable (faer / convert to f32)
     #[arg(long, default_value = "fastest", value_parser = parse_path_choice)]
     pub backend: PathChoice,
+    /// How the f16 runs' trailing updates sum the products: wide (f32) or f16 (over blocks
+    /// of --acc-block terms, as an FP16 FMA unit; AVX512_FP16 where the CPU has it, else
+    /// portable scalar code, slow); the other precisions sum wide
+    #[arg(long, default_value = "wide", value_parser = ["wide", "f16"])]
+    pub accumulate: String,
+    /// Terms of k summed in f16 before a block's sum goes to f32 (--accumulate f16)
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub acc_block: u32,
     /// Matrix seed (the right-hand side uses seed + 1)
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

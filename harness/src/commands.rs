@@ -112,7 +112,7 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
         scaling: a.scaling.unwrap_or(ScaleMode::default_for(precision)),
         path: a.backend,
         params: GemmParams {
-            accumulate: if a.accumulate == "f16" { Accumulate::F16 { block: a.acc_block as usize } } else { Accumulate::Wide },
+            accumulate: accumulation(&a.accumulate, a.acc_block),
             ..GemmParams::default()
         },
         ..GemmSettings::square(precision, n, a.samples)
@@ -129,6 +129,11 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
     let row = output::gemm_row(&record);
     session.add(record, &row)?;
     session.finish()
+}
+
+/// `--accumulate` and `--acc-block` (clap checked both).
+fn accumulation(accumulate: &str, block: u32) -> Accumulate {
+    if accumulate == "f16" { Accumulate::F16 { block: block as usize } } else { Accumulate::Wide }
 }
 
 fn check_samples(samples: usize) -> Result<()> {
@@ -338,6 +343,13 @@ fn hpl_choices(checked: &config::Checked, h: &config::HplSection, ranks: usize) 
         s.chunk = c;
     }
     s.path = backend(checked, "hpl_mxp", &h.backend)?;
+    let block = h.acc_block.unwrap_or(32);
+    if !(1..=65536).contains(&block) {
+        return Err(err(format!("hpl_mxp.acc_block = {block}: must be in 1..=65536")));
+    }
+    if pick("accumulate", &h.accumulate, &["wide", "f16"])? == Some(1) {
+        s.gemm.accumulate = Accumulate::F16 { block };
+    }
     Ok(s)
 }
 
@@ -530,6 +542,7 @@ fn hpl_runs(a: &HplArgs) -> Result<Vec<HplSettings>> {
         scale: 2f64.powi(a.scale_exp),
         progress_every: a.progress_every.unwrap_or(0),
         path: a.backend,
+        gemm: GemmParams { accumulate: accumulation(&a.accumulate, a.acc_block), ..GemmParams::default() },
         ..HplSettings::new(0, 0, precision)
     };
     let mut runs = Vec::new();
@@ -688,7 +701,8 @@ mod tests {
     #[test]
     fn a_plan_takes_every_hpl_mxp_choice_the_cli_takes() {
         let plan = "[hpl_mxp]\nn = 512\nprecisions = [\"f16\", \"e4m3\"]\np = 2\nq = 1\npmap = \"col\"\nrefine = \"gmres\"\nrestart = 12\n\
-                    generator = \"shifted\"\nbcast = \"binomial\"\nlookahead = 0\nf64_matrix = \"kept\"\nscaling_fp8 = \"mx\"\nscale_exp = 3\nchunk = 64\nbackend = \"portable\"\n";
+                    generator = \"shifted\"\nbcast = \"binomial\"\nlookahead = 0\nf64_matrix = \"kept\"\nscaling_fp8 = \"mx\"\nscale_exp = 3\nchunk = 64\nbackend = \"portable\"\n\
+                    accumulate = \"f16\"\nacc_block = 8\n";
         let checked = config::Plan::parse(plan, "h.toml").unwrap();
         let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks: 2 }, |s| s).unwrap();
         let runs = plan_runs(&checked, &sizes, 2).unwrap();
@@ -697,6 +711,7 @@ mod tests {
         assert_eq!((h.generator, h.bcast, h.lookahead, h.keep_f64, h.scaling, h.scale, h.chunk), (effcal_kernels::hpl_mxp::matgen::Generator::Shifted, hpl::bcast::Algorithm::Binomial, false, true, ScaleMode::Mx, 8.0, 64));
         assert_eq!(runs.hpl[0].scaling, ScaleMode::None, "FP8 scaling is for FP8");
         assert_eq!(h.path, PathChoice::Fixed(effcal_kernels::gemm::Backend::Portable));
+        assert_eq!(h.gemm.accumulate, Accumulate::F16 { block: 8 });
         let refused = |extra: &str, ranks: usize| {
             let checked = config::Plan::parse(&format!("[hpl_mxp]\nn = 512\nprecisions = [\"f64\"]\n{extra}"), "h.toml").unwrap();
             plan_runs(&checked, &sizes, ranks).unwrap_err().to_string()
@@ -705,6 +720,8 @@ mod tests {
         assert_eq!(refused("p = 2\n", 2), "config h.toml: hpl_mxp: p and q go together (or neither: the most square grid)");
         assert_eq!(refused("bcast = \"tree\"\n", 2), "config h.toml: hpl_mxp.bcast: unknown broadcast 'tree' (allowed: ring, binomial, mpi)");
         assert_eq!(refused("refine = \"cg\"\n", 2), "config h.toml: hpl_mxp.refine = \"cg\": allowed: ir, gmres");
+        assert_eq!(refused("accumulate = \"f8\"\n", 2), "config h.toml: hpl_mxp.accumulate = \"f8\": allowed: wide, f16");
+        assert_eq!(refused("acc_block = 0\n", 2), "config h.toml: hpl_mxp.acc_block = 0: must be in 1..=65536");
         assert_eq!(refused("lookahead = 2\n", 2), "config h.toml: hpl_mxp.lookahead = 2: allowed: 0, 1");
         assert_eq!(refused("backend = \"fast\"\n", 2), "config h.toml: hpl_mxp.backend = \"fast\": allowed: fastest, auto, portable");
     }

@@ -113,6 +113,10 @@ pub struct HplSection {
     pub chunk: Option<usize>,
     /// Trailing-update GEMM path: fastest (default), auto, portable (as `--backend`).
     pub backend: Option<String>,
+    /// How the f16 trailing updates sum: wide (default) or f16, over blocks of `acc_block`
+    /// terms (as `--accumulate`, `--acc-block`).
+    pub accumulate: Option<String>,
+    pub acc_block: Option<usize>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

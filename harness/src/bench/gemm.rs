@@ -94,8 +94,8 @@ pub type Probe = (Backend, Vec<(String, f64)>);
 /// `multiply(backend)` (which returns the path it took): once untimed, then twice, for each
 /// (time = max over ranks, the least of the two); every rank gets the same answer. None
 /// where there is one path.
-pub fn probe(ctx: &Ctx, p: Precision, mut multiply: impl FnMut(Backend) -> gemm::GemmPath) -> Option<Probe> {
-    let backends = gemm::backends(p);
+pub fn probe(ctx: &Ctx, p: Precision, acc: gemm::Accumulate, mut multiply: impl FnMut(Backend) -> gemm::GemmPath) -> Option<Probe> {
+    let backends = gemm::backends(p, acc);
     if backends.len() < 2 {
         return None;
     }
@@ -129,7 +129,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
     // Argument errors are the same on every rank: find them before the collective loop.
     gemm::gemm(&mut c, &a, &b, &s.params)?;
     let mut params = s.params;
-    let probe = s.path.apply(&mut params, || probe(ctx, s.precision, |backend| gemm::gemm(&mut c, &a, &b, &GemmParams { backend, ..s.params }).expect("checked above").path));
+    let probe = s.path.apply(&mut params, || probe(ctx, s.precision, s.params.accumulate, |backend| gemm::gemm(&mut c, &a, &b, &GemmParams { backend, ..s.params }).expect("checked above").path));
     let info = gemm::gemm(&mut c, &a, &b, &params).expect("checked above");
     let times = ctx.time(&format!("gemm {} n={n}", s.precision), || {
         gemm::gemm(&mut c, &a, &b, &params).expect("checked above");

@@ -23,7 +23,7 @@ pub fn available() -> bool {
 /// If the CPU lacks AVX512_BF16 (check [`available`]) or the slice lengths do not match.
 pub fn gemm(c: &mut [f32], ldc: usize, a: &[bf16], b: &[bf16], mnk: (usize, usize, usize), alpha: f32, accumulate: bool) {
     assert!(available(), "bf16_avx512::gemm needs AVX512F and AVX512_BF16");
-    blocked::gemm::<Bf16Kernel>(c, ldc, a, b, mnk, alpha, accumulate);
+    blocked::gemm(&Bf16Kernel, c, ldc, a, b, mnk, alpha, accumulate);
 }
 
 struct Bf16Kernel;
@@ -49,7 +49,7 @@ impl MicroKernel for Bf16Kernel {
     }
 
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, rows: usize, cols: usize, alpha: f32, accumulate: bool) {
+    unsafe fn kernel(&self, kp: usize, a: &[u32], b: &[u32], c: &mut [f32], ldc: usize, rows: usize, cols: usize, alpha: f32, accumulate: bool) {
         // SAFETY: forwarded from the trait's contract.
         unsafe { kernel(kp, a, b, c, ldc, rows, cols, alpha, accumulate) }
     }

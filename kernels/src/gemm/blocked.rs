@@ -33,6 +33,11 @@ pub(crate) trait MicroKernel: Sync {
     const KSTEP: usize;
     /// Packs `KSTEP` consecutive k values (missing ones are `None`: zero).
     fn word(values: [Option<Self::In>; 2]) -> Self::Word;
+    /// The k block actually used: [`Self::KC`] unless the kernel's own parameters need
+    /// another (a multiple of `KSTEP`).
+    fn kc(&self) -> usize {
+        Self::KC
+    }
     /// `C = α·A_panel·B_panel`, or `C += α·A_panel·B_panel` when `accumulate`, on one
     /// `rows × cols` tile over `kp` words of k.
     ///
@@ -41,6 +46,7 @@ pub(crate) trait MicroKernel: Sync {
     /// words; `rows <= MR`, `cols <= NR`, and the tile (stride `ldc`) lies inside `c`.
     #[allow(clippy::too_many_arguments)]
     unsafe fn kernel(
+        &self,
         kp: usize,
         a: &[Self::Word],
         b: &[Self::Word],
@@ -57,6 +63,7 @@ pub(crate) trait MicroKernel: Sync {
 /// C (m×n, row stride `ldc`). The caller checked the CPU features.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm<K: MicroKernel>(
+    kernel: &K,
     c: &mut [K::Out],
     ldc: usize,
     a: &[K::In],
@@ -79,8 +86,8 @@ pub(crate) fn gemm<K: MicroKernel>(
     let mut bpack = Vec::new();
     for j0 in (0..n).step_by(K::NC) {
         let nb = K::NC.min(n - j0);
-        for k0 in (0..k).step_by(K::KC) {
-            let kb = K::KC.min(k - k0);
+        for k0 in (0..k).step_by(kernel.kc()) {
+            let kb = kernel.kc().min(k - k0);
             let kp = kb.div_ceil(K::KSTEP);
             pack_b::<K>(&mut bpack, b, n, k0, kb, j0, nb);
             let bpack = &bpack;
@@ -96,7 +103,7 @@ pub(crate) fn gemm<K: MicroKernel>(
                         // SAFETY: the caller checked the features; the panels hold kp·MR
                         // and kp·NR words; `rows` rows of stride ldc with `cols` columns
                         // from the tile's start lie inside this row block.
-                        unsafe { K::kernel(kp, apanel, bpanel, ctile, ldc, rows, cols, alpha, !first) };
+                        unsafe { kernel.kernel(kp, apanel, bpanel, ctile, ldc, rows, cols, alpha, !first) };
                     }
                 }
             });

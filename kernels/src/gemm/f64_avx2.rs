@@ -19,7 +19,7 @@ pub fn available() -> bool {
 /// If the CPU lacks AVX2 or FMA (check [`available`]) or the slice lengths do not match.
 pub fn gemm(c: &mut [f64], ldc: usize, a: &[f64], b: &[f64], mnk: (usize, usize, usize), alpha: f64, accumulate: bool) {
     assert!(available(), "f64_avx2::gemm needs AVX2 and FMA");
-    blocked::gemm::<F64Avx2Kernel>(c, ldc, a, b, mnk, alpha, accumulate);
+    blocked::gemm(&F64Avx2Kernel, c, ldc, a, b, mnk, alpha, accumulate);
 }
 
 struct F64Avx2Kernel;
@@ -47,7 +47,7 @@ impl MicroKernel for F64Avx2Kernel {
     }
 
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, rows: usize, cols: usize, alpha: f64, accumulate: bool) {
+    unsafe fn kernel(&self, kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, rows: usize, cols: usize, alpha: f64, accumulate: bool) {
         // SAFETY: forwarded from the trait's contract.
         unsafe { kernel(kp, a, b, c, ldc, rows, cols, alpha, accumulate) }
     }

@@ -21,7 +21,7 @@ pub fn available() -> bool {
 /// If the CPU lacks AVX-512F (check [`available`]) or the slice lengths do not match.
 pub fn gemm(c: &mut [f64], ldc: usize, a: &[f64], b: &[f64], mnk: (usize, usize, usize), alpha: f64, accumulate: bool) {
     assert!(available(), "f64_avx512::gemm needs AVX-512F");
-    blocked::gemm::<F64Kernel>(c, ldc, a, b, mnk, alpha, accumulate);
+    blocked::gemm(&F64Kernel, c, ldc, a, b, mnk, alpha, accumulate);
 }
 
 struct F64Kernel;
@@ -49,7 +49,7 @@ impl MicroKernel for F64Kernel {
     }
 
     #[allow(clippy::too_many_arguments)]
-    unsafe fn kernel(kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, rows: usize, cols: usize, alpha: f64, accumulate: bool) {
+    unsafe fn kernel(&self, kp: usize, a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, rows: usize, cols: usize, alpha: f64, accumulate: bool) {
         // SAFETY: forwarded from the trait's contract.
         unsafe { kernel(kp, a, b, c, ldc, rows, cols, alpha, accumulate) }
     }

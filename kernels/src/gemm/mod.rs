@@ -31,6 +31,8 @@ pub mod bf16_avx512;
 mod blocked;
 mod convert;
 #[cfg(target_arch = "x86_64")]
+pub mod f16_avx512fp16;
+#[cfg(target_arch = "x86_64")]
 pub mod f64_avx2;
 #[cfg(target_arch = "x86_64")]
 pub mod f64_avx512;
@@ -73,20 +75,22 @@ impl Backend {
     }
 }
 
-/// The backends that take different paths for inputs stored in `p` on this CPU: effcal's
-/// own kernel where the CPU has one (f64 with AVX-512F or AVX2+FMA, bf16 with AVX512_BF16), then the
-/// portable path; just [`Backend::Auto`] where the two are the same path. The paths give the
-/// same products (exact in the accumulation format), summed in another order.
-pub fn backends(p: Precision) -> &'static [Backend] {
+/// The backends that take different paths for inputs stored in `p`, summed as `acc` says,
+/// on this CPU: effcal's own kernel where the CPU has one (f64 with AVX-512F or AVX2+FMA,
+/// bf16 with AVX512_BF16, f16 accumulated in f16 with AVX512_FP16), then the portable path;
+/// just [`Backend::Auto`] where the two are the same path. The paths give the same products
+/// (exact in the accumulation format), summed in another order.
+pub fn backends(p: Precision, acc: Accumulate) -> &'static [Backend] {
     #[cfg(target_arch = "x86_64")]
-    let own = match p {
-        Precision::F64 => f64_avx512::available() || f64_avx2::available(),
-        Precision::Bf16 => bf16_avx512::available(),
+    let own = match (p, acc) {
+        (Precision::F64, _) => f64_avx512::available() || f64_avx2::available(),
+        (Precision::Bf16, _) => bf16_avx512::available(),
+        (Precision::F16, Accumulate::F16 { .. }) => f16_avx512fp16::available(),
         _ => false,
     };
     #[cfg(not(target_arch = "x86_64"))]
     let own = {
-        let _ = p;
+        let _ = (p, acc);
         false
     };
     if own { &[Backend::Auto, Backend::Portable] } else { &[Backend::Auto] }
@@ -138,10 +142,12 @@ pub enum GemmPath {
     Avx2F64,
     /// f16 accumulation in scalar code ([`f16acc`]).
     F16Accumulate,
+    /// f16 accumulation on AVX512_FP16 ([`f16_avx512fp16`]).
+    Avx512Fp16,
 }
 
 impl GemmPath {
-    pub const ALL: [GemmPath; 6] = [Self::Faer, Self::ConvertToF32, Self::Avx512Bf16, Self::Avx512F64, Self::Avx2F64, Self::F16Accumulate];
+    pub const ALL: [GemmPath; 7] = [Self::Faer, Self::ConvertToF32, Self::Avx512Bf16, Self::Avx512F64, Self::Avx2F64, Self::F16Accumulate, Self::Avx512Fp16];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -151,6 +157,7 @@ impl GemmPath {
             Self::Avx512F64 => "avx512-f64",
             Self::Avx2F64 => "avx2-f64",
             Self::F16Accumulate => "f16acc-portable",
+            Self::Avx512Fp16 => "avx512fp16-f16acc",
         }
     }
 
@@ -161,7 +168,7 @@ impl GemmPath {
             Self::ConvertToF32 => Precision::F32,
             Self::Avx512Bf16 => Precision::Bf16,
             Self::Avx512F64 | Self::Avx2F64 => Precision::F64,
-            Self::F16Accumulate => Precision::F16,
+            Self::F16Accumulate | Self::Avx512Fp16 => Precision::F16,
         }
     }
 }
@@ -325,7 +332,15 @@ convert_path!(E4M3, E5M2);
 impl GemmElement for f16 {
     fn gemm_impl(c: &mut [f32], ldc: usize, a: &Quantized<f16>, b: &Quantized<f16>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
         match p.accumulate {
-            Accumulate::F16 { block } => f16acc::gemm(c, ldc, a, b, up, block),
+            Accumulate::F16 { block } => {
+                #[cfg(target_arch = "x86_64")]
+                if p.backend == Backend::Auto && f16_avx512fp16::available() {
+                    // f16 accumulation takes unscaled operands only (see `gemm_update`).
+                    f16_avx512fp16::gemm(c, ldc, &a.data, &b.data, (a.rows, b.cols, a.cols), up.alpha, up.accumulate, block);
+                    return GemmInfo { path: GemmPath::Avx512Fp16 };
+                }
+                f16acc::gemm(c, ldc, a, b, up, block)
+            }
             Accumulate::Wide => convert::gemm(c, ldc, a, b, up, p),
         }
     }

@@ -223,7 +223,7 @@ fn f16_accumulation_rounds_once_per_step_and_stays_within_its_bound() {
     let f16acc = |block| GemmParams { accumulate: Accumulate::F16 { block }, ..Default::default() };
     let (_, wide, _) = run::<f16>(m, n, k, ScaleMode::None, GemmParams::default());
     for block in [1, 32, 300] {
-        let (_, acc, path) = run::<f16>(m, n, k, ScaleMode::None, f16acc(block));
+        let (_, acc, path) = run::<f16>(m, n, k, ScaleMode::None, GemmParams { backend: Backend::Portable, ..f16acc(block) });
         assert_eq!(path, GemmPath::F16Accumulate);
         assert!(acc.valid(), "block {block}: {acc:?}");
         assert_eq!(acc.arithmetic_bound, super::f16acc::bound(k, block));
@@ -270,6 +270,63 @@ fn the_avx2_f64_kernel_matches_faer_on_every_edge() {
                         assert!((x - y).abs() <= bound, "{m}×{n}×{k} acc={accumulate} ({i},{j}): {x} vs faer {y}");
                     }
                 }
+            }
+        }
+    }
+}
+
+#[test]
+fn native_f16_accumulation_matches_the_portable_path() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::f16_avx512fp16;
+        let f16acc = |block, backend| GemmParams { accumulate: Accumulate::F16 { block }, backend, ..Default::default() };
+        let (_, _, path) = run::<f16>(13, 40, 65, ScaleMode::None, f16acc(32, Backend::Auto));
+        if !f16_avx512fp16::available() {
+            // Without the instructions the default backend falls back on the portable path.
+            assert_eq!(path, GemmPath::F16Accumulate);
+            eprintln!("skipped: this CPU has no AVX512_FP16");
+            return;
+        }
+        assert_eq!(path, GemmPath::Avx512Fp16);
+        // Every edge shape (k past one KC block, m and n tails), blocks that do and do not
+        // divide k, one longer than KC: each path within its bound, the two within twice it.
+        for (m, n, k) in SHAPES {
+            for block in [1, 7, 32, 3000] {
+                let (native, acc, path) = run::<f16>(m, n, k, ScaleMode::None, f16acc(block, Backend::Auto));
+                assert_eq!(path, GemmPath::Avx512Fp16);
+                assert!(acc.valid(), "{m}×{n}×{k} block {block}: {acc:?}");
+                let (portable, _, _) = run::<f16>(m, n, k, ScaleMode::None, f16acc(block, Backend::Portable));
+                let (a, b) = operands::<f16>(m, n, k, ScaleMode::None, 1.0);
+                for i in 0..m {
+                    for j in 0..n {
+                        let (_, scale) = accuracy::dot2((0..k).map(|l| a.value(i, l)), (0..k).map(|l| b.value(l, j)));
+                        let diff = (native[i * n + j] - portable[i * n + j]).abs() as f64;
+                        assert!(diff <= 2.0 * super::f16acc::bound(k, block) * scale, "{m}×{n}×{k} block {block} ({i},{j}): {diff:e}");
+                    }
+                }
+            }
+        }
+        // Updates into a strided window, as HPL-MxP's trailing update makes them: columns
+        // beside it untouched, the window as the portable path leaves it within the bound.
+        let (m, n, k) = (13, 70, 2049);
+        let (a, b) = operands::<f16>(m, n, k, ScaleMode::None, 1.0);
+        let ldc = n + 7;
+        for (alpha, accumulate) in [(-1.0f32, true), (2.0, false)] {
+            let start: Vec<f32> = (0..m * ldc).map(|x| if x % ldc < n { uniform_f32(99, x as u64) } else { 12345.0 }).collect();
+            let (mut native, mut portable) = (start.clone(), start.clone());
+            let up = Update { alpha, accumulate };
+            assert_eq!(gemm_update(&mut native, ldc, &a, &b, up, &f16acc(32, Backend::Auto)).unwrap().path, GemmPath::Avx512Fp16);
+            gemm_update(&mut portable, ldc, &a, &b, up, &f16acc(32, Backend::Portable)).unwrap();
+            for (x, (&got, &want)) in native.iter().zip(&portable).enumerate() {
+                let (i, j) = (x / ldc, x % ldc);
+                if j >= n {
+                    assert_eq!(got, 12345.0, "column {j} beside the window changed");
+                    continue;
+                }
+                let (_, scale) = accuracy::dot2((0..k).map(|l| a.value(i, l)), (0..k).map(|l| b.value(l, j)));
+                let bound = 2.0 * alpha.abs() as f64 * super::f16acc::bound(k, 32) * scale + 2f64.powi(-23) * start[x].abs() as f64;
+                assert!(((got - want).abs() as f64) <= bound, "α={alpha} acc={accumulate} ({i},{j}): {got} vs {want}");
             }
         }
     }

@@ -19,7 +19,7 @@ use crate::timing::{self, Slowest, Stats};
 use crate::world::World;
 use bcast::Algorithm;
 use crate::bench::gemm::{PathChoice, Probe, probe, probe_json};
-use effcal_kernels::gemm::{self, GemmElement, GemmParams, GemmPath, Update};
+use effcal_kernels::gemm::{self, Accumulate, GemmElement, GemmParams, GemmPath, Update};
 use effcal_kernels::precision::scaling::{KAxis, Quantized};
 use effcal_kernels::rng::stream;
 use effcal_kernels::precision::Real;
@@ -143,6 +143,12 @@ pub fn check(s: &HplSettings, ranks: usize) -> Result<()> {
 }
 
 pub fn measure(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Record> {
+    // f16 accumulation applies to f16 factorisations; the others (an f64 baseline beside
+    // them) sum wide.
+    let s = &match s.gemm.accumulate {
+        Accumulate::F16 { .. } if s.precision != Precision::F16 => HplSettings { gemm: GemmParams { accumulate: Accumulate::Wide, ..s.gemm }, ..*s },
+        _ => *s,
+    };
     with_element!(s.precision, run(ctx, s, peaks))
 }
 
@@ -241,7 +247,7 @@ where
 /// probe (see [`crate::bench::gemm::probe`]) of one update of the first step's shape, this
 /// rank's rows by one column chunk by nb (each at most 4096), on random operands.
 fn probe_update<T: GemmElement>(ctx: &Ctx, s: &HplSettings, rows: usize, cols: usize) -> Option<Probe> {
-    if gemm::backends(s.precision).len() < 2 {
+    if gemm::backends(s.precision, s.gemm.accumulate).len() < 2 {
         return None;
     }
     let (m, n, k) = (rows.clamp(1, 4096), cols.min(s.chunk).clamp(1, 4096), s.nb);
@@ -250,7 +256,7 @@ fn probe_update<T: GemmElement>(ctx: &Ctx, s: &HplSettings, rows: usize, cols: u
     let b = Quantized::<T>::uniform(seed + 1, k, n, KAxis::Rows, ScaleMode::None);
     let mut c = vec![T::Acc::default(); m * n];
     let update = Update { alpha: T::Acc::from(-1.0), accumulate: true };
-    probe(ctx, s.precision, |backend| gemm::gemm_update(&mut c, n, &a, &b, update, &GemmParams { backend, ..s.gemm }).expect("shapes made to fit").path)
+    probe(ctx, s.precision, s.gemm.accumulate, |backend| gemm::gemm_update(&mut c, n, &a, &b, update, &GemmParams { backend, ..s.gemm }).expect("shapes made to fit").path)
 }
 
 fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], path: Option<GemmPath>, probe: &Option<Probe>) -> Record {
@@ -292,6 +298,8 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         ("scaling", json!(s.scaling.name())),
         ("matrix_scale", json!(s.scale)),
         ("backend", json!(s.path.name())),
+        ("accumulation", json!(s.gemm.accumulate.name(s.precision))),
+        ("accumulation_block", match s.gemm.accumulate { Accumulate::F16 { block } => json!(block), Accumulate::Wide => json!(null) }),
         ("path", json!(path.map(GemmPath::name))),
         // The arithmetic of the trailing update, where the FLOPs are.
         ("arithmetic", json!(path.map(|p| p.arithmetic(s.precision).name()))),
