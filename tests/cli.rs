@@ -174,7 +174,7 @@ fn gemm_json_is_schema_valid_in_every_precision() {
         let r = &doc["records"][0];
         assert_eq!(r["params"]["backend"], "fastest");
         let own = match p {
-            "f64" => has_feature("avx512f"),
+            "f64" => has_feature("avx512f") || (has_feature("avx2") && has_feature("fma")),
             "bf16" => has_feature("avx512bf16"),
             _ => false,
         };
@@ -220,6 +220,8 @@ fn has_feature(f: &str) -> bool {
     return match f {
         "avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
         "avx512bf16" => std::arch::is_x86_feature_detected!("avx512bf16"),
+        "avx2" => std::arch::is_x86_feature_detected!("avx2"),
+        "fma" => std::arch::is_x86_feature_detected!("fma"),
         _ => false,
     };
     #[cfg(not(target_arch = "x86_64"))]
