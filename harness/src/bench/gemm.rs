@@ -171,7 +171,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         ("path", json!(info.path.name())),
         ("arithmetic", json!(info.path.arithmetic(s.precision).name())),
         ("accumulation", json!(params.accumulate.name(s.precision))),
-        ("accumulation_block", match params.accumulate { gemm::Accumulate::F16 { block } => json!(block), gemm::Accumulate::Wide => json!(null) }),
+        ("accumulation_block", json!(params.accumulate.block())),
     ];
     Ok(Record {
         kernel: "gemm".into(),

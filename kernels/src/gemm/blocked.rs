@@ -84,10 +84,11 @@ pub(crate) fn gemm<K: MicroKernel>(
         return;
     }
     let mut bpack = Vec::new();
+    let kc = kernel.kc();
     for j0 in (0..n).step_by(K::NC) {
         let nb = K::NC.min(n - j0);
-        for k0 in (0..k).step_by(kernel.kc()) {
-            let kb = kernel.kc().min(k - k0);
+        for k0 in (0..k).step_by(kc) {
+            let kb = kc.min(k - k0);
             let kp = kb.div_ceil(K::KSTEP);
             pack_b::<K>(&mut bpack, b, n, k0, kb, j0, nb);
             let bpack = &bpack;

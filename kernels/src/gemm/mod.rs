@@ -115,6 +115,14 @@ impl Accumulate {
             Self::F16 { .. } => "f16",
         }
     }
+
+    /// The terms summed in f16 before each f32 addition; None for wide accumulation.
+    pub const fn block(self) -> Option<usize> {
+        match self {
+            Self::Wide => None,
+            Self::F16 { block } => Some(block),
+        }
+    }
 }
 
 /// Parameters of a GEMM. The thread count is that of the rayon pool the call runs in.

@@ -299,7 +299,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         ("matrix_scale", json!(s.scale)),
         ("backend", json!(s.path.name())),
         ("accumulation", json!(s.gemm.accumulate.name(s.precision))),
-        ("accumulation_block", match s.gemm.accumulate { Accumulate::F16 { block } => json!(block), Accumulate::Wide => json!(null) }),
+        ("accumulation_block", json!(s.gemm.accumulate.block())),
         ("path", json!(path.map(GemmPath::name))),
         // The arithmetic of the trailing update, where the FLOPs are.
         ("arithmetic", json!(path.map(|p| p.arithmetic(s.precision).name()))),
