@@ -4,6 +4,7 @@
 use super::codec::{Layout, Overflow, Special, decode, encode};
 use super::{Element, Precision};
 pub use half::bf16;
+use half::slice::HalfFloatSliceExt;
 
 pub const LAYOUT: Layout = Layout { exp_bits: 8, man_bits: 7, bias: 127, special: Special::Ieee };
 
@@ -20,6 +21,14 @@ pub(crate) fn encode_f32(x: f32, overflow: Overflow) -> u16 {
     if overflow == Overflow::Saturate && is_inf { (code & 0x8000) | 0x7f7f } else { code }
 }
 
+/// The portable rounding of a slice (vectorised by the compiler): what the x86 path
+/// leaves, and everything on other CPUs.
+pub(crate) fn from_f32_scalar(src: &[f32], dst: &mut [bf16], overflow: Overflow) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = bf16::from_bits(encode_f32(s, overflow));
+    }
+}
+
 impl super::private::Sealed for bf16 {}
 impl Element for bf16 {
     const PRECISION: Precision = Precision::Bf16;
@@ -32,9 +41,11 @@ impl Element for bf16 {
     }
     fn from_f32_slice(src: &[f32], dst: &mut [Self], overflow: Overflow) {
         assert_eq!(src.len(), dst.len());
-        for (d, &s) in dst.iter_mut().zip(src) {
-            *d = bf16::from_bits(encode_f32(s, overflow));
-        }
+        #[cfg(target_arch = "x86_64")]
+        let done = super::x86::bf16_from_f32(src, dst.reinterpret_cast_mut(), overflow);
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        from_f32_scalar(&src[done..], &mut dst[done..], overflow);
     }
     fn from_acc_slice(src: &[f32], dst: &mut [Self], overflow: Overflow) {
         Self::from_f32_slice(src, dst, overflow);

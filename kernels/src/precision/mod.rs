@@ -11,8 +11,9 @@
 //!
 //! Where the rounding is:
 //! - one value, exactly, any format: [`codec::encode`] and [`codec::decode`] (the reference);
-//! - slices, vectorised: [`bfloat16`] (bf16), [`binary16`] (f16, through `half`), and
-//!   `minifloat` for both FP8 formats ([`e4m3`] and [`e5m2`] only give their layouts);
+//! - slices, vectorised: [`bfloat16`] (bf16), [`binary16`] (f16, widened through `half`),
+//!   both rounded with AVX2 / F16C where the CPU has them (`x86`), and `minifloat` for both
+//!   FP8 formats ([`e4m3`] and [`e5m2`] only give their layouts);
 //! - per-tensor and MX block scales for f16 and FP8: [`scaling`].
 //!
 //! The formats' names (`f64 f32 bf16 f16 e4m3 e5m2`) are the ones used on the command
@@ -27,6 +28,8 @@ pub mod ieee;
 pub(crate) mod minifloat;
 pub mod real;
 pub mod scaling;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 pub use bfloat16::bf16;
 pub use binary16::f16;

@@ -293,3 +293,26 @@ mod scaling_tests {
         assert_eq!(mx_exponent(Precision::E5m2, 0.0), 0);
     }
 }
+
+/// The AVX2 / F16C rounding gives the same bits as the portable loop (NaN included), for
+/// every stress input, both overflow modes, and slice lengths that leave tails for the
+/// portable loop. Where the CPU lacks the features both sides are the portable loop.
+#[test]
+fn vector_rounding_is_the_portable_rounding_bit_for_bit() {
+    fn check<T: Element + Copy + Default + PartialEq + std::fmt::Debug>(portable: fn(&[f32], &mut [T], Overflow), bits: fn(T) -> u16) {
+        let mut src = stress_inputs(&T::PRECISION.layout().unwrap());
+        src.extend([f32::from_bits(0x7fa0_1234), f32::from_bits(0xffc0_0001), f32::from_bits(0x7f80_0001), 65519.99, 65520.0, -65520.0, 3.4e38, -3.4e38]);
+        for overflow in [Overflow::Saturate, Overflow::NonSaturating] {
+            for len in [src.len(), src.len() - 5, 15, 16, 17, 0] {
+                let (mut fast, mut slow) = (vec![T::default(); len], vec![T::default(); len]);
+                T::from_f32_slice(&src[..len], &mut fast, overflow);
+                portable(&src[..len], &mut slow, overflow);
+                for (x, (f, s)) in src.iter().zip(fast.iter().zip(&slow)) {
+                    assert_eq!(bits(*f), bits(*s), "{}: {x:e} ({:#010x}), {overflow:?}", T::PRECISION, x.to_bits());
+                }
+            }
+        }
+    }
+    check::<bf16>(bfloat16::from_f32_scalar, |x| x.to_bits());
+    check::<f16>(binary16::from_f32_scalar, |x| x.to_bits());
+}

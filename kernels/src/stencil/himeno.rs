@@ -29,13 +29,13 @@ where
     let (row, len) = (p.row(), r.k.len());
     let (k0, k1) = (r.k.start, r.k.end);
     let omega = T::Acc::from_f64(OMEGA);
-    each_plane(p, wrk2, r, stores, |w, i, out| {
+    each_plane(p, wrk2, r, stores, |w, i, js, out| {
         let mut gosa = 0f64;
         let mut cr = vec![vec![T::Acc::default(); len]; 12];
         let mut row_out = RowOut::<T>::new(len, stores);
         let mut sq = vec![T::Acc::default(); len];
         let arrays: Vec<&Block<T>> = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]).collect();
-        for j in r.j.clone() {
+        for j in js {
             let at = j * row;
             // p rows (i + di, j + dj) for di, dj in −1..=1, each k0−1..k1+1.
             let q = |di: usize, dj: usize| &w.row(di, j + dj - 1)[k0 - 1..k1 + 1];

@@ -56,8 +56,9 @@ fn sweeps_match_the_naive_reference<T: Element + Send + PartialEq + std::fmt::De
 where
     T::Acc: Real,
 {
-    // Rows shorter than the 16-point chunks, one chunk exactly, chunks plus an overlapping last one.
-    for n in [[1, 1, 1], [3, 4, 5], [2, 3, 16], [7, 2, 19], [2, 2, 32], [5, 6, 40]] {
+    // Rows shorter than the 16-point chunks, one chunk exactly, chunks plus an overlapping
+    // last one; rows long enough that a plane is swept in slabs (4, 4 and 3 rows).
+    for n in [[1, 1, 1], [3, 4, 5], [2, 3, 16], [7, 2, 19], [2, 2, 32], [5, 6, 40], [3, 11, 2000]] {
         for kind in [Kind::Seven, Kind::TwentySeven] {
             let src = field::<T>(n, 7);
             let (c0, c1) = (T::Acc::from_f64(0.5), T::Acc::from_f64(1.0 / 12.0));
@@ -86,6 +87,18 @@ fn every_precision_matches_the_naive_sweeps_bit_for_bit() {
 }
 
 #[test]
+fn slabs_cover_the_rows_once_in_near_equal_parts() {
+    // 258-point rows of f32: 128 KiB hold three planes of 42 rows, 40 of them a slab's own,
+    // so 256 rows take 7 slabs: 37 rows each, the last 34.
+    assert_eq!(window::slabs(&(1..257), 258, 4), [1..38, 38..75, 75..112, 112..149, 149..186, 186..223, 223..257]);
+    // Short rows: one slab; very long rows: at least 4 rows a slab; an empty region: none.
+    let one = window::slabs(&(1..65), 34, 8);
+    assert_eq!((one.len(), &one[0]), (1, &(1..65)));
+    assert_eq!(window::slabs(&(1..12), 2002, 8), [1..5, 5..9, 9..12]);
+    assert_eq!(window::slabs(&(3..3), 258, 4), Vec::<std::ops::Range<usize>>::new());
+}
+
+#[test]
 fn a_sweep_in_pieces_equals_the_whole_sweep() {
     // The overlapped halo exchange updates the interior, then the shell: same bits.
     let src = field::<f64>([6, 7, 8], 3);
@@ -107,8 +120,9 @@ fn a_sweep_in_pieces_equals_the_whole_sweep() {
     assert_eq!(pieces, whole_sweep);
 }
 
-/// Himeno v3.0's loop, transcribed as the C program has it (f32, one global grid).
-fn himeno_c(size: [usize; 3], sweeps: usize) -> (Vec<f32>, f32) {
+/// Himeno v3.0's loop, transcribed as the C program has it (f32, one global grid): the
+/// field, gosa summed in f32 as the original sums it, and the same squares summed in f64.
+fn himeno_c(size: [usize; 3], sweeps: usize) -> (Vec<f32>, f32, f64) {
     let [imax, jmax, kmax] = size;
     let at = |i: usize, j: usize, k: usize| (i * jmax + j) * kmax + k;
     let mut p = vec![0f32; imax * jmax * kmax];
@@ -121,9 +135,9 @@ fn himeno_c(size: [usize; 3], sweeps: usize) -> (Vec<f32>, f32) {
     }
     let (a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd) = (1f32, 1f32, 1f32, (1.0f64 / 6.0) as f32, 0f32, 0f32, 0f32, 1f32, 1f32, 1f32, 0f32, 1f32);
     let mut wrk2 = p.clone();
-    let mut gosa = 0f32;
+    let (mut gosa, mut gosa_f64) = (0f32, 0f64);
     for _ in 0..sweeps {
-        gosa = 0.0;
+        (gosa, gosa_f64) = (0.0, 0.0);
         for i in 1..imax - 1 {
             for j in 1..jmax - 1 {
                 for k in 1..kmax - 1 {
@@ -139,6 +153,7 @@ fn himeno_c(size: [usize; 3], sweeps: usize) -> (Vec<f32>, f32) {
                         + wrk1;
                     let ss = (s0 * a3 - p[at(i, j, k)]) * bnd;
                     gosa += ss * ss;
+                    gosa_f64 += (ss * ss) as f64;
                     wrk2[at(i, j, k)] = p[at(i, j, k)] + 0.8 * ss;
                 }
             }
@@ -151,13 +166,19 @@ fn himeno_c(size: [usize; 3], sweeps: usize) -> (Vec<f32>, f32) {
             }
         }
     }
-    (p, gosa)
+    (p, gosa, gosa_f64)
 }
 
 #[test]
 fn himeno_matches_the_original_loop() {
-    // A small grid (boundary planes included) held as one block whose ghosts are the planes.
-    let global = [17, 9, 12];
+    // Small grids (boundary planes included) held as one block whose ghosts are the planes;
+    // the second's rows are long enough that its planes are swept in 3 slabs.
+    for global in [[17, 9, 12], [5, 13, 3000]] {
+        himeno_matches_the_original_loop_on(global);
+    }
+}
+
+fn himeno_matches_the_original_loop_on(global: [usize; 3]) {
     let n = [global[0] - 2, global[1] - 2, global[2] - 2];
     let (mut p, co) = himeno_init::<f32>(n, [1, 1, 1], global);
     let mut wrk2 = p.clone();
@@ -168,8 +189,12 @@ fn himeno_matches_the_original_loop() {
         gosa = himeno(&p, &mut wrk2, &co, &r, stores);
         std::mem::swap(&mut p, &mut wrk2);
     }
-    let (want_p, want_gosa) = himeno_c(global, 3);
+    let (want_p, want_gosa, gosa_f64) = himeno_c(global, 3);
     let differ = p.data.iter().zip(&want_p).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
-    assert_eq!(differ, 0, "points of the field that differ from the original's");
-    assert!((gosa - want_gosa as f64).abs() <= 1e-5 * want_gosa as f64, "gosa {gosa} vs the original's {want_gosa}");
+    assert_eq!(differ, 0, "{global:?}: points of the field that differ from the original's");
+    // effcal sums gosa's squares in f64 (in another order): against the same squares summed
+    // in f64, and against the original's f32 sum within that sum's error bound (n·2^-24).
+    assert!((gosa - gosa_f64).abs() <= 1e-12 * gosa_f64, "{global:?}: gosa {gosa} vs {gosa_f64} summed in f64");
+    let bound = r.points() as f64 * f32::EPSILON as f64 / 2.0 * gosa_f64;
+    assert!((gosa - want_gosa as f64).abs() <= bound, "{global:?}: gosa {gosa} vs the original's {want_gosa} (f32 sum)");
 }
