@@ -86,6 +86,32 @@ fn every_precision_matches_the_naive_sweeps_bit_for_bit() {
     sweeps_match_the_naive_reference::<E4M3>();
 }
 
+/// A 16-bit Himeno sweep (its planes widened in slabs: rows of 3000 points take 3 slabs of
+/// 4, 4 and 3 rows) is the f32 sweep of the widened values (whole planes), rounded.
+#[test]
+fn himeno_in_slabs_of_a_bf16_field_is_the_f32_sweep_rounded() {
+    let global = [5, 13, 3000];
+    let n = [global[0] - 2, global[1] - 2, global[2] - 2];
+    let (p32, co32) = himeno_init::<f32>(n, [1, 1, 1], global);
+    // Perturb p so that the sweep's results are not all representable in bf16.
+    let mut p32 = p32;
+    for (x, v) in p32.data.iter_mut().enumerate() {
+        *v += crate::rng::uniform_f32(5, x as u64) / 64.0;
+    }
+    let narrow = |b: &Block<f32>| Block { data: b.data.iter().map(|&v| <bf16 as Element>::from_f64(v as f64, Overflow::Saturate)).collect(), n: b.n };
+    let widen = |b: &Block<bf16>| Block { data: b.data.iter().map(|&v| Element::to_f64(v) as f32).collect(), n: b.n };
+    let p16 = narrow(&p32);
+    let co16 = HimenoCoefficients { a: co32.a.each_ref().map(narrow), b: co32.b.each_ref().map(narrow), c: co32.c.each_ref().map(narrow), wrk1: narrow(&co32.wrk1), bnd: narrow(&co32.bnd) };
+    let co32 = HimenoCoefficients { a: co16.a.each_ref().map(widen), b: co16.b.each_ref().map(widen), c: co16.c.each_ref().map(widen), wrk1: widen(&co16.wrk1), bnd: widen(&co16.bnd) };
+    let p32 = widen(&p16);
+    let r = whole(&p16);
+    let (mut out16, mut out32) = (p16.clone(), p32.clone());
+    let gosa16 = himeno(&p16, &mut out16, &co16, &r, Stores::Normal);
+    let gosa32 = himeno(&p32, &mut out32, &co32, &r, Stores::Normal);
+    assert_eq!(out16, narrow(&out32));
+    assert!((gosa16 - gosa32).abs() <= 1e-12 * gosa32, "gosa {gosa16} in slabs vs {gosa32}");
+}
+
 #[test]
 fn slabs_cover_the_rows_once_in_near_equal_parts() {
     // 258-point rows of f32: 128 KiB hold three planes of 42 rows, 40 of them a slab's own,
@@ -171,8 +197,8 @@ fn himeno_c(size: [usize; 3], sweeps: usize) -> (Vec<f32>, f32, f64) {
 
 #[test]
 fn himeno_matches_the_original_loop() {
-    // Small grids (boundary planes included) held as one block whose ghosts are the planes;
-    // the second's rows are long enough that its planes are swept in 3 slabs.
+    // Small grids (boundary planes included) held as one block whose ghosts are the planes,
+    // the second with long rows.
     for global in [[17, 9, 12], [5, 13, 3000]] {
         himeno_matches_the_original_loop_on(global);
     }
