@@ -4,6 +4,7 @@
 use super::codec::{Layout, Overflow, Special, decode, encode};
 use super::{Element, Precision};
 pub use half::bf16;
+#[cfg(target_arch = "x86_64")]
 use half::slice::HalfFloatSliceExt;
 
 pub const LAYOUT: Layout = Layout { exp_bits: 8, man_bits: 7, bias: 127, special: Special::Ieee };
