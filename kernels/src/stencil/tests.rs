@@ -86,10 +86,10 @@ fn every_precision_matches_the_naive_sweeps_bit_for_bit() {
     sweeps_match_the_naive_reference::<E4M3>();
 }
 
-/// A 16-bit Himeno sweep (its planes widened in slabs: rows of 3000 points take 3 slabs of
-/// 4, 4 and 3 rows) is the f32 sweep of the widened values (whole planes), rounded.
+/// A bf16 Himeno sweep (its planes widened into the window, rows of 3000 points) is the
+/// f32 sweep of the widened values (read in place), rounded.
 #[test]
-fn himeno_in_slabs_of_a_bf16_field_is_the_f32_sweep_rounded() {
+fn a_bf16_himeno_sweep_is_the_f32_sweep_of_its_widened_values_rounded() {
     let global = [5, 13, 3000];
     let n = [global[0] - 2, global[1] - 2, global[2] - 2];
     let (p32, co32) = himeno_init::<f32>(n, [1, 1, 1], global);
@@ -109,7 +109,7 @@ fn himeno_in_slabs_of_a_bf16_field_is_the_f32_sweep_rounded() {
     let gosa16 = himeno(&p16, &mut out16, &co16, &r, Stores::Normal);
     let gosa32 = himeno(&p32, &mut out32, &co32, &r, Stores::Normal);
     assert_eq!(out16, narrow(&out32));
-    assert!((gosa16 - gosa32).abs() <= 1e-12 * gosa32, "gosa {gosa16} in slabs vs {gosa32}");
+    assert!((gosa16 - gosa32).abs() <= 1e-12 * gosa32, "gosa {gosa16} in bf16 vs {gosa32}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! What every sweep shares: the rolling window of three widened planes of the old field,
 //! the walk over planes and rows of a region (parallel over blocks of planes, each block
-//! swept in slabs of rows whose widened window stays in the L2 cache), the fixed 16-point chunks a
-//! row is computed in, and cache prefetch hints.
+//! swept in slabs of rows), the fixed 16-point chunks a row is computed in, and cache
+//! prefetch hints.
 
 use super::{Block, Region, Stores};
 use crate::precision::{Element, Overflow};
@@ -86,13 +86,13 @@ pub(super) fn slabs(js: &Range<usize>, row: usize, acc_bytes: usize) -> Vec<Rang
 const MIN_SLAB_ROWS: usize = 4;
 
 /// Runs `plane_fn(window, i, js, out_plane)` for every i-plane of `r` and every slab `js`
-/// of its rows: parallel tasks take blocks of consecutive planes; a task sweeps its block
-/// slab by slab, and the window of each slab rolls along i (so every row of the old field
-/// is widened once per task and slab, not three times, and read three times from L2). Only
-/// widened windows are cut into slabs ([`slabs`]); f64 and f32 sweep whole planes. Returns the sum of what `plane_fn` returns (Himeno's gosa; 0 for the others). With
+/// of `slabs` (ranges of j that cover `r.j`): parallel tasks take blocks of consecutive
+/// planes; a task sweeps its block slab by slab, and the window of each slab rolls along i
+/// (so every row of the old field is widened once per task and slab, not three times).
+/// Returns the sum of what `plane_fn` returns (Himeno's gosa; 0 for the others). With
 /// streaming stores each task ends with a store fence, so the new field is in memory when
 /// the sweep returns.
-pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, stores: Stores, plane_fn: impl Fn(&Window<'_, T>, usize, Range<usize>, &mut [T]) -> f64 + Sync) -> f64 {
+pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, slabs: &[Range<usize>], stores: Stores, plane_fn: impl Fn(&Window<'_, T>, usize, Range<usize>, &mut [T]) -> f64 + Sync) -> f64 {
     assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
     if r.is_empty() {
         return 0.0;
@@ -101,20 +101,13 @@ pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, 
     let planes = &mut dst.data[r.i.start * plane..r.i.end * plane];
     let tasks = (4 * rayon::current_num_threads()).min(r.i.len()).max(1);
     let per = r.i.len().div_ceil(tasks);
-    // Slabs where the window is widened (its buffers are to stay in L2). The direct f64/f32
-    // path sweeps whole planes: there the hardware prefetcher streams each plane's rows
-    // straight through, and slabs measured 0.9× on f32 (Zen 3, one rank).
-    let slabs = match T::as_acc_slice(&src.data) {
-        Some(_) => vec![r.j.clone()],
-        None => slabs(&r.j, src.row(), std::mem::size_of::<T::Acc>()),
-    };
     planes
         .par_chunks_mut(per * plane)
         .enumerate()
         .map(|(t, block)| {
             let i0 = r.i.start + t * per;
             let mut sum = 0.0;
-            for js in &slabs {
+            for js in slabs {
                 let mut w = Window::new(src, i0, js.start - 1..js.end + 1);
                 for (n, out) in block.chunks_mut(plane).enumerate() {
                     if n > 0 {
@@ -169,12 +162,19 @@ impl<T: Element> RowOut<T> {
 }
 
 /// Runs `row_fn(window, j, results)` for every row of `r` (plane by plane, see
-/// [`each_plane`]), `results` being the row's k range `r.k` of the new field.
+/// [`each_plane`]), `results` being the row's k range `r.k` of the new field. A widened
+/// window is swept in [`slabs`] (its buffers are to stay in L2); f64 and f32, read in
+/// place, sweep whole planes: there the hardware prefetcher streams each plane's rows
+/// straight through, and slabs measured 0.9× on f32 (Zen 3, one rank).
 pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, stores: Stores, row_fn: impl Fn(&Window<'_, T>, usize, &mut [T::Acc]) + Sync) {
     let (row, len) = (src.row(), r.k.len());
     let (k0, k1) = (r.k.start, r.k.end);
     let plane = src.plane();
-    let _ = each_plane(src, dst, r, stores, |w, i, js, out| {
+    let slabs = match T::as_acc_slice(&src.data) {
+        Some(_) => vec![r.j.clone()],
+        None => slabs(&r.j, row, std::mem::size_of::<T::Acc>()),
+    };
+    let _ = each_plane(src, dst, r, &slabs, stores, |w, i, js, out| {
         let mut row_out = RowOut::<T>::new(len, stores);
         // The plane the window widens after the next step, prefetched into L2 row by row
         // while this plane is swept (so that widening does not wait on memory).
