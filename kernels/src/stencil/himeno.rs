@@ -31,7 +31,7 @@ where
     let omega = T::Acc::from_f64(OMEGA);
     // Whole planes: besides p's window the sweep streams 12 coefficient arrays, and slabs
     // of rows cut those streams short (bf16 Himeno ran at 0.65× in slabs, Zen 3, 2 ranks).
-    each_plane(p, wrk2, r, &[r.j.clone()], stores, |w, i, js, out| {
+    each_plane(p, wrk2, r, std::slice::from_ref(&r.j), stores, |w, i, js, out| {
         let mut gosa = 0f64;
         let mut cr = vec![vec![T::Acc::default(); len]; 12];
         let mut row_out = RowOut::<T>::new(len, stores);
