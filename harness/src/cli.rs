@@ -7,6 +7,11 @@ use crate::bench::gemm::PathChoice;
 use effcal_kernels::precision::scaling::ScaleMode;
 use std::path::PathBuf;
 
+/// `--acc-block`'s default and largest value (`gemm`, `hpl-mxp`; the plan key `acc_block`
+/// takes the same).
+pub const ACC_BLOCK_DEFAULT: u32 = 32;
+pub const ACC_BLOCK_MAX: u32 = 65536;
+
 #[derive(Debug, Parser)]
 #[command(name = "effcal", version, long_version = long_version(), about = "How much of a machine's peak real mixed-precision work gets: measured, validated, calibrated.")]
 pub struct Cli {
@@ -180,7 +185,7 @@ pub struct GemmArgs {
     #[arg(long, default_value = "wide", value_parser = ["wide", "f16"])]
     pub accumulate: String,
     /// Terms of k summed in f16 before a block's sum goes to f32 (--accumulate f16)
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, default_value_t = ACC_BLOCK_DEFAULT, value_parser = clap::value_parser!(u32).range(1..=i64::from(ACC_BLOCK_MAX)))]
     pub acc_block: u32,
     /// Entries of C checked against a twice-f64 reference, per rank
     #[arg(long, default_value_t = 64)]
@@ -262,7 +267,7 @@ pub struct HplArgs {
     #[arg(long, default_value = "wide", value_parser = ["wide", "f16"])]
     pub accumulate: String,
     /// Terms of k summed in f16 before a block's sum goes to f32 (--accumulate f16)
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    #[arg(long, default_value_t = ACC_BLOCK_DEFAULT, value_parser = clap::value_parser!(u32).range(1..=i64::from(ACC_BLOCK_MAX)))]
     pub acc_block: u32,
     /// Matrix seed (the right-hand side uses seed + 1)
     #[arg(long, default_value_t = 42)]

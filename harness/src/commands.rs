@@ -11,7 +11,7 @@ use crate::bench::peak::PeakSettings;
 use crate::bench::stencil::{self, StencilSettings, StoresSetting};
 use crate::bench::{self, Ctx};
 use crate::calibration::{self, Calibration};
-use crate::cli::{EstimateArgs, GemmArgs, HplArgs, MergeArgs, NetArgs, PeakArgs, ReportArgs, RunArgs, SlurmArgs, StencilArgs};
+use crate::cli::{self, EstimateArgs, GemmArgs, HplArgs, MergeArgs, NetArgs, PeakArgs, ReportArgs, RunArgs, SlurmArgs, StencilArgs};
 use crate::error::{Error, Result};
 use crate::session::{Session, check_json, check_output, resume, setup};
 use crate::{Outcome, config, correct, estimate, merge, output, report, slurm};
@@ -343,9 +343,10 @@ fn hpl_choices(checked: &config::Checked, h: &config::HplSection, ranks: usize) 
         s.chunk = c;
     }
     s.path = backend(checked, "hpl_mxp", &h.backend)?;
-    let block = h.acc_block.unwrap_or(32);
-    if !(1..=65536).contains(&block) {
-        return Err(err(format!("hpl_mxp.acc_block = {block}: must be in 1..=65536")));
+    let (default, max) = (cli::ACC_BLOCK_DEFAULT as usize, cli::ACC_BLOCK_MAX as usize);
+    let block = h.acc_block.unwrap_or(default);
+    if !(1..=max).contains(&block) {
+        return Err(err(format!("hpl_mxp.acc_block = {block}: must be in 1..={max}")));
     }
     if pick("accumulate", &h.accumulate, &["wide", "f16"])? == Some(1) {
         s.gemm.accumulate = Accumulate::F16 { block };
