@@ -17,14 +17,18 @@
 //! the old values around it: the result is the same bits whatever the decomposition.
 //!
 //! One file per sweep ([`seven`], [`twenty_seven`], [`himeno`]) over what they share
-//! ([`window`]: the rolling plane window, rows in fixed chunks, prefetch). FLOP and byte
+//! ([`window`]: the rolling plane window, rows in fixed chunks, prefetch); [`f16_arith`]
+//! has the 7- and 27-point sweeps of f16 fields computed in f16 (every operation rounded to
+//! f16) instead of f32. FLOP and byte
 //! weights are in [`crate::cost::stencil`].
 
+mod f16_arith;
 mod himeno;
 mod seven;
 mod twenty_seven;
 mod window;
 
+pub use f16_arith::{sweep7_f16, sweep27_f16};
 pub use himeno::{HimenoCoefficients, OMEGA, himeno, himeno_init};
 pub use seven::sweep7;
 pub use twenty_seven::sweep27;

@@ -86,6 +86,91 @@ fn every_precision_matches_the_naive_sweeps_bit_for_bit() {
     sweeps_match_the_naive_reference::<E4M3>();
 }
 
+/// The 7- and 27-point sweeps in f16 arithmetic written point by point with half's f16
+/// operators (each one the f32 result rounded to f16), single-threaded, same order.
+fn naive_f16(kind: Kind, src: &Block<f16>, dst: &mut Block<f16>, c0: f16, c1: f16) {
+    let n = src.n;
+    for i in 1..=n[0] {
+        for j in 1..=n[1] {
+            for k in 1..=n[2] {
+                let v = |di: isize, dj: isize, dk: isize| src.data[src.at((i as isize + di) as usize, (j as isize + dj) as usize, (k as isize + dk) as usize)];
+                let r = match kind {
+                    Kind::Seven => c0 * v(0, 0, 0) + c1 * (((v(0, 0, -1) + v(0, 0, 1)) + (v(-1, 0, 0) + v(1, 0, 0))) + (v(0, -1, 0) + v(0, 1, 0))),
+                    _ => {
+                        let mut s = f16::ZERO;
+                        for di in -1..=1 {
+                            for dj in -1..=1 {
+                                for dk in -1..=1 {
+                                    if (di, dj, dk) != (0, 0, 0) {
+                                        s = s + v(di, dj, dk);
+                                    }
+                                }
+                            }
+                        }
+                        c0 * v(0, 0, 0) + c1 * s
+                    }
+                };
+                let at = dst.at(i, j, k);
+                dst.data[at] = r;
+            }
+        }
+    }
+}
+
+/// The f16-arithmetic sweeps give the point-by-point f16 operations' bits (rows in chunks,
+/// in slabs, streamed), and differ from the f32-arithmetic sweep of the same field: the
+/// error against f64 grows, within the bound of their roundings.
+#[test]
+fn f16_arithmetic_sweeps_round_every_operation_to_f16() {
+    let (c0, c1) = (f16::from_f32(0.5), f16::from_f32(1.0 / 12.0));
+    for n in [[1, 1, 1], [3, 4, 5], [2, 3, 16], [7, 2, 19], [5, 6, 40], [3, 11, 2000]] {
+        for kind in [Kind::Seven, Kind::TwentySeven] {
+            let src = field::<f16>(n, 9);
+            let mut want = src.clone();
+            naive_f16(kind, &src, &mut want, c0, c1);
+            for stores in [Stores::Normal, Stores::Streaming] {
+                let mut got = src.clone();
+                match kind {
+                    Kind::Seven => sweep7_f16(&src, &mut got, &whole(&src), c0, c1, stores),
+                    _ => sweep27_f16(&src, &mut got, &whole(&src), c0, c1, stores),
+                }
+                assert!(got.data.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{} {n:?} {stores:?}", kind.name());
+            }
+            // Against the same sweep in f64 of the same (f16) field. |values| < 1, so a
+            // partial sum of m terms is below m and its rounding costs at most u·m (u =
+            // 2^-11; 2^-25 more where a result is subnormal). f16 arithmetic: the sums'
+            // roundings (7-point tree: 2, 2, 4, 2, 6; 27-point from 0: 1 + … + 26 less the
+            // exact first), scaled by c1, and the three roundings of c1·s, c0·u and their
+            // sum. f32 arithmetic: the output's rounding alone (and f32's own, far below).
+            let f64s = Block { data: src.data.iter().map(|&v| Element::to_f64(v)).collect::<Vec<f64>>(), n };
+            let mut exact = f64s.clone();
+            let mut f32arith = src.clone();
+            match kind {
+                Kind::Seven => {
+                    sweep7(&f64s, &mut exact, &whole(&f64s), 0.5, c1.to_f64(), Stores::Normal);
+                    sweep7(&src, &mut f32arith, &whole(&src), 0.5, c1.to_f32(), Stores::Normal);
+                }
+                _ => {
+                    sweep27(&f64s, &mut exact, &whole(&f64s), 0.5, c1.to_f64(), Stores::Normal);
+                    sweep27(&src, &mut f32arith, &whole(&src), 0.5, c1.to_f32(), Stores::Normal);
+                }
+            }
+            let err = |b: &Block<f16>| b.data.iter().zip(&exact.data).map(|(a, e)| (a.to_f64() - e).abs()).fold(0.0, f64::max);
+            let (e16, e32) = (err(&want), err(&f32arith));
+            let (u, tiny) = (2f64.powi(-11), 2f64.powi(-25));
+            let (terms, sums, ops) = if kind == Kind::Seven { (6.0, 16.0, 8.0) } else { (26.0, 350.0, 29.0) };
+            let (c0, c1) = (0.5, c1.to_f64());
+            let result = c0 + c1 * terms;
+            let bound16 = u * (c1 * sums + c1 * terms + c0 + result) + ops * tiny;
+            assert!(e32 <= u * result + 1e-6, "{} {n:?}: f32 arithmetic off by {e32:e}", kind.name());
+            assert!(e16 <= bound16, "{} {n:?}: f16 arithmetic off by {e16:e}, bound {bound16:e}", kind.name());
+            if n[2] >= 40 {
+                assert!(e16 > e32, "{} {n:?}: f16 arithmetic {e16:e} not above f32's {e32:e}", kind.name());
+            }
+        }
+    }
+}
+
 /// A bf16 Himeno sweep (its planes widened into the window, rows of 3000 points) is the
 /// f32 sweep of the widened values (read in place), rounded.
 #[test]
