@@ -102,7 +102,7 @@ fn naive_f16(kind: Kind, src: &Block<f16>, dst: &mut Block<f16>, c0: f16, c1: f1
                             for dj in -1..=1 {
                                 for dk in -1..=1 {
                                     if (di, dj, dk) != (0, 0, 0) {
-                                        s = s + v(di, dj, dk);
+                                        s += v(di, dj, dk);
                                     }
                                 }
                             }
