@@ -1,7 +1,8 @@
 //! `effcal stencil` under `mpirun -n 1/2/4` (oversubscribed): the f64 field is the same bits
 //! (checksum) whatever the rank count, decomposition and halo variant; the averaging
-//! stencils pass their gold check; Himeno's gosa is the original benchmark's; bad sizes
-//! and dims are refused with the field named.
+//! stencils pass their gold check; Himeno's gosa is the original benchmark's; f16 fields
+//! computed in f16 are the same field on every decomposition; bad sizes, dims and
+//! arithmetics are refused with the field named.
 
 mod common;
 
@@ -69,6 +70,46 @@ fn every_decomposition_gives_the_same_field() {
             assert!(mine.iter().all(|g| (g - mine[0]).abs() <= 1e-5 * mine[0]), "{kind} {p}: {mine:?}");
         }
     }
+}
+
+/// f16 fields computed in f16 (`--arithmetic both`: a wide record, then an f16 one): the same
+/// field on every decomposition, a different one from the wide arithmetic's, passing the
+/// gold check within f16's bound, dearer in accuracy, and said to be emulated.
+#[test]
+fn f16_arithmetic_is_the_same_field_on_every_decomposition() {
+    for kind in ["7pt", "27pt"] {
+        let mut checksums = Vec::new();
+        for (ranks, dims) in [(1, ["1", "1", "1"]), (2, ["2", "1", "1"]), (2, ["1", "1", "2"])] {
+            let json = tmp(&format!("st-f16-{kind}-{}.json", dims.concat()));
+            let args = ["--threads", "1", "stencil", "--reps", "1", "--warmup", "0", "--json", json.to_str().unwrap(), "--kind", kind, "--size", "13", "11", "41", "--iters", "4", "--dims", dims[0], dims[1], dims[2], "--precision", "f16", "--arithmetic", "both"];
+            let stdout = ok(&mpirun(ranks, &args));
+            assert!(stdout.contains("arithmetic: f16, every operation rounded to f16, emulated"), "{stdout}");
+            let records = calibration(&json)["records"].as_array().unwrap().clone();
+            assert_eq!(records.len(), 2);
+            let (wide, f16) = (&records[0], &records[1]);
+            assert_eq!((&wide["params"]["arithmetic"], wide["params"].get("arithmetic_impl")), (&Value::from("f32"), None), "{wide}");
+            assert_eq!((&f16["params"]["arithmetic"], &f16["params"]["arithmetic_impl"]), (&Value::from("f16"), &Value::from("emulated")), "{f16}");
+            for r in [wide, f16] {
+                assert_eq!(r["valid"], true, "{r}");
+                let (change, bound) = (r["results"]["gold_change"].as_f64().unwrap(), r["results"]["gold_bound"].as_f64().unwrap());
+                assert!(change <= bound, "{r}");
+            }
+            // The gold bound is f16 arithmetic's: 3 roundings of storage and 32 of the arithmetic.
+            assert_eq!(f16["results"]["gold_bound"].as_f64().unwrap(), 35.0 * 2f64.powi(-11));
+            let rms = |r: &Value| r["results"]["rel_error_rms_vs_f64"].as_f64().unwrap();
+            assert!(rms(f16) > rms(wide) && rms(f16) < 0.01, "{kind}: f16 arithmetic rms error {} against the wide {}", rms(f16), rms(wide));
+            assert_ne!(f16["checksum"], wide["checksum"]);
+            checksums.push((wide["checksum"].clone(), f16["checksum"].clone()));
+        }
+        assert!(checksums.iter().all(|c| *c == checksums[0]), "{kind}: {checksums:?}");
+    }
+    // f16 arithmetic is for f16 fields of the averaging stencils.
+    let out = effcal(&["stencil", "--size", "8", "8", "8", "--precision", "f64,bf16", "--arithmetic", "f16"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid --arithmetic 'f16': wide for these precisions"), "{}", text(&out.stderr));
+    let out = effcal(&["stencil", "--kind", "himeno", "--class", "XS", "--precision", "f16", "--arithmetic", "f16"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("invalid --arithmetic 'f16 for himeno f16'"), "{}", text(&out.stderr));
 }
 
 #[test]

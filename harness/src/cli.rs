@@ -286,7 +286,7 @@ pub struct StencilArgs {
     /// Stencil: 7pt, himeno or 27pt
     #[arg(long, default_value = "7pt", value_parser = ["7pt", "himeno", "27pt"])]
     pub kind: String,
-    /// Storage precision(s), comma-separated (arithmetic in f32, f64 for f64)
+    /// Storage precision(s), comma-separated (arithmetic in f32, f64 for f64; see --arithmetic)
     #[arg(long, value_delimiter = ',', value_parser = parse_precision, default_value = "f64")]
     pub precision: Vec<Precision>,
     /// Grid points NX NY NZ (k = NZ contiguous), boundary planes included; per rank with --weak
@@ -308,6 +308,12 @@ pub struct StencilArgs {
     /// cache, on x86-64), normal, or streaming (non-temporal stores)
     #[arg(long, default_value = "auto", value_parser = ["auto", "normal", "streaming"])]
     pub stores: String,
+    /// What f16 fields compute in: wide (f32, as every 16-bit and FP8 format), f16 (every
+    /// operation rounded to f16; 7pt and 27pt; emulated on every CPU today: its error is f16
+    /// arithmetic's, its rate the emulation's), or both (a record of each); other precisions
+    /// are wide
+    #[arg(long, default_value = "wide", value_parser = ["wide", "f16", "both"])]
+    pub arithmetic: String,
     /// Weak scaling: --size is per rank (the global grid is size × dims)
     #[arg(long)]
     pub weak: bool,

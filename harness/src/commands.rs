@@ -279,11 +279,22 @@ pub fn plan_runs(checked: &config::Checked, sizes: &config::Sizes, ranks: usize)
             Some(v) => v.parse().map_err(|_| Error::Config { file: checked.file.clone(), message: format!("stencil.stores = \"{v}\": allowed: {}", StoresSetting::ALLOWED) })?,
             None => StoresSetting::Auto,
         };
+        let setting = st.arithmetic.as_deref().unwrap_or("wide");
+        let refuse = |why: &str| Error::Config { file: checked.file.clone(), message: format!("stencil.arithmetic = \"{setting}\": {why}") };
+        if stencil::Arithmetic::for_setting(setting, Precision::F16).is_none() {
+            return Err(refuse(&format!("allowed: {}", stencil::Arithmetic::ALLOWED)));
+        }
+        if setting != "wide" && !checked.stencil_precisions.contains(&Precision::F16) {
+            return Err(refuse("allowed: wide for these precisions (f16 and both apply to f16 fields, and stencil.precisions has no f16)"));
+        }
         for &kind in &checked.stencil_kinds {
             for &precision in &checked.stencil_precisions {
-                let s = StencilSettings { kind, precision, global: sizes.stencil, iters: st.iters, dims: sizes.stencil_dims, overlap: st.overlap, stores };
-                stencil::check(&s, ranks).map_err(|e| Error::Config { file: checked.file.clone(), message: format!("stencil: {e}") })?;
-                runs.stencils.push(s);
+                let arithmetics = stencil::Arithmetic::for_setting(setting, precision).expect("checked above");
+                for arithmetic in arithmetics {
+                    let s = StencilSettings { kind, precision, global: sizes.stencil, iters: st.iters, dims: sizes.stencil_dims, overlap: st.overlap, stores, arithmetic };
+                    stencil::check(&s, ranks).map_err(|e| Error::Config { file: checked.file.clone(), message: format!("stencil: {e}") })?;
+                    runs.stencils.push(s);
+                }
             }
         }
     }
@@ -610,12 +621,19 @@ fn stencil_runs(a: &StencilArgs, ranks: usize) -> Result<Vec<StencilSettings>> {
         "off" => &[false],
         _ => &[false, true],
     };
+    if a.arithmetic != "wide" && !a.precision.contains(&Precision::F16) {
+        return Err(Error::invalid("--arithmetic", &a.arithmetic, "wide for these precisions: f16 and both apply to f16 fields, and --precision has no f16"));
+    }
     let mut runs = Vec::new();
     for &precision in &a.precision {
-        for &overlap in overlaps {
-            let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap, stores: a.stores.parse().map_err(|_| Error::invalid("--stores", &a.stores, StoresSetting::ALLOWED))? };
-            stencil::check(&s, ranks)?;
-            runs.push(s);
+        let arithmetics = stencil::Arithmetic::for_setting(&a.arithmetic, precision).expect("clap allows only wide, f16, both");
+        for arithmetic in arithmetics {
+            for &overlap in overlaps {
+                let stores = a.stores.parse().map_err(|_| Error::invalid("--stores", &a.stores, StoresSetting::ALLOWED))?;
+                let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap, stores, arithmetic };
+                stencil::check(&s, ranks)?;
+                runs.push(s);
+            }
         }
     }
     Ok(runs)
@@ -746,5 +764,27 @@ mod tests {
         assert_eq!(runs("").unwrap().stencils[0].stores, StoresSetting::Auto);
         assert_eq!(runs("stores = \"streaming\"\n").unwrap().stencils[0].stores, StoresSetting::Streaming);
         assert_eq!(runs("stores = \"fast\"\n").unwrap_err().to_string(), "config s.toml: stencil.stores = \"fast\": allowed: auto, normal, streaming");
+    }
+    #[test]
+    fn a_plan_chooses_the_arithmetic_of_f16_stencils() {
+        let runs = |kinds: &str, precisions: &str, extra: &str| {
+            let checked = config::Plan::parse(&format!("[stencil]\nkinds = [{kinds}]\nprecisions = [{precisions}]\nsize = [8, 8, 8]\niters = 1\n{extra}"), "a.toml").unwrap();
+            let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks: 1 }, |s| stencil::decomp::balanced_dims(1, s)).unwrap();
+            plan_runs(&checked, &sizes, 1).map(|r| r.stencils.iter().map(|s| (s.precision, s.arithmetic)).collect::<Vec<_>>())
+        };
+        use stencil::Arithmetic::{F16, Wide};
+        let (f64_, f16_) = (Precision::F64, Precision::F16);
+        assert_eq!(runs("\"7pt\"", "\"f64\", \"f16\"", "").unwrap(), [(f64_, Wide), (f16_, Wide)]);
+        // f16 arithmetic is for the f16 fields; the others stay wide.
+        assert_eq!(runs("\"7pt\"", "\"f64\", \"f16\"", "arithmetic = \"f16\"\n").unwrap(), [(f64_, Wide), (f16_, F16)]);
+        assert_eq!(runs("\"27pt\"", "\"f16\"", "arithmetic = \"both\"\n").unwrap(), [(f16_, Wide), (f16_, F16)]);
+        let refused = |kinds: &str, precisions: &str, extra: &str| runs(kinds, precisions, extra).unwrap_err().to_string();
+        assert_eq!(refused("\"7pt\"", "\"f64\"", "arithmetic = \"f8\"\n"), "config a.toml: stencil.arithmetic = \"f8\": allowed: wide, f16, both");
+        assert_eq!(
+            refused("\"7pt\"", "\"f64\"", "arithmetic = \"f16\"\n"),
+            "config a.toml: stencil.arithmetic = \"f16\": allowed: wide for these precisions (f16 and both apply to f16 fields, and stencil.precisions has no f16)"
+        );
+        let e = refused("\"himeno\"", "\"f16\"", "arithmetic = \"f16\"\n");
+        assert!(e.starts_with("config a.toml: stencil: invalid --arithmetic 'f16 for himeno f16': f16 arithmetic for f16 fields of the 7pt and 27pt stencils"), "{e}");
     }
 }

@@ -139,6 +139,8 @@ pub struct StencilSection {
     pub overlap: bool,
     /// How sweeps write the new field: auto (default), normal, streaming.
     pub stores: Option<String>,
+    /// What f16 fields compute in: wide (default), f16, both (as `--arithmetic`).
+    pub arithmetic: Option<String>,
 }
 
 /// A plan's `[net]`: the keys of `effcal net`.

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::{self, Stats};
 use effcal_kernels::precision::Real;
-use effcal_kernels::precision::{Element, Overflow};
+use effcal_kernels::precision::{Element, Overflow, f16};
 use effcal_kernels::stencil::{self, Block, HimenoCoefficients, Kind, Region, Stores};
 use effcal_kernels::{Precision, cost, rng};
 use halo::{Halo, Neighbours};
@@ -43,6 +43,35 @@ pub struct StencilSettings {
     pub dims: Option<[usize; 3]>,
     pub overlap: bool,
     pub stores: StoresSetting,
+    pub arithmetic: Arithmetic,
+}
+
+/// What a stencil computes in: `wide`, the storage widened (f32; f64 for f64), or `f16`,
+/// every operation rounded to f16 (f16 fields, 7- and 27-point; see
+/// [`effcal_kernels::stencil::sweep7_f16`]), today emulated on every CPU: its rate is the
+/// emulation's, its error is f16 arithmetic's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arithmetic {
+    Wide,
+    F16,
+}
+
+impl Arithmetic {
+    /// The values of `--arithmetic` and the plan's `stencil.arithmetic`.
+    pub const ALLOWED: &str = "wide, f16, both";
+
+    /// The arithmetics a setting asks for `precision`: f16 only applies to f16 fields.
+    /// None for a value not in [`Self::ALLOWED`].
+    pub fn for_setting(setting: &str, precision: Precision) -> Option<Vec<Arithmetic>> {
+        let f16 = precision == Precision::F16;
+        match setting {
+            "wide" => Some(vec![Self::Wide]),
+            "f16" if f16 => Some(vec![Self::F16]),
+            "both" if f16 => Some(vec![Self::Wide, Self::F16]),
+            "f16" | "both" => Some(vec![Self::Wide]),
+            _ => None,
+        }
+    }
 }
 
 /// How the sweeps write the new field: `auto` times both (see [`probe_stores`]) where the
@@ -90,6 +119,13 @@ pub fn check(s: &StencilSettings, ranks: usize) -> Result<[usize; 3]> {
     }
     if s.iters == 0 {
         return Err(Error::invalid("--iters", 0, "at least 1 sweep"));
+    }
+    if s.arithmetic == Arithmetic::F16 && (s.precision != Precision::F16 || s.kind == Kind::Himeno) {
+        return Err(Error::invalid(
+            "--arithmetic",
+            format!("f16 for {} {}", s.kind.name(), s.precision),
+            "f16 arithmetic for f16 fields of the 7pt and 27pt stencils (Himeno computes in f32, f64 for f64); wide for the rest",
+        ));
     }
     let dims = s.dims.unwrap_or_else(|| decomp::balanced_dims(ranks, s.global));
     if dims.iter().product::<usize>() != ranks {
@@ -216,12 +252,13 @@ where
         }
     }
     let before = owned(&u);
-    let mut st = State::<T> { v: u.clone(), u, coefficients: None, stores, gosa: 0.0, halo_s: 0.0 };
+    let mut st = State::<T> { v: u.clone(), u, coefficients: None, stores, arithmetic: s.arithmetic, gosa: 0.0, halo_s: 0.0 };
     st.step(s.kind, halo, &pl.region, s.overlap);
     let after = owned(&st.u);
     let change = before.iter().zip(&after).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / 2.0;
     let unit = |p: Precision| p.info().epsilon / 2.0;
-    let bound = 3.0 * unit(s.precision) + 32.0 * unit(s.precision.compute());
+    let arithmetic = if s.arithmetic == Arithmetic::F16 { Precision::F16 } else { s.precision.compute() };
+    let bound = 3.0 * unit(s.precision) + 32.0 * unit(arithmetic);
     Some((ctx.world.max(change), bound))
 }
 
@@ -233,7 +270,7 @@ fn probe_stores<T: Element + Send + Pod>(ctx: &Ctx, s: &StencilSettings, pl: &Pl
 where
     T::Acc: Real,
 {
-    let mut st = State::<T>::new(s.kind, pl, s.global, ctx.seed, Stores::Normal);
+    let mut st = State::<T>::new(s.kind, pl, s.global, ctx.seed, Stores::Normal, s.arithmetic);
     let mut best = [f64::INFINITY; 2];
     for _ in 0..2 {
         for (m, stores) in [Stores::Normal, Stores::Streaming].into_iter().enumerate() {
@@ -297,6 +334,7 @@ struct State<T: Element> {
     v: Block<T>,
     coefficients: Option<HimenoCoefficients<T>>,
     stores: Stores,
+    arithmetic: Arithmetic,
     /// gosa of the last Himeno sweep (this rank's part).
     gosa: f64,
     /// Seconds this rank spent on the halo (packing, posting, progressing, waiting,
@@ -308,7 +346,7 @@ impl<T: Element + Send + Pod> State<T>
 where
     T::Acc: Real,
 {
-    fn new(kind: Kind, pl: &Place, global: [usize; 3], seed: u64, stores: Stores) -> Self {
+    fn new(kind: Kind, pl: &Place, global: [usize; 3], seed: u64, stores: Stores, arithmetic: Arithmetic) -> Self {
         let (u, coefficients) = match kind {
             Kind::Himeno => {
                 let (p, co) = stencil::himeno_init::<T>(pl.n, pl.origin, global);
@@ -317,10 +355,20 @@ where
             _ => (initial_field::<T>(pl, global, seed), None),
         };
         let v = u.clone();
-        Self { u, v, coefficients, stores, gosa: 0.0, halo_s: 0.0 }
+        Self { u, v, coefficients, stores, arithmetic, gosa: 0.0, halo_s: 0.0 }
     }
 
     fn sweep_region(&mut self, kind: Kind, r: &Region) -> f64 {
+        if self.arithmetic == Arithmetic::F16 {
+            let (u, v) = as_f16(&self.u, &mut self.v).expect("checked: f16 arithmetic for f16 fields only");
+            let (c0, c1) = weights::<f32>(kind);
+            let (c0, c1) = (f16::from_f32(c0), f16::from_f32(c1));
+            match kind {
+                Kind::Seven => stencil::sweep7_f16(u, v, r, c0, c1, self.stores),
+                _ => stencil::sweep27_f16(u, v, r, c0, c1, self.stores),
+            }
+            return 0.0;
+        }
         let (c0, c1) = weights::<T::Acc>(kind);
         match kind {
             Kind::Seven => {
@@ -373,6 +421,13 @@ where
     }
 }
 
+/// The two fields as f16 blocks, where `T` is f16.
+fn as_f16<'a, T: 'static>(u: &'a Block<T>, v: &'a mut Block<T>) -> Option<(&'a Block<f16>, &'a mut Block<f16>)> {
+    let u = (u as &dyn std::any::Any).downcast_ref::<Block<f16>>()?;
+    let v = (v as &mut dyn std::any::Any).downcast_mut::<Block<f16>>()?;
+    Some((u, v))
+}
+
 pub fn measure(ctx: &Ctx, s: &StencilSettings, peaks: Option<&Peaks>) -> Result<Record> {
     with_element!(s.precision, run(ctx, s, peaks))
 }
@@ -423,7 +478,7 @@ where
         || {
             // Drop the last repetition's fields before allocating the next ones.
             *state.borrow_mut() = None;
-            *state.borrow_mut() = Some(State::new(s.kind, &pl, s.global, ctx.seed, stores));
+            *state.borrow_mut() = Some(State::new(s.kind, &pl, s.global, ctx.seed, stores, s.arithmetic));
         },
         || {
             let mut guard = state.borrow_mut();
@@ -452,7 +507,7 @@ where
     let (max_err, rms_err) = if s.precision == Precision::F64 {
         (0.0, 0.0)
     } else {
-        let mut reference = State::<f64>::new(s.kind, &pl, s.global, ctx.seed, Stores::Normal);
+        let mut reference = State::<f64>::new(s.kind, &pl, s.global, ctx.seed, Stores::Normal, Arithmetic::Wide);
         for _ in 0..s.iters {
             reference.step(s.kind, &mut halo, &pl.region, false);
         }
@@ -495,7 +550,9 @@ where
         ("ranks", json!(w.size())),
         ("threads_per_rank", json!(ctx.threads)),
         ("bytes_per_point", json!(cost::stencil::bytes_per_point(s.kind, s.precision))),
-        ("arithmetic", json!(s.precision.compute().name())),
+        ("arithmetic", json!(if s.arithmetic == Arithmetic::F16 { "f16" } else { s.precision.compute().name() })),
+        // How f16 arithmetic ran: emulated (f32 operations rounded to f16) on every CPU today.
+        ("arithmetic_impl", if s.arithmetic == Arithmetic::F16 { json!("emulated") } else { json!(null) }),
     ];
     let results = [
         ("stores_probe_s", probe.map_or(json!(null), |[normal, streaming]| json!({"normal": normal, "streaming": streaming}))),
@@ -515,7 +572,7 @@ where
     Ok(Record {
         kernel: record_kernel(s.kind).into(),
         precision: s.precision.name().into(),
-        params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        params: params.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect(),
         flop_convention: cost::stencil::flop_convention(s.kind),
         time_s,
         gflops,
