@@ -41,6 +41,28 @@ fn every_fp8_code_decodes_to_the_spec_value() {
     }
 }
 
+/// The slice widening of the 8-bit formats (branch-free, vectorised) gives the spec's value
+/// of every code, bit for bit (the sign of zero included), in slices of every length up to
+/// past two vectors.
+#[test]
+fn every_fp8_code_widens_to_the_spec_value_in_slices() {
+    fn check<T: Element>(l: &Layout, of: impl Fn(u8) -> T) {
+        let codes: Vec<u8> = (0..=255).collect();
+        for len in (0..=40).chain([256]) {
+            let src: Vec<T> = codes.iter().cycle().skip(97).take(len).map(|&c| of(c)).collect();
+            let mut dst = vec![0f32; len];
+            T::to_f32_slice(&src, &mut dst);
+            for (n, &got) in dst.iter().enumerate() {
+                let code = codes[(97 + n) % 256] as u32;
+                let want = spec_value(l, code);
+                assert!(same(got as f64, want), "{} code {code:#04x}: widened {got}, spec {want}", T::PRECISION);
+            }
+        }
+    }
+    check(&e4m3::LAYOUT, E4M3);
+    check(&e5m2::LAYOUT, E5M2);
+}
+
 #[test]
 fn fp8_landmarks() {
     let e4 = e4m3::LAYOUT;
