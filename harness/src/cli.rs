@@ -309,9 +309,9 @@ pub struct StencilArgs {
     #[arg(long, default_value = "auto", value_parser = ["auto", "normal", "streaming"])]
     pub stores: String,
     /// What f16 fields compute in: wide (f32, as every 16-bit and FP8 format), f16 (every
-    /// operation rounded to f16; 7pt and 27pt; emulated on every CPU today: its error is f16
-    /// arithmetic's, its rate the emulation's), or both (a record of each); other precisions
-    /// are wide
+    /// operation rounded to f16; 7pt and 27pt; native on AVX512_FP16, emulated elsewhere: its
+    /// error is f16 arithmetic's, its rate then the emulation's), or both (a record of each);
+    /// other precisions are wide
     #[arg(long, default_value = "wide", value_parser = ["wide", "f16", "both"])]
     pub arithmetic: String,
     /// Weak scaling: --size is per rank (the global grid is size × dims)

@@ -357,8 +357,10 @@ pub fn stencil_row(r: &Record) -> String {
     if let Some(g) = res("gosa") {
         out += &format!("  gosa after the last sweep: {}\n", exact(g));
     }
-    if r.params.get("arithmetic_impl").and_then(|v| v.as_str()) == Some("emulated") {
-        out += "  arithmetic: f16, every operation rounded to f16, emulated (f32 operations, rows rounded): the error is f16 arithmetic's, the rate the emulation's\n";
+    match r.params.get("arithmetic_impl").and_then(|v| v.as_str()) {
+        Some("emulated") => out += "  arithmetic: f16, every operation rounded to f16, emulated (f32 operations, rows rounded): the error is f16 arithmetic's, the rate the emulation's\n",
+        Some(native) => out += &format!("  arithmetic: f16, every operation rounded to f16 ({native}: vaddph, vmulph)\n"),
+        None => {}
     }
     let stores = r.params.get("stores").and_then(|v| v.as_str()).unwrap_or("normal");
     if let Some(probe) = r.results.get("stores_probe_s").filter(|p| !p.is_null()) {

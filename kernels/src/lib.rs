@@ -10,6 +10,8 @@
 //! - [`peak`]: register-only arithmetic micro-kernels, the clock and STREAM triad;
 //! - [`rng`]: a counter-based generator, so any element can be regenerated anywhere.
 
+#[cfg(all(test, target_arch = "x86_64"))]
+mod asm_interp;
 pub mod cost;
 pub mod gemm;
 pub mod hpl_mxp;

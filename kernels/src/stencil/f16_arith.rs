@@ -4,11 +4,11 @@
 //! arithmetic of an FP16 unit (A64FX, AVX512_FP16, a GPU's half2), without the widening
 //! to f32 the other sweeps do; its error against f64 is what a code computing in f16 pays.
 //!
-//! Emulated, on every CPU: each operation is done over a row in f32 and the row rounded to
-//! f16 (F16C where the CPU has it). One operation on two f16 values rounded first to f32
-//! and then to f16 gives the correctly rounded f16 result (f32's 24 bits ≥ 2·11 + 2: the
-//! double rounding is innocuous), so these are the bits a native f16 unit gives for the
-//! same operations in the same order.
+//! Native where the CPU has AVX512_FP16 (`super::f16_native`: `vaddph`, `vmulph` on the
+//! f16 fields in place); emulated elsewhere: each operation is done over a row in f32 and
+//! the row rounded to f16 (F16C where the CPU has it). One operation on two f16 values
+//! rounded first to f32 and then to f16 gives the correctly rounded f16 result (f32's 24
+//! bits ≥ 2·11 + 2: the double rounding is innocuous), so the two give the same bits.
 
 use super::window::each_row;
 use super::{Block, Region, Stores};
@@ -35,9 +35,28 @@ impl Rows {
     }
 }
 
+/// True where the f16-arithmetic sweeps run natively (AVX512_FP16), false where they are
+/// emulated.
+pub fn f16_arith_native() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return super::f16_native::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// One 7-point sweep of `r` in f16 arithmetic: dst = c0·u + c1·(((u_k−1 + u_k+1) +
-/// (u_i−1 + u_i+1)) + (u_j−1 + u_j+1)), 8 roundings per point.
+/// (u_i−1 + u_i+1)) + (u_j−1 + u_j+1)), 8 roundings per point; native where
+/// [`f16_arith_native`].
 pub fn sweep7_f16(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
+    #[cfg(target_arch = "x86_64")]
+    if super::f16_native::available() {
+        return super::f16_native::sweep7(src, dst, r, c0, c1, stores);
+    }
+    sweep7_emulated(src, dst, r, c0, c1, stores);
+}
+
+/// [`sweep7_f16`], emulated.
+pub(super) fn sweep7_emulated(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
     let (k0, k1) = (r.k.start, r.k.end);
     let (c0, c1) = (c0.to_f32(), c1.to_f32());
     each_row(src, dst, r, stores, |w, j, out| {
@@ -57,8 +76,18 @@ pub fn sweep7_f16(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c
 }
 
 /// One 27-point sweep of `r` in f16 arithmetic: the 26 neighbours summed from 0 in the
-/// order (i, j, k) with k fastest, then dst = c0·u + c1·sum; 29 roundings per point.
+/// order (i, j, k) with k fastest, then dst = c0·u + c1·sum; 29 roundings per point; native
+/// where [`f16_arith_native`].
 pub fn sweep27_f16(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
+    #[cfg(target_arch = "x86_64")]
+    if super::f16_native::available() {
+        return super::f16_native::sweep27(src, dst, r, c0, c1, stores);
+    }
+    sweep27_emulated(src, dst, r, c0, c1, stores);
+}
+
+/// [`sweep27_f16`], emulated.
+pub(super) fn sweep27_emulated(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
     let (k0, k1) = (r.k.start, r.k.end);
     let (c0, c1) = (c0.to_f32(), c1.to_f32());
     each_row(src, dst, r, stores, |w, j, out| {

@@ -19,16 +19,18 @@
 //! One file per sweep ([`seven`], [`twenty_seven`], [`himeno`]) over what they share
 //! ([`window`]: the rolling plane window, rows in fixed chunks, prefetch); [`f16_arith`]
 //! has the 7- and 27-point sweeps of f16 fields computed in f16 (every operation rounded to
-//! f16) instead of f32. FLOP and byte
+//! f16) instead of f32, emulated, or native on AVX512_FP16 (`f16_native`). FLOP and byte
 //! weights are in [`crate::cost::stencil`].
 
 mod f16_arith;
+#[cfg(target_arch = "x86_64")]
+mod f16_native;
 mod himeno;
 mod seven;
 mod twenty_seven;
 mod window;
 
-pub use f16_arith::{sweep7_f16, sweep27_f16};
+pub use f16_arith::{f16_arith_native, sweep7_f16, sweep27_f16};
 pub use himeno::{HimenoCoefficients, OMEGA, himeno, himeno_init};
 pub use seven::sweep7;
 pub use twenty_seven::sweep27;

@@ -128,13 +128,18 @@ fn f16_arithmetic_sweeps_round_every_operation_to_f16() {
             let src = field::<f16>(n, 9);
             let mut want = src.clone();
             naive_f16(kind, &src, &mut want, c0, c1);
-            for stores in [Stores::Normal, Stores::Streaming] {
-                let mut got = src.clone();
-                match kind {
-                    Kind::Seven => sweep7_f16(&src, &mut got, &whole(&src), c0, c1, stores),
-                    _ => sweep27_f16(&src, &mut got, &whole(&src), c0, c1, stores),
+            // The dispatched sweep (native on AVX512_FP16) and the emulation, each way of storing.
+            type Sweep = fn(&Block<f16>, &mut Block<f16>, &Region, f16, f16, Stores);
+            let sweeps: [(&str, Sweep); 2] = match kind {
+                Kind::Seven => [("dispatched", sweep7_f16), ("emulated", f16_arith::sweep7_emulated)],
+                _ => [("dispatched", sweep27_f16), ("emulated", f16_arith::sweep27_emulated)],
+            };
+            for (how, sweep) in sweeps {
+                for stores in [Stores::Normal, Stores::Streaming] {
+                    let mut got = src.clone();
+                    sweep(&src, &mut got, &whole(&src), c0, c1, stores);
+                    assert!(got.data.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{} {how} {n:?} {stores:?}", kind.name());
                 }
-                assert!(got.data.iter().zip(&want.data).all(|(a, b)| a.to_bits() == b.to_bits()), "{} {n:?} {stores:?}", kind.name());
             }
             // Against the same sweep in f64 of the same (f16) field. |values| < 1, so a
             // partial sum of m terms is below m and its rounding costs at most u·m (u =
@@ -167,6 +172,48 @@ fn f16_arithmetic_sweeps_round_every_operation_to_f16() {
             if n[2] >= 40 {
                 assert!(e16 > e32, "{} {n:?}: f16 arithmetic {e16:e} not above f32's {e32:e}", kind.name());
             }
+        }
+    }
+}
+
+/// The native f16 rows' assembly, run by the interpreter on any CPU, gives the f16
+/// operations of the point-by-point sweep bit for bit (1 to 3 chunks of 32 points, values
+/// with subnormals and zeros); the pointers move on by the chunks.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn the_native_f16_rows_assembly_computes_the_f16_operations() {
+    use crate::asm_interp::Machine;
+    let (c0, c1) = (f16::from_f32(0.5), f16::from_f32(1.0 / 12.0));
+    let w = [c0, c1];
+    for chunks in 1..=3 {
+        let len = 32 * chunks;
+        // Three planes of three rows of len + 2 points: row (di, dj) is rows[3·di + dj].
+        let mut src = field::<f16>([1, 1, len], 11 + chunks as u64);
+        for (x, v) in src.data.iter_mut().enumerate() {
+            match x % 29 {
+                0 => *v = f16::ZERO,
+                1 => *v = f16::from_f32(v.to_f32() * 1e-5), // subnormal f16
+                _ => {}
+            }
+        }
+        let at = |di: usize, dj: usize| src.at(di, dj, 0);
+        let mut want = src.clone();
+        for kind in [Kind::Seven, Kind::TwentySeven] {
+            naive_f16(kind, &src, &mut want, c0, c1);
+            let mut out = vec![f16::ZERO; len];
+            let p = |x: usize| src.data[x..].as_ptr() as u64;
+            let (text, mut regs) = match kind {
+                Kind::Seven => (f16_native::ROW7_ASM, vec![("c", p(at(1, 1))), ("im", p(at(0, 1) + 1)), ("ip", p(at(2, 1) + 1)), ("jm", p(at(1, 0) + 1)), ("jp", p(at(1, 2) + 1))]),
+                _ => (f16_native::ROW27_ASM, ["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"].into_iter().enumerate().map(|(m, r)| (r, p(at(m / 3, m % 3)))).collect()),
+            };
+            regs.extend([("o", out.as_mut_ptr() as u64), ("w", w.as_ptr() as u64), ("n", chunks as u64)]);
+            let mut m = Machine::new(&regs);
+            m.run(text);
+            let row = &want.data[want.at(1, 1, 1)..][..len];
+            for (k, (x, y)) in out.iter().zip(row).enumerate() {
+                assert_eq!(x.to_bits(), y.to_bits(), "{} {chunks} chunks, k = {k}: {x} against {y}", kind.name());
+            }
+            assert_eq!((m.gpr["{o}"], m.gpr["{n}"]), (out.as_ptr() as u64 + 2 * len as u64, 0));
         }
     }
 }

@@ -198,7 +198,7 @@ pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r:
 /// Copies `src` into `dst`, with non-temporal stores for the whole cache lines of `dst` on
 /// x86-64, and ordinary stores for the partial lines at its ends (which the neighbouring
 /// rows share: a line is never written both ways) and everywhere on other CPUs.
-fn stream_copy<A: Copy>(src: &[A], dst: &mut [A]) {
+pub(super) fn stream_copy<A: Copy>(src: &[A], dst: &mut [A]) {
     assert_eq!(src.len(), dst.len(), "stream_copy: lengths differ");
     let size = std::mem::size_of::<A>();
     #[cfg(target_arch = "x86_64")]
@@ -228,7 +228,7 @@ fn stream_copy<A: Copy>(src: &[A], dst: &mut [A]) {
 }
 
 /// Orders the streaming stores before whatever follows (x86-64 `sfence`; nothing elsewhere).
-fn store_fence() {
+pub(super) fn store_fence() {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: sfence has no operands and no preconditions (SSE, part of x86-64).
     #[allow(unused_unsafe)]

@@ -48,8 +48,8 @@ pub struct StencilSettings {
 
 /// What a stencil computes in: `wide`, the storage widened (f32; f64 for f64), or `f16`,
 /// every operation rounded to f16 (f16 fields, 7- and 27-point; see
-/// [`effcal_kernels::stencil::sweep7_f16`]), today emulated on every CPU: its rate is the
-/// emulation's, its error is f16 arithmetic's.
+/// [`effcal_kernels::stencil::sweep7_f16`]): native on AVX512_FP16, emulated elsewhere (its
+/// rate then the emulation's; its error is f16 arithmetic's either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Arithmetic {
     Wide,
@@ -551,8 +551,8 @@ where
         ("threads_per_rank", json!(ctx.threads)),
         ("bytes_per_point", json!(cost::stencil::bytes_per_point(s.kind, s.precision))),
         ("arithmetic", json!(if s.arithmetic == Arithmetic::F16 { "f16" } else { s.precision.compute().name() })),
-        // How f16 arithmetic ran: emulated (f32 operations rounded to f16) on every CPU today.
-        ("arithmetic_impl", if s.arithmetic == Arithmetic::F16 { json!("emulated") } else { json!(null) }),
+        // How f16 arithmetic ran: AVX512_FP16, or emulated (f32 operations rounded to f16).
+        ("arithmetic_impl", if s.arithmetic != Arithmetic::F16 { json!(null) } else if stencil::f16_arith_native() { json!("avx512fp16") } else { json!("emulated") }),
     ];
     let results = [
         ("stores_probe_s", probe.map_or(json!(null), |[normal, streaming]| json!({"normal": normal, "streaming": streaming}))),

@@ -1,0 +1,237 @@
+//! The f16-arithmetic 7- and 27-point rows on AVX512_FP16 (`vaddph`, `vmulph` on 32 f16
+//! lanes; no FMA): the same operations in the same order as [`super::f16_arith`]'s
+//! emulation, so the same bits, read from and written to the f16 fields in place (nothing
+//! widened). The instructions are written out in `asm!` (their intrinsics are not stable in
+//! Rust); the text comes from [`row7_asm`] and [`row27_asm`], which the tests also run
+//! through [`crate::asm_interp`] on any CPU.
+
+use super::window::{store_fence, stream_copy};
+use super::{Block, Region, Stores};
+use crate::precision::f16;
+use rayon::prelude::*;
+
+/// f16 lanes per vector.
+const LANES: usize = 32;
+
+/// True where the CPU has AVX512F, AVX512BW and AVX512_FP16.
+pub(super) fn available() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512fp16")
+}
+
+/// The 7-point row's loop. Operands: `{c}` the centre row at k − 1, `{im}` `{ip}` `{jm}`
+/// `{jp}` the neighbour rows at k, `{o}` the new row at k, `{w}` the weights (c0, c1),
+/// `{n}` the count of 32-point chunks (> 0). Per chunk: s = ((u_k−1 + u_k+1) + (u_i−1 +
+/// u_i+1)) + (u_j−1 + u_j+1); new = c0·u + c1·s, each operation rounded to f16.
+macro_rules! row7_asm {
+    () => {
+        concat!(
+            "vpbroadcastw zmm30, word ptr [{w}]\n",
+            "vpbroadcastw zmm31, word ptr [{w} + 2]\n",
+            "2:\n",
+            "vmovdqu16 zmm0, zmmword ptr [{c}]\n",
+            "vaddph zmm0, zmm0, zmmword ptr [{c} + 4]\n",
+            "vmovdqu16 zmm1, zmmword ptr [{im}]\n",
+            "vaddph zmm1, zmm1, zmmword ptr [{ip}]\n",
+            "vaddph zmm0, zmm0, zmm1\n",
+            "vmovdqu16 zmm1, zmmword ptr [{jm}]\n",
+            "vaddph zmm1, zmm1, zmmword ptr [{jp}]\n",
+            "vaddph zmm0, zmm0, zmm1\n",
+            "vmulph zmm0, zmm0, zmm31\n",
+            "vmulph zmm1, zmm30, zmmword ptr [{c} + 2]\n",
+            "vaddph zmm0, zmm1, zmm0\n",
+            "vmovdqu16 zmmword ptr [{o}], zmm0\n",
+            "add {c}, 64\n",
+            "add {im}, 64\n",
+            "add {ip}, 64\n",
+            "add {jm}, 64\n",
+            "add {jp}, 64\n",
+            "add {o}, 64\n",
+            "dec {n}\n",
+            "jnz 2b\n",
+        )
+    };
+}
+
+/// Adds row `$r`'s values at k − 1, k, k + 1 (or, `centre`, at k − 1 and k + 1) to zmm0.
+macro_rules! add_row {
+    ($r:literal) => {
+        concat!(
+            "vaddph zmm0, zmm0, zmmword ptr [{r", $r, "}]\n",
+            "vaddph zmm0, zmm0, zmmword ptr [{r", $r, "} + 2]\n",
+            "vaddph zmm0, zmm0, zmmword ptr [{r", $r, "} + 4]\n",
+        )
+    };
+    ($r:literal, centre) => {
+        concat!("vaddph zmm0, zmm0, zmmword ptr [{r", $r, "}]\n", "vaddph zmm0, zmm0, zmmword ptr [{r", $r, "} + 4]\n",)
+    };
+}
+
+/// The 27-point row's loop. Operands: `{r0}` … `{r8}` the nine rows (i + di, j + dj) at
+/// k − 1 (di, then dj, in −1..=1; r4 the centre), `{o}`, `{w}` and `{n}` as for
+/// [`row7_asm`]. Per chunk: s = 0, plus the 26 neighbours in that order (k fastest); new =
+/// c0·u + c1·s, each operation rounded to f16.
+macro_rules! row27_asm {
+    () => {
+        concat!(
+            "vpbroadcastw zmm30, word ptr [{w}]\n",
+            "vpbroadcastw zmm31, word ptr [{w} + 2]\n",
+            "2:\n",
+            "vpxord zmm0, zmm0, zmm0\n",
+            add_row!(0), add_row!(1), add_row!(2), add_row!(3), add_row!(4, centre),
+            add_row!(5), add_row!(6), add_row!(7), add_row!(8),
+            "vmulph zmm0, zmm0, zmm31\n",
+            "vmulph zmm1, zmm30, zmmword ptr [{r4} + 2]\n",
+            "vaddph zmm0, zmm1, zmm0\n",
+            "vmovdqu16 zmmword ptr [{o}], zmm0\n",
+            "add {r0}, 64\n", "add {r1}, 64\n", "add {r2}, 64\n", "add {r3}, 64\n", "add {r4}, 64\n",
+            "add {r5}, 64\n", "add {r6}, 64\n", "add {r7}, 64\n", "add {r8}, 64\n",
+            "add {o}, 64\n",
+            "dec {n}\n",
+            "jnz 2b\n",
+        )
+    };
+}
+
+#[cfg(test)]
+pub(super) const ROW7_ASM: &str = row7_asm!();
+#[cfg(test)]
+pub(super) const ROW27_ASM: &str = row27_asm!();
+
+/// `n` chunks of the 7-point row.
+///
+/// # Safety
+/// The CPU has AVX512F, AVX512BW and AVX512_FP16 ([`available`]); `n > 0`; `c` holds 32·n
+/// + 2 f16, `im`, `ip`, `jm`, `jp` and `o` 32·n; `w` 2.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn row7(c: *const f16, [im, ip, jm, jp]: [*const f16; 4], o: *mut f16, w: &[f16; 2], n: usize) {
+    // SAFETY: per the contract; the zmm registers written are declared clobbered, memory is
+    // read from the rows and written in `o` only.
+    unsafe {
+        std::arch::asm!(
+            row7_asm!(),
+            c = inout(reg) c => _, im = inout(reg) im => _, ip = inout(reg) ip => _,
+            jm = inout(reg) jm => _, jp = inout(reg) jp => _, o = inout(reg) o => _,
+            w = in(reg) w.as_ptr(), n = inout(reg) n => _,
+            out("zmm0") _, out("zmm1") _, out("zmm30") _, out("zmm31") _,
+            options(nostack),
+        );
+    }
+}
+
+/// `n` chunks of the 27-point row.
+///
+/// # Safety
+/// As [`row7`], with the nine rows `r` of 32·n + 2 f16 each.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn row27(r: [*const f16; 9], o: *mut f16, w: &[f16; 2], n: usize) {
+    // SAFETY: as in `row7`.
+    unsafe {
+        std::arch::asm!(
+            row27_asm!(),
+            r0 = inout(reg) r[0] => _, r1 = inout(reg) r[1] => _, r2 = inout(reg) r[2] => _,
+            r3 = inout(reg) r[3] => _, r4 = inout(reg) r[4] => _, r5 = inout(reg) r[5] => _,
+            r6 = inout(reg) r[6] => _, r7 = inout(reg) r[7] => _, r8 = inout(reg) r[8] => _,
+            o = inout(reg) o => _, w = in(reg) w.as_ptr(), n = inout(reg) n => _,
+            out("zmm0") _, out("zmm1") _, out("zmm30") _, out("zmm31") _,
+            options(nostack),
+        );
+    }
+}
+
+/// Runs `row(i, j, k_at, out)` for the new row (i, j) of `r`, `out` being 32 points from
+/// k = `k_at` (the chunks cover r.k, the last one overlapping the one before where r.k is
+/// not a multiple of 32; a row shorter than 32 is done point by point with `point`),
+/// parallel over blocks of planes; streamed through a row buffer with `Stores::Streaming`.
+fn each_row(
+    dst: &mut Block<f16>,
+    r: &Region,
+    stores: Stores,
+    chunks: impl Fn(usize, usize, usize, *mut f16, usize) + Sync,
+    point: impl Fn(usize, usize, usize) -> f16 + Sync,
+) {
+    if r.is_empty() {
+        return;
+    }
+    let (plane, row, len) = (dst.plane(), dst.row(), r.k.len());
+    let planes = &mut dst.data[r.i.start * plane..r.i.end * plane];
+    let tasks = (4 * rayon::current_num_threads()).min(r.i.len()).max(1);
+    let per = r.i.len().div_ceil(tasks);
+    planes.par_chunks_mut(per * plane).enumerate().for_each(|(t, block)| {
+        let mut buf = vec![f16::ZERO; if stores == Stores::Streaming { len } else { 0 }];
+        for (n, p) in block.chunks_mut(plane).enumerate() {
+            let i = r.i.start + t * per + n;
+            for j in r.j.clone() {
+                let out = &mut p[j * row + r.k.start..j * row + r.k.end];
+                let target: &mut [f16] = if stores == Stores::Streaming { &mut buf } else { out };
+                if len < LANES {
+                    for (k, x) in target.iter_mut().enumerate() {
+                        *x = point(i, j, r.k.start + k);
+                    }
+                } else {
+                    let o = target.as_mut_ptr();
+                    chunks(i, j, r.k.start, o, len / LANES);
+                    if len % LANES != 0 {
+                        // SAFETY: len − 32 + 32 points lie inside `target`.
+                        chunks(i, j, r.k.start + len - LANES, unsafe { o.add(len - LANES) }, 1);
+                    }
+                }
+                if stores == Stores::Streaming {
+                    stream_copy(&buf, &mut p[j * row + r.k.start..j * row + r.k.end]);
+                }
+            }
+        }
+        if stores == Stores::Streaming {
+            store_fence();
+        }
+    });
+}
+
+/// The 7-point sweep of `r` in f16 arithmetic, natively. The caller checked [`available`].
+pub(super) fn sweep7(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
+    assert!(available(), "f16_native::sweep7 without AVX512_FP16");
+    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
+    let (plane, row) = (src.plane(), src.row());
+    let d = &src.data;
+    let at = |i: usize, j: usize, k: usize| i * plane + j * row + k;
+    let w = [c0, c1];
+    let point = |i: usize, j: usize, k: usize| {
+        let v = |x: usize| d[x];
+        let s = ((v(at(i, j, k - 1)) + v(at(i, j, k + 1))) + (v(at(i - 1, j, k)) + v(at(i + 1, j, k)))) + (v(at(i, j - 1, k)) + v(at(i, j + 1, k)));
+        c0 * v(at(i, j, k)) + c1 * s
+    };
+    let chunks = |i: usize, j: usize, k: usize, o: *mut f16, n: usize| {
+        // Every row read spans k − 1 .. k + 32·n + 1 within the block (ghosts included).
+        assert!(at(i + 1, j + 1, k + LANES * n) < d.len() && k >= 1);
+        let p = |i: usize, j: usize, k: usize| d[at(i, j, k)..].as_ptr();
+        // SAFETY: available() was asserted; the rows hold the points read (asserted above),
+        // `o` holds 32·n points (each_row's contract).
+        unsafe { row7(p(i, j, k - 1), [p(i - 1, j, k), p(i + 1, j, k), p(i, j - 1, k), p(i, j + 1, k)], o, &w, n) }
+    };
+    each_row(dst, r, stores, chunks, point);
+}
+
+/// The 27-point sweep of `r` in f16 arithmetic, natively. The caller checked [`available`].
+pub(super) fn sweep27(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
+    assert!(available(), "f16_native::sweep27 without AVX512_FP16");
+    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
+    let (plane, row) = (src.plane(), src.row());
+    let d = &src.data;
+    let at = |i: usize, j: usize, k: usize| i * plane + j * row + k;
+    let w = [c0, c1];
+    let point = |i: usize, j: usize, k: usize| {
+        let mut s = f16::ZERO;
+        for n in 0..9 {
+            for dk in (0..3).filter(|&dk| (n, dk) != (4, 1)) {
+                s += d[at(i + n / 3 - 1, j + n % 3 - 1, k + dk - 1)];
+            }
+        }
+        c0 * d[at(i, j, k)] + c1 * s
+    };
+    let chunks = |i: usize, j: usize, k: usize, o: *mut f16, n: usize| {
+        assert!(at(i + 1, j + 1, k + LANES * n) < d.len() && k >= 1);
+        let rows: [*const f16; 9] = std::array::from_fn(|m| d[at(i + m / 3 - 1, j + m % 3 - 1, k - 1)..].as_ptr());
+        // SAFETY: as in sweep7.
+        unsafe { row27(rows, o, &w, n) }
+    };
+    each_row(dst, r, stores, chunks, point);
+}
