@@ -142,13 +142,17 @@ unsafe fn row27(r: [*const f16; 9], o: *mut f16, w: &[f16; 2], n: usize) {
 /// k = `k_at` (the chunks cover r.k, the last one overlapping the one before where r.k is
 /// not a multiple of 32; a row shorter than 32 is done point by point with `point`),
 /// parallel over blocks of planes; streamed through a row buffer with `Stores::Streaming`.
+/// Panics where the CPU lacks AVX512_FP16 or `src` and `dst` differ in shape.
 fn each_row(
+    src: &Block<f16>,
     dst: &mut Block<f16>,
     r: &Region,
     stores: Stores,
     chunks: impl Fn(usize, usize, usize, *mut f16, usize) + Sync,
     point: impl Fn(usize, usize, usize) -> f16 + Sync,
 ) {
+    assert!(available(), "f16_native: the CPU has no AVX512_FP16");
+    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
     if r.is_empty() {
         return;
     }
@@ -186,52 +190,43 @@ fn each_row(
     });
 }
 
-/// The 7-point sweep of `r` in f16 arithmetic, natively. The caller checked [`available`].
+/// The 7-point sweep of `r` in f16 arithmetic, natively (panics without AVX512_FP16).
 pub(super) fn sweep7(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
-    assert!(available(), "f16_native::sweep7 without AVX512_FP16");
-    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
-    let (plane, row) = (src.plane(), src.row());
-    let d = &src.data;
-    let at = |i: usize, j: usize, k: usize| i * plane + j * row + k;
+    let v = |i: usize, j: usize, k: usize| src.data[src.at(i, j, k)];
     let w = [c0, c1];
     let point = |i: usize, j: usize, k: usize| {
-        let v = |x: usize| d[x];
-        let s = ((v(at(i, j, k - 1)) + v(at(i, j, k + 1))) + (v(at(i - 1, j, k)) + v(at(i + 1, j, k)))) + (v(at(i, j - 1, k)) + v(at(i, j + 1, k)));
-        c0 * v(at(i, j, k)) + c1 * s
+        let s = ((v(i, j, k - 1) + v(i, j, k + 1)) + (v(i - 1, j, k) + v(i + 1, j, k))) + (v(i, j - 1, k) + v(i, j + 1, k));
+        c0 * v(i, j, k) + c1 * s
     };
     let chunks = |i: usize, j: usize, k: usize, o: *mut f16, n: usize| {
         // Every row read spans k − 1 .. k + 32·n + 1 within the block (ghosts included).
-        assert!(at(i + 1, j + 1, k + LANES * n) < d.len() && k >= 1);
-        let p = |i: usize, j: usize, k: usize| d[at(i, j, k)..].as_ptr();
+        assert!(src.at(i + 1, j + 1, k + LANES * n) < src.data.len() && k >= 1);
+        let p = |i: usize, j: usize, k: usize| src.data[src.at(i, j, k)..].as_ptr();
         // SAFETY: available() was asserted; the rows hold the points read (asserted above),
         // `o` holds 32·n points (each_row's contract).
         unsafe { row7(p(i, j, k - 1), [p(i - 1, j, k), p(i + 1, j, k), p(i, j - 1, k), p(i, j + 1, k)], o, &w, n) }
     };
-    each_row(dst, r, stores, chunks, point);
+    each_row(src, dst, r, stores, chunks, point);
 }
 
-/// The 27-point sweep of `r` in f16 arithmetic, natively. The caller checked [`available`].
+/// The 27-point sweep of `r` in f16 arithmetic, natively (panics without AVX512_FP16).
 pub(super) fn sweep27(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
-    assert!(available(), "f16_native::sweep27 without AVX512_FP16");
-    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
-    let (plane, row) = (src.plane(), src.row());
-    let d = &src.data;
-    let at = |i: usize, j: usize, k: usize| i * plane + j * row + k;
+    let at = |i: usize, j: usize, k: usize| src.at(i, j, k);
     let w = [c0, c1];
     let point = |i: usize, j: usize, k: usize| {
         let mut s = f16::ZERO;
         for n in 0..9 {
             for dk in (0..3).filter(|&dk| (n, dk) != (4, 1)) {
-                s += d[at(i + n / 3 - 1, j + n % 3 - 1, k + dk - 1)];
+                s += src.data[at(i + n / 3 - 1, j + n % 3 - 1, k + dk - 1)];
             }
         }
-        c0 * d[at(i, j, k)] + c1 * s
+        c0 * src.data[at(i, j, k)] + c1 * s
     };
     let chunks = |i: usize, j: usize, k: usize, o: *mut f16, n: usize| {
-        assert!(at(i + 1, j + 1, k + LANES * n) < d.len() && k >= 1);
-        let rows: [*const f16; 9] = std::array::from_fn(|m| d[at(i + m / 3 - 1, j + m % 3 - 1, k - 1)..].as_ptr());
+        assert!(at(i + 1, j + 1, k + LANES * n) < src.data.len() && k >= 1);
+        let rows: [*const f16; 9] = std::array::from_fn(|m| src.data[at(i + m / 3 - 1, j + m % 3 - 1, k - 1)..].as_ptr());
         // SAFETY: as in sweep7.
         unsafe { row27(rows, o, &w, n) }
     };
-    each_row(dst, r, stores, chunks, point);
+    each_row(src, dst, r, stores, chunks, point);
 }
