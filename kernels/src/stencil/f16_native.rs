@@ -138,10 +138,11 @@ unsafe fn row27(r: [*const f16; 9], o: *mut f16, w: &[f16; 2], n: usize) {
     }
 }
 
-/// Runs `row(i, j, k_at, out)` for the new row (i, j) of `r`, `out` being 32 points from
-/// k = `k_at` (the chunks cover r.k, the last one overlapping the one before where r.k is
-/// not a multiple of 32; a row shorter than 32 is done point by point with `point`),
-/// parallel over blocks of planes; streamed through a row buffer with `Stores::Streaming`.
+/// Computes every new row (i, j) of `r`: `chunks(i, j, k_at, out, n)` writes n chunks of
+/// 32 points from k = `k_at` at `out` (they cover r.k, the last one overlapping the one
+/// before where r.k is not a multiple of 32); a row shorter than 32 is done point by point
+/// with `point(i, j, k)`. Parallel over blocks of planes; streamed through a row buffer with
+/// `Stores::Streaming`.
 /// Panics where the CPU lacks AVX512_FP16 or `src` and `dst` differ in shape.
 fn each_row(
     src: &Block<f16>,
