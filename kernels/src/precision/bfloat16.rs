@@ -1,7 +1,7 @@
 //! bfloat16: the upper half of an f32 (8 exponent bits, bias 127, 7 mantissa bits),
 //! IEEE Inf/NaN, max ≈ 3.39e38, epsilon 2^-7.
 
-use super::codec::{Layout, Overflow, Special, decode, encode};
+use super::codec::{Layout, Overflow, Special, encode};
 use super::{Element, Precision};
 pub use half::bf16;
 #[cfg(target_arch = "x86_64")]
@@ -38,7 +38,8 @@ impl Element for bf16 {
         bf16::from_bits(encode(&LAYOUT, x, overflow) as u16)
     }
     fn to_f64(self) -> f64 {
-        decode(&LAYOUT, self.to_bits() as u32)
+        // Exact: a bf16 is the upper half of an f32.
+        f64::from(f32::from_bits((self.to_bits() as u32) << 16))
     }
     fn from_f32_slice(src: &[f32], dst: &mut [Self], overflow: Overflow) {
         assert_eq!(src.len(), dst.len());

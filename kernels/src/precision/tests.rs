@@ -231,12 +231,13 @@ fn check_slice_conversion<T: Element>(code_of: impl Fn(T) -> u32) {
             }
         }
     }
-    // Decoding: every code, against the exact decoder.
+    // Decoding: every code, the slice widening and the scalar one against the exact decoder.
     let codes: Vec<T> = (0..1u32 << l.bits()).map(|c| T::from_f64(decode(&l, c), Overflow::NonSaturating)).collect();
     let mut wide = vec![0f32; codes.len()];
     T::to_f32_slice(&codes, &mut wide);
     for (&c, &w) in codes.iter().zip(&wide) {
-        assert!(same(w as f64, c.to_f64()), "{p}: code {:#x} widened to {w}", code_of(c));
+        let exact = decode(&l, code_of(c));
+        assert!(same(w as f64, exact) && same(c.to_f64(), exact), "{p}: code {:#x} widened to {w} and {}, exactly {exact}", code_of(c), c.to_f64());
     }
 }
 
