@@ -95,15 +95,23 @@ impl Layout {
         decode(self, self.max_code())
     }
     pub fn min_normal(&self) -> f64 {
-        2f64.powi(self.emin())
+        pow2(self.emin())
     }
     pub fn min_subnormal(&self) -> f64 {
-        2f64.powi(self.emin() - self.man_bits as i32)
+        pow2(self.emin() - self.man_bits as i32)
     }
     /// Machine epsilon: the distance from 1 to the next representable number, `2^-M`.
     pub fn epsilon(&self) -> f64 {
-        2f64.powi(-(self.man_bits as i32))
+        pow2(-(self.man_bits as i32))
     }
+}
+
+/// 2^e, exactly, from its bits (`powi` is a library call, and these run for every point of
+/// a field); e from f64's least subnormal exponent to its largest.
+#[inline]
+fn pow2(e: i32) -> f64 {
+    debug_assert!((-1074..=1023).contains(&e), "pow2({e})");
+    if e >= -1022 { f64::from_bits(((e + 1023) as u64) << 52) } else { f64::from_bits(1u64 << (e + 1074)) }
 }
 
 /// The value a code stands for, exactly.
@@ -123,9 +131,9 @@ pub fn decode(l: &Layout, code: u32) -> f64 {
     }
     let m = l.man_bits as i32;
     let v = if e == 0 {
-        f as f64 * 2f64.powi(l.emin() - m)
+        f as f64 * pow2(l.emin() - m)
     } else {
-        ((1u64 << m) + f as u64) as f64 * 2f64.powi(e as i32 - l.bias - m)
+        ((1u64 << m) + f as u64) as f64 * pow2(e as i32 - l.bias - m)
     };
     sign * v
 }
@@ -150,7 +158,7 @@ pub fn encode(l: &Layout, x: f64, overflow: Overflow) -> u32 {
         return sign;
     }
     // Far outside the range: decide before scaling so that nothing overflows in f64.
-    if a >= 2f64.powi(l.emax() + 2) {
+    if a >= pow2(l.emax() + 2) {
         return overflowed();
     }
     if a < l.min_subnormal() / 4.0 {
@@ -159,7 +167,7 @@ pub fn encode(l: &Layout, x: f64, overflow: Overflow) -> u32 {
     let m = l.man_bits as i32;
     let e = exponent_of(a).max(l.emin());
     // `a / 2^(e - m)` is exact (power-of-two scaling inside f64's normal range).
-    let r = (a * 2f64.powi(m - e)).round_ties_even() as u64;
+    let r = (a * pow2(m - e)).round_ties_even() as u64;
     // r in [0, 2^(m+1)]; r = 2^(m+1) means the mantissa carried into the next binade.
     let (e, r) = if r >= 1 << (m + 1) { (e + 1, r >> 1) } else { (e, r) };
     let mag = if r < 1 << m {
@@ -179,7 +187,7 @@ fn exponent_of(a: f64) -> i32 {
     let e = ((bits >> 52) & 0x7ff) as i32;
     if e == 0 {
         // f64 subnormal: scale up exactly by 2^64.
-        exponent_of(a * 2f64.powi(64)) - 64
+        exponent_of(a * pow2(64)) - 64
     } else {
         e - 1023
     }
