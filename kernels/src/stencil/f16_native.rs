@@ -5,10 +5,9 @@
 //! Rust); the text comes from [`row7_asm`] and [`row27_asm`], which the tests also run
 //! through [`crate::asm_interp`] on any CPU.
 
-use super::window::{store_fence, stream_copy};
+use super::window::{plane_blocks, stream_copy};
 use super::{Block, Region, Stores};
 use crate::precision::f16;
-use rayon::prelude::*;
 
 /// f16 lanes per vector.
 const LANES: usize = 32;
@@ -141,8 +140,8 @@ unsafe fn row27(r: [*const f16; 9], o: *mut f16, w: &[f16; 2], n: usize) {
 /// Computes every new row (i, j) of `r`: `chunks(i, j, k_at, out, n)` writes n chunks of
 /// 32 points from k = `k_at` at `out` (they cover r.k, the last one overlapping the one
 /// before where r.k is not a multiple of 32); a row shorter than 32 is done point by point
-/// with `point(i, j, k)`. Parallel over blocks of planes; streamed through a row buffer with
-/// `Stores::Streaming`.
+/// with `point(i, j, k)`. Parallel over blocks of planes ([`plane_blocks`]); streamed
+/// through a row buffer with `Stores::Streaming`.
 /// Panics where the CPU lacks AVX512_FP16 or `src` and `dst` differ in shape.
 fn each_row(
     src: &Block<f16>,
@@ -154,17 +153,11 @@ fn each_row(
 ) {
     assert!(available(), "f16_native: the CPU has no AVX512_FP16");
     assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
-    if r.is_empty() {
-        return;
-    }
     let (plane, row, len) = (dst.plane(), dst.row(), r.k.len());
-    let planes = &mut dst.data[r.i.start * plane..r.i.end * plane];
-    let tasks = (4 * rayon::current_num_threads()).min(r.i.len()).max(1);
-    let per = r.i.len().div_ceil(tasks);
-    planes.par_chunks_mut(per * plane).enumerate().for_each(|(t, block)| {
+    plane_blocks(dst, r, stores, |i0, block| {
         let mut buf = vec![f16::ZERO; if stores == Stores::Streaming { len } else { 0 }];
         for (n, p) in block.chunks_mut(plane).enumerate() {
-            let i = r.i.start + t * per + n;
+            let i = i0 + n;
             for j in r.j.clone() {
                 let out = &mut p[j * row + r.k.start..j * row + r.k.end];
                 let target: &mut [f16] = if stores == Stores::Streaming { &mut buf } else { out };
@@ -185,9 +178,7 @@ fn each_row(
                 }
             }
         }
-        if stores == Stores::Streaming {
-            store_fence();
-        }
+        0.0
     });
 }
 

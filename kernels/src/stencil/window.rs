@@ -85,15 +85,11 @@ pub(super) fn slabs(js: &Range<usize>, row: usize, acc_bytes: usize) -> Vec<Rang
 /// than the cache they save.
 const MIN_SLAB_ROWS: usize = 4;
 
-/// Runs `plane_fn(window, i, js, out_plane)` for every i-plane of `r` and every slab `js`
-/// of `slabs` (ranges of j that cover `r.j`): parallel tasks take blocks of consecutive
-/// planes; a task sweeps its block slab by slab, and the window of each slab rolls along i
-/// (so every row of the old field is widened once per task and slab, not three times).
-/// Returns the sum of what `plane_fn` returns (Himeno's gosa; 0 for the others). With
-/// streaming stores each task ends with a store fence, so the new field is in memory when
-/// the sweep returns.
-pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, slabs: &[Range<usize>], stores: Stores, plane_fn: impl Fn(&Window<'_, T>, usize, Range<usize>, &mut [T]) -> f64 + Sync) -> f64 {
-    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
+/// Runs `task(i0, planes)` on blocks of consecutive i-planes of `dst` within `r` (the
+/// planes i0, i0 + 1, … of the new field, whole), four blocks per thread of the pool, in
+/// parallel; returns the sum of what the tasks return. With streaming stores each task ends
+/// with a store fence, so the new field is in memory when this returns.
+pub(super) fn plane_blocks<T: Copy + Default + Send>(dst: &mut Block<T>, r: &Region, stores: Stores, task: impl Fn(usize, &mut [T]) -> f64 + Sync) -> f64 {
     if r.is_empty() {
         return 0.0;
     }
@@ -105,23 +101,36 @@ pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, 
         .par_chunks_mut(per * plane)
         .enumerate()
         .map(|(t, block)| {
-            let i0 = r.i.start + t * per;
-            let mut sum = 0.0;
-            for js in slabs {
-                let mut w = Window::new(src, i0, js.start - 1..js.end + 1);
-                for (n, out) in block.chunks_mut(plane).enumerate() {
-                    if n > 0 {
-                        w.advance();
-                    }
-                    sum += plane_fn(&w, i0 + n, js.clone(), out);
-                }
-            }
+            let sum = task(r.i.start + t * per, block);
             if stores == Stores::Streaming {
                 store_fence();
             }
             sum
         })
         .sum()
+}
+
+/// Runs `plane_fn(window, i, js, out_plane)` for every i-plane of `r` and every slab `js`
+/// of `slabs` (ranges of j that cover `r.j`), over [`plane_blocks`]: a task sweeps its
+/// block slab by slab, and the window of each slab rolls along i (so every row of the old
+/// field is widened once per task and slab, not three times). Returns the sum of what
+/// `plane_fn` returns (Himeno's gosa; 0 for the others).
+pub(super) fn each_plane<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, slabs: &[Range<usize>], stores: Stores, plane_fn: impl Fn(&Window<'_, T>, usize, Range<usize>, &mut [T]) -> f64 + Sync) -> f64 {
+    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
+    let plane = dst.plane();
+    plane_blocks(dst, r, stores, |i0, block| {
+        let mut sum = 0.0;
+        for js in slabs {
+            let mut w = Window::new(src, i0, js.start - 1..js.end + 1);
+            for (n, out) in block.chunks_mut(plane).enumerate() {
+                if n > 0 {
+                    w.advance();
+                }
+                sum += plane_fn(&w, i0 + n, js.clone(), out);
+            }
+        }
+        sum
+    })
 }
 
 /// Where a sweep computes a row and how it lands in the new field: computed straight into
@@ -228,7 +237,7 @@ pub(super) fn stream_copy<A: Copy>(src: &[A], dst: &mut [A]) {
 }
 
 /// Orders the streaming stores before whatever follows (x86-64 `sfence`; nothing elsewhere).
-pub(super) fn store_fence() {
+fn store_fence() {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: sfence has no operands and no preconditions (SSE, part of x86-64).
     #[allow(unused_unsafe)]
