@@ -33,48 +33,40 @@ fn weights(kind: Kind) -> (f64, f64) {
     if kind == Kind::Seven { (0.25, 0.125) } else { (0.59375, 1.0 / 64.0) }
 }
 
-fn bench_one<T: Element + Send>(c: &mut Criterion, kind: Kind, grids: &[[usize; 3]])
-where
-    T::Acc: Real,
-{
-    let mut group = c.benchmark_group(format!("stencil-{}/{}", kind.name(), T::PRECISION));
+/// One group `name`: `sweep(src, dst, region)` once per iteration, on a field of each grid.
+fn group<T: Element>(c: &mut Criterion, name: String, grids: &[[usize; 3]], sweep: impl Fn(&Block<T>, &mut Block<T>, &Region)) {
+    let mut group = c.benchmark_group(name);
     group.sample_size(10);
-    let (c0, c1) = weights(kind);
-    let (c0, c1) = (T::Acc::from_f64(c0), T::Acc::from_f64(c1));
     for &n in grids {
         let src = field::<T>(n);
         let mut dst = src.clone();
         let r = whole(&src);
         group.throughput(Throughput::Elements(r.points() as u64));
-        group.bench_function(format!("{}x{}x{}", n[0], n[1], n[2]), |bencher| {
-            bencher.iter(|| match kind {
-                Kind::Seven => sweep7(black_box(&src), &mut dst, &r, c0, c1, Stores::Normal),
-                _ => sweep27(black_box(&src), &mut dst, &r, c0, c1, Stores::Normal),
-            })
-        });
+        group.bench_function(format!("{}x{}x{}", n[0], n[1], n[2]), |bencher| bencher.iter(|| sweep(black_box(&src), &mut dst, &r)));
     }
     group.finish();
 }
 
+fn bench_one<T: Element + Send>(c: &mut Criterion, kind: Kind, grids: &[[usize; 3]])
+where
+    T::Acc: Real,
+{
+    let (c0, c1) = weights(kind);
+    let (c0, c1) = (T::Acc::from_f64(c0), T::Acc::from_f64(c1));
+    group::<T>(c, format!("stencil-{}/{}", kind.name(), T::PRECISION), grids, |src, dst, r| match kind {
+        Kind::Seven => sweep7(src, dst, r, c0, c1, Stores::Normal),
+        _ => sweep27(src, dst, r, c0, c1, Stores::Normal),
+    });
+}
+
 fn bench_f16_arith(c: &mut Criterion, kind: Kind, grids: &[[usize; 3]]) {
     let how = if f16_arith_native() { "native" } else { "emulated" };
-    let mut group = c.benchmark_group(format!("stencil-{}/f16-arith-{how}", kind.name()));
-    group.sample_size(10);
     let (c0, c1) = weights(kind);
     let (c0, c1) = (f16::from_f64(c0), f16::from_f64(c1));
-    for &n in grids {
-        let src = field::<f16>(n);
-        let mut dst = src.clone();
-        let r = whole(&src);
-        group.throughput(Throughput::Elements(r.points() as u64));
-        group.bench_function(format!("{}x{}x{}", n[0], n[1], n[2]), |bencher| {
-            bencher.iter(|| match kind {
-                Kind::Seven => sweep7_f16(black_box(&src), &mut dst, &r, c0, c1, Stores::Normal),
-                _ => sweep27_f16(black_box(&src), &mut dst, &r, c0, c1, Stores::Normal),
-            })
-        });
-    }
-    group.finish();
+    group::<f16>(c, format!("stencil-{}/f16-arith-{how}", kind.name()), grids, |src, dst, r| match kind {
+        Kind::Seven => sweep7_f16(src, dst, r, c0, c1, Stores::Normal),
+        _ => sweep27_f16(src, dst, r, c0, c1, Stores::Normal),
+    });
 }
 
 fn benches(c: &mut Criterion) {
