@@ -624,12 +624,12 @@ fn stencil_runs(a: &StencilArgs, ranks: usize) -> Result<Vec<StencilSettings>> {
     if a.arithmetic != "wide" && !a.precision.contains(&Precision::F16) {
         return Err(Error::invalid("--arithmetic", &a.arithmetic, "wide for these precisions: f16 and both apply to f16 fields, and --precision has no f16"));
     }
+    let stores: StoresSetting = a.stores.parse().map_err(|_| Error::invalid("--stores", &a.stores, StoresSetting::ALLOWED))?;
     let mut runs = Vec::new();
     for &precision in &a.precision {
         let arithmetics = stencil::Arithmetic::for_setting(&a.arithmetic, precision).expect("clap allows only wide, f16, both");
         for arithmetic in arithmetics {
             for &overlap in overlaps {
-                let stores = a.stores.parse().map_err(|_| Error::invalid("--stores", &a.stores, StoresSetting::ALLOWED))?;
                 let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap, stores, arithmetic };
                 stencil::check(&s, ranks)?;
                 runs.push(s);
