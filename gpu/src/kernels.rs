@@ -47,12 +47,17 @@ const BLOCK: u32 = 1024;
 
 /// Compiles [`SOURCE`] to PTX for compute capability `cc` (NVRTC must be present).
 pub fn compile(cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {
+    compile_source(SOURCE, cc)
+}
+
+/// Compiles CUDA C `source` to PTX for compute capability `cc`.
+pub fn compile_source(source: &str, cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {
     // SAFETY: a dlopen probe.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err(GpuError::Unavailable("CUDA 13's NVRTC (libnvrtc.so.13) was not found: effcal compiles its own kernels with it; install it or put it on LD_LIBRARY_PATH".into()));
     }
     let opts = cudarc::nvrtc::CompileOptions { options: vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1)], ..Default::default() };
-    cudarc::nvrtc::compile_ptx_with_opts(SOURCE, opts).map_err(|e| GpuError::Nvrtc(e.to_string()))
+    cudarc::nvrtc::compile_ptx_with_opts(source, opts).map_err(|e| GpuError::Nvrtc(e.to_string()))
 }
 
 /// The kernels, loaded on a device.

@@ -6,12 +6,15 @@
 //! - [`device`]: finding the device (a clear error where there is none) and what it is;
 //! - [`gemm`]: GEMM in FP64 to FP8 and INT8 through cuBLAS and cuBLASLt;
 //! - [`kernels`]: effcal's own CUDA C (FMA peak, STREAM triad), compiled by NVRTC at run time;
+//! - [`lu`]: one rank's HPL-MxP blocks on the device (cuBLAS TRSM and GemmEx, rounding and
+//!   product kernels), driven by the harness's distributed LU;
 //! - [`power`]: energy and clock through NVML over a window of work;
 //! - [`spec`]: the vendor's stated peaks (configs/gpus.toml).
 
 pub mod device;
 pub mod gemm;
 pub mod kernels;
+pub mod lu;
 pub mod power;
 pub mod spec;
 

@@ -199,6 +199,11 @@ pub struct GemmArgs {
 
 #[derive(Debug, Args)]
 pub struct HplArgs {
+    /// What factors: cpu (effcal's kernels on the ranks' cores) or gpu (one NVIDIA GPU per
+    /// rank: panels and updates by cuBLAS in device memory, bf16/f16/f32/f64, NB 1024 by
+    /// default; the CUDA driver and libraries found at run time)
+    #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
+    pub device: String,
     /// Order of the matrix (several with --dat)
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..=4_000_000), required_unless_present = "dat")]
     pub n: Option<u32>,

@@ -173,6 +173,37 @@ fn gpu_gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
     session.finish()
 }
 
+/// `effcal hpl-mxp --device gpu`: each solve on one GPU per rank, after the GPUs' peaks.
+fn gpu_hpl(a: &HplArgs, mut runs: Vec<HplSettings>, threads: Option<usize>, given: &Given) -> Result<Outcome> {
+    for s in runs.iter_mut() {
+        if a.nb.is_none() && a.dat.is_none() {
+            s.nb = hpl::gpu::GPU_NB;
+            if a.progress_every.is_none() {
+                s.progress_every = s.n.div_ceil(s.nb).div_ceil(10).max(1);
+            }
+        }
+        hpl::gpu::check(s)?;
+    }
+    let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+    for s in runs.iter_mut() {
+        if s.p == 0 {
+            (s.p, s.q) = hpl::grid::default_grid(ctx.world.size());
+        }
+        hpl::check(s, ctx.world.size())?;
+    }
+    let mut dev = Device::open(&ctx)?;
+    check_json(&ctx, a.json.as_deref())?;
+    let mut session = Session::start_gpu(&ctx, a.json.as_deref(), &mut dev, &GPU_GEMM_PEAKS, given.peaks)?;
+    session.print(&output::hpl_header());
+    for s in &runs {
+        let record = hpl::gpu::measure(&ctx, &dev, s, session.doc.peaks.as_ref())?;
+        let text = output::hpl_block(&record) + &output::gpu_power_line(&record);
+        session.add(record, &text)?;
+    }
+    session.annotate(output::apply_speedups)?;
+    session.finish()
+}
+
 /// `effcal peak --device gpu`.
 fn gpu_peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let s = GpuPeakSettings { fma_seconds: a.fma_seconds, gemm_n: a.gemm_n.map_or(8192, |n| n as usize), triad_elements: Some(a.triad_elements.unwrap_or(1 << 27)) };
@@ -185,6 +216,9 @@ fn gpu_peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outco
 /// `effcal hpl-mxp`.
 pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let mut runs = hpl_runs(a)?;
+    if a.device == "gpu" {
+        return gpu_hpl(a, runs, threads, given);
+    }
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
     for s in runs.iter_mut() {
         if s.p == 0 {

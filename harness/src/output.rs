@@ -178,7 +178,7 @@ pub fn gpu_power_line(r: &Record) -> String {
             f("joules").unwrap_or(f64::NAN),
             f("seconds").unwrap_or(f64::NAN),
             f("sm_clock_mhz").map_or("not read".into(), |c| format!("{c:.0} MHz")),
-            if throttle.is_empty() { "no".into() } else { throttle.join(", ") },
+            if p.get("throttle").is_none() { "not read".into() } else if throttle.is_empty() { "no".into() } else { throttle.join(", ") },
         )
     } else if let Some(why) = r.results.get("power_unavailable").and_then(|v| v.as_str()) {
         format!("  power: not measured: {why}\n")

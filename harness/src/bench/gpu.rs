@@ -28,13 +28,13 @@ use std::time::Instant;
 /// (compiled when first needed: GEMM needs no NVRTC).
 pub struct Device {
     pub gpu: Gpu,
-    power: std::result::Result<Power, String>,
+    pub(crate) power: std::result::Result<Power, String>,
     kernels: Option<Kernels>,
 }
 
 /// A GPU error as the harness reports it: no usable GPU is bad input (`--device gpu` on a
 /// machine without one, exit 2, nothing measured); anything else is the device's (exit 3).
-fn error(e: GpuError) -> Error {
+pub(crate) fn error(e: GpuError) -> Error {
     match e {
         GpuError::Unavailable(why) => Error::invalid("--device", "gpu", format!("a machine with a usable NVIDIA GPU ({why}); nothing was measured: --device cpu measures the CPU")),
         e => Error::Gpu(e.to_string()),
@@ -43,7 +43,7 @@ fn error(e: GpuError) -> Error {
 
 /// `r` where every rank's is Ok; else each rank's own error, or, on the ranks that had
 /// none, one that says another rank failed (so no rank goes on into a collective alone).
-fn agreed<T>(ctx: &Ctx, r: Result<T>) -> Result<T> {
+pub(crate) fn agreed<T>(ctx: &Ctx, r: Result<T>) -> Result<T> {
     if ctx.world.all(r.is_ok()) {
         return r;
     }

@@ -17,14 +17,16 @@
 //! trailing matrix, letting the broadcast progress between chunks; the other columns
 //! post their receives and do the same. The next step finds its panel already there.
 
+use super::backend::Backend;
 use super::bcast::{Algorithm, Bcast};
 use super::grid::{Axis, Grid};
+use super::operators::Diagonals;
 use crate::bench::wire::{self, Pod};
+use crate::error::Result;
 use effcal_kernels::KernelError;
-use effcal_kernels::gemm::{GemmElement, GemmParams, GemmPath, Update, gemm_update};
+use effcal_kernels::gemm::{GemmElement, GemmParams, GemmPath};
 use effcal_kernels::precision::Real;
-use effcal_kernels::hpl_mxp::lu::{factor_block, quantize_block, rm_mut, rm_ref, solve_l_panel, solve_u_panel};
-use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
+use effcal_kernels::precision::scaling::{KAxis, ScaleMode};
 use std::time::Instant;
 
 /// This rank's part of the matrix: its local rows × local columns, row-major.
@@ -72,41 +74,34 @@ pub struct Phases {
 }
 
 /// What the factorisation did on this rank.
-pub struct Outcome {
+pub struct Outcome<A> {
     pub phases: Phases,
     pub path: Option<GemmPath>,
+    /// The factored diagonal blocks this rank owns (the preconditioner's).
+    pub diags: Diagonals<A>,
 }
 
 const OK: i64 = -1;
 
-/// `d[off..]`, empty past the end (a piece with no rows may start there).
-fn tail<A>(d: &mut [A], off: usize) -> &mut [A] {
-    let off = off.min(d.len());
-    &mut d[off..]
-}
-
-fn tail_ref<A>(d: &[A], off: usize) -> &[A] {
-    &d[off.min(d.len())..]
-}
-
-struct Run<'a, T: GemmElement> {
+struct Run<'a> {
     grid: &'a Grid,
     s: &'a Settings,
     phases: Phases,
-    _t: std::marker::PhantomData<T>,
 }
 
-/// Factors `a` in place; `step_done(k, steps)` runs after each step (progress display).
-pub fn factor<T: GemmElement + Pod>(grid: &Grid, a: &mut Local<T::Acc>, s: &Settings, mut step_done: impl FnMut(usize, usize)) -> Result<Outcome, KernelError>
+/// Factors this rank's blocks in `a` (the backend's) in place; `step_done(k, steps)` runs
+/// after each step (progress display). A breakdown is `Error::Kernel(Breakdown)`, the same
+/// on every rank.
+pub fn factor<T: GemmElement + Pod, B: Backend<T>>(grid: &Grid, a: &mut B, s: &Settings, mut step_done: impl FnMut(usize, usize)) -> Result<Outcome<T::Acc>>
 where
     T::Acc: Real + Pod,
 {
-    let mut run = Run::<T> { grid, s, phases: Phases::default(), _t: std::marker::PhantomData };
-    let (rows, cols) = (a.rows, a.cols);
+    let mut run = Run { grid, s, phases: Phases::default() };
+    let (rows, cols) = (a.rows(), a.cols());
     let steps = rows.blocks();
-    let ld = a.ld();
     let mut path = None;
-    let mut pending = Some(run.panel(a, 0));
+    let mut diags = Diagonals::new(steps);
+    let mut pending = Some(run.panel(a, 0, &mut diags)?);
     for k in 0..steps {
         let kb = rows.block_len(k);
         let pk = k % grid.p;
@@ -116,22 +111,25 @@ where
 
         // 1. This step's panel.
         let t = Instant::now();
-        let msg = pending.take().expect("a panel per step").wait();
+        let (msg, mine) = pending.take().expect("a panel per step").wait();
         run.phases.bcast += t.elapsed().as_secs_f64();
         let (head, rest) = wire::read::<i64>(&msg, 1);
         let (pivot, rest) = wire::read::<f64>(rest, 1);
         if head[0] != OK {
-            return Err(KernelError::Breakdown { column: head[0] as usize, pivot: pivot[0] });
+            return Err(KernelError::Breakdown { column: head[0] as usize, pivot: pivot[0] }.into());
         }
         let (diag, rest) = if grid.row == pk { wire::read::<T::Acc>(rest, kb * kb) } else { (Vec::new(), rest) };
-        let (l, _) = wire::read_piece::<T>(rest, rows_after, kb, KAxis::Cols, s.scaling);
+        let l = match mine {
+            Some(l) => l,
+            None => a.read_panel(rest, rows_after, kb, KAxis::Cols, s.scaling)?.0,
+        };
         if k + 1 == steps {
             step_done(k, steps);
             break;
         }
 
         // 2. The U panel of my columns.
-        let u = run.u_panel(a, k, kb, &diag, cols_after);
+        let u = run.u_panel(a, k, kb, &diag, cols_after)?;
 
         // 3. Column chunks of the trailing update: block column k+1 first when it is mine.
         let mut chunks = Vec::new();
@@ -145,15 +143,12 @@ where
             chunks.push((c, c + w));
             c += w;
         }
-        let up = Update { alpha: -T::Acc::from(1.0), accumulate: true };
-        let mut update = |run: &mut Run<T>, a: &mut Local<T::Acc>, (c0, c1): (usize, usize)| -> Result<(), KernelError> {
+        let mut update = |run: &mut Run, a: &mut B, (c0, c1): (usize, usize)| -> Result<()> {
             if rows_after == 0 {
                 return Ok(());
             }
             let t = Instant::now();
-            let piece = if (c0, c1) == (0, cols_after) { None } else { Some(wire::columns(&u, c0, c1)) };
-            let info = gemm_update(&mut a.data[lr1 * ld + lc1 + c0..], ld, &l, piece.as_ref().unwrap_or(&u), up, &s.gemm)?;
-            path = Some(info.path);
+            path = a.update((lr1, lc1), &l, &u, (c0, c1), &s.gemm)?.or(path);
             run.phases.update += t.elapsed().as_secs_f64();
             Ok(())
         };
@@ -163,7 +158,7 @@ where
                 update(&mut run, a, chunks[0])?;
                 todo = &chunks[1..];
             }
-            pending = Some(run.panel(a, k + 1));
+            pending = Some(run.panel(a, k + 1, &mut diags)?);
         }
         for &ch in todo {
             update(&mut run, a, ch)?;
@@ -172,22 +167,42 @@ where
             }
         }
         if !s.lookahead {
-            pending = Some(run.panel(a, k + 1));
+            pending = Some(run.panel(a, k + 1, &mut diags)?);
         }
         step_done(k, steps);
     }
-    Ok(Outcome { phases: run.phases, path })
+    let t = Instant::now();
+    a.finish()?;
+    run.phases.update += t.elapsed().as_secs_f64();
+    Ok(Outcome { phases: run.phases, path, diags })
 }
 
-impl<'a, T: GemmElement + Pod> Run<'a, T>
-where
-    T::Acc: Real + Pod,
-{
-    /// Panel k: factored and sent by process column k mod Q, received by the others.
-    fn panel(&mut self, a: &mut Local<T::Acc>, k: usize) -> Bcast<'a> {
+/// A panel on its way: the broadcast of its message, and on the rank that made it the
+/// rounded L panel itself (a backend's panel need not come back from its wire form).
+struct Pending<'a, P> {
+    bcast: Bcast<'a>,
+    mine: Option<P>,
+}
+
+impl<P> Pending<'_, P> {
+    fn wait(self) -> (Vec<u8>, Option<P>) {
+        (self.bcast.wait(), self.mine)
+    }
+
+    fn progress(&mut self) {
+        self.bcast.progress();
+    }
+}
+
+impl<'a> Run<'a> {
+    /// Panel k: factored and sent by process column k mod Q, received by the others. The
+    /// owner of the diagonal block keeps its factors in `diags`.
+    fn panel<T: GemmElement + Pod, B: Backend<T>>(&mut self, a: &mut B, k: usize, diags: &mut Diagonals<T::Acc>) -> Result<Pending<'a, B::Panel>>
+    where
+        T::Acc: Real + Pod,
+    {
         let (grid, s) = (self.grid, self.s);
-        let (rows, cols) = (a.rows, a.cols);
-        let ld = a.ld();
+        let (rows, cols) = (a.rows(), a.cols());
         let kb = rows.block_len(k);
         let (pk, qk) = (k % grid.p, k % grid.q);
         let lr1 = rows.local_before(k + 1);
@@ -197,7 +212,7 @@ where
         let len = 16 + if with_diag { kb * kb * acc } else { 0 } + wire::piece_len::<T>(rows_after, kb, KAxis::Cols, s.scaling);
         let tag = 3 * k as u32;
         if grid.col != qk {
-            return Bcast::start(&grid.row_comm, qk, vec![0u8; len], s.bcast, tag);
+            return Ok(Pending { bcast: Bcast::start(&grid.row_comm, qk, vec![0u8; len], s.bcast, tag), mine: None });
         }
         let lc = cols.local_start(k);
         // The diagonal block: factored by its owner, sent down the process column.
@@ -205,13 +220,12 @@ where
         let mut diag = vec![T::Acc::default(); kb * kb];
         if grid.row == pk {
             let t = Instant::now();
-            let lr = rows.local_start(k);
-            if let Err(KernelError::Breakdown { column, pivot }) = factor_block(rm_mut(&mut a.data[lr * ld + lc..], kb, kb, ld), k * s.nb) {
+            let (d, broke) = a.factor_diag(rows.local_start(k), lc, kb, k * s.nb)?;
+            if let Some((column, pivot)) = broke {
                 head = (column as i64, pivot);
             }
-            for (r, out) in diag.chunks_mut(kb).enumerate() {
-                out.copy_from_slice(&a.data[(lr + r) * ld + lc..(lr + r) * ld + lc + kb]);
-            }
+            diag = d;
+            diags.set(k, diag.clone());
             self.phases.diagonal += t.elapsed().as_secs_f64();
         }
         if grid.p > 1 {
@@ -228,52 +242,59 @@ where
             self.phases.bcast += t.elapsed().as_secs_f64();
         }
         let t = Instant::now();
-        if head.0 == OK {
-            solve_l_panel(rm_ref(&diag, kb, kb, kb), rm_mut(tail(&mut a.data, lr1 * ld + lc), rows_after, kb, ld));
+        if head.0 == OK && rows_after > 0 {
+            a.solve_l(&diag, lr1, lc, rows_after, kb)?;
         }
         self.phases.panel += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let l = quantize_block::<T>(tail_ref(&a.data, lr1 * ld + lc), ld, rows_after, kb, KAxis::Cols, s.scaling);
+        let l = a.round(lr1, lc, rows_after, kb, KAxis::Cols, s.scaling)?;
         let mut msg = Vec::with_capacity(len);
         msg.extend_from_slice(wire::bytes_of(&[head.0]));
         msg.extend_from_slice(wire::bytes_of(&[head.1]));
         if with_diag {
             msg.extend_from_slice(wire::bytes_of(&diag));
         }
-        wire::write_piece(&l, &mut msg);
-        debug_assert_eq!(msg.len(), len);
+        // The panel's bits travel only where another process column waits for them.
+        if grid.q > 1 {
+            a.write_panel(&l, &mut msg)?;
+            debug_assert_eq!(msg.len(), len);
+        }
         self.phases.convert += t.elapsed().as_secs_f64();
-        Bcast::start(&grid.row_comm, qk, msg, s.bcast, tag)
+        Ok(Pending { bcast: Bcast::start(&grid.row_comm, qk, msg, s.bcast, tag), mine: Some(l) })
     }
 
     /// U_kj for my columns after k: solved and rounded by process row pk, received by the
     /// others (P > 1).
-    fn u_panel(&mut self, a: &mut Local<T::Acc>, k: usize, kb: usize, diag: &[T::Acc], cols_after: usize) -> Quantized<T> {
+    fn u_panel<T: GemmElement + Pod, B: Backend<T>>(&mut self, a: &mut B, k: usize, kb: usize, diag: &[T::Acc], cols_after: usize) -> Result<B::Panel>
+    where
+        T::Acc: Real + Pod,
+    {
         let (grid, s) = (self.grid, self.s);
         let pk = k % grid.p;
-        let ld = a.ld();
-        let lc1 = a.cols.local_before(k + 1);
+        let lc1 = a.cols().local_before(k + 1);
         let len = wire::piece_len::<T>(kb, cols_after, KAxis::Rows, s.scaling);
         if grid.row != pk {
             let t = Instant::now();
             let msg = Bcast::start(&grid.col_comm, pk, vec![0u8; len], s.bcast, 3 * k as u32 + 2).wait();
             self.phases.bcast += t.elapsed().as_secs_f64();
-            return wire::read_piece::<T>(&msg, kb, cols_after, KAxis::Rows, s.scaling).0;
+            return Ok(a.read_panel(&msg, kb, cols_after, KAxis::Rows, s.scaling)?.0);
         }
-        let lr = a.rows.local_start(k);
+        let lr = a.rows().local_start(k);
         let t = Instant::now();
-        solve_u_panel(rm_ref(diag, kb, kb, kb), rm_mut(&mut a.data[lr * ld + lc1..], kb, cols_after, ld));
+        if cols_after > 0 {
+            a.solve_u(diag, lr, lc1, kb, cols_after)?;
+        }
         self.phases.panel += t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let u = quantize_block::<T>(&a.data[lr * ld + lc1..], ld, kb, cols_after, KAxis::Rows, s.scaling);
+        let u = a.round(lr, lc1, kb, cols_after, KAxis::Rows, s.scaling)?;
         self.phases.convert += t.elapsed().as_secs_f64();
         if grid.p > 1 {
             let t = Instant::now();
             let mut msg = Vec::with_capacity(len);
-            wire::write_piece(&u, &mut msg);
+            a.write_panel(&u, &mut msg)?;
             drop(Bcast::start(&grid.col_comm, pk, msg, s.bcast, 3 * k as u32 + 2).wait());
             self.phases.bcast += t.elapsed().as_secs_f64();
         }
-        u
+        Ok(u)
     }
 }

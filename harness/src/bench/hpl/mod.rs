@@ -6,9 +6,11 @@
 //! repetition being the slowest rank's; the LU-only rate is 2/3·n³ over the factorisation
 //! time. Generation is outside the timed region (as in HPL).
 
+pub mod backend;
 pub mod bcast;
 pub mod dat;
 pub mod factor;
+pub mod gpu;
 pub mod grid;
 pub mod operators;
 
@@ -27,6 +29,7 @@ use effcal_kernels::hpl_mxp::matgen::{Generator, Matrix};
 use effcal_kernels::precision::scaling::ScaleMode;
 use effcal_kernels::hpl_mxp::refine::{self, IrInfo, MAX_ITERS, THRESHOLD};
 use effcal_kernels::{KernelError, Precision, cost};
+use backend::Backend;
 use factor::{Local, Phases};
 use grid::{Grid, Pmap};
 use serde_json::json;
@@ -181,26 +184,37 @@ where
     T::Acc: Real + Pod,
 {
     check(s, ctx.world.size())?;
-    let world = ctx.world.comm();
-    let grid = Grid::new(world, s.p, s.q, s.pmap);
+    let grid = Grid::new(ctx.world.comm(), s.p, s.q, s.pmap);
     let (rows, cols) = (grid.rows(s.n, s.nb), grid.cols(s.n, s.nb));
-    let m = Matrix::new(s.n, ctx.seed, s.generator);
-    let b = operators::rhs(&m, s.scale);
-    let kept = s.keep_f64.then(|| {
-        let mut a64 = Local::<f64>::zeros(rows, cols);
-        operators::generate(&m, s.scale, &grid, world, &mut a64);
-        a64
-    });
     let mut gemm = s.gemm;
     let probe = s.path.apply(&mut gemm, || probe_update::<T>(ctx, s, rows.local_len(), cols.local_len()));
-    let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm, chunk: s.chunk };
     let mut a = Local::<T::Acc>::zeros(rows, cols);
+    solve::<T, _>(ctx, s, peaks, &grid, &mut a, gemm, probe)
+}
+
+/// The timed repetitions of one solve on `a` (a backend holding this rank's blocks): the
+/// matrix loaded (untimed), factored, refined in f64; then the record. Shared by every
+/// backend: the grid, broadcasts, refinement, checks and record are the same code.
+pub(crate) fn solve<T: GemmElement + Pod, B: Backend<T>>(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, grid: &Grid, a: &mut B, gemm: GemmParams, probe: Option<Probe>) -> Result<Record>
+where
+    T::Acc: Real + Pod,
+{
+    let world = ctx.world.comm();
+    let (rows, cols) = (a.rows(), a.cols());
+    let m = Matrix::new(s.n, ctx.seed, s.generator);
+    let b = operators::rhs(&m, s.scale);
+    let kept = (s.keep_f64 && !a.holds_f64()).then(|| {
+        let mut a64 = Local::<f64>::zeros(rows, cols);
+        operators::generate(&m, s.scale, grid, world, &mut a64);
+        a64
+    });
+    let settings = factor::Settings { nb: s.nb, scaling: s.scaling, bcast: s.bcast, lookahead: s.lookahead, gemm, chunk: s.chunk };
     let mut path = None;
     let root = ctx.world.is_root();
     let total_reps = ctx.warmup + ctx.reps;
     let reps = timing::repetitions(&ctx.world, ctx.warmup, ctx.reps, |rep, start| {
         // Untimed, as in HPL: the matrix of this repetition.
-        let generated = operators::generate(&m, s.scale, &grid, world, &mut a);
+        let generated = a.load(&m, s.scale, grid, world)?;
         let f64a = match &kept {
             Some(a64) => operators::F64Matrix::Kept(a64),
             None => operators::F64Matrix::Regenerated { m: &m, scale: s.scale, rows, cols, diag: &generated.diag },
@@ -208,11 +222,18 @@ where
         let label = format!("{} {}/{}{}", s.precision, rep + 1, total_reps, if rep < ctx.warmup { " (warm-up)" } else { "" });
         let mut progress = Progress::new(root && s.progress_every > 0, s.progress_every, s.n, s.nb, label);
         let t0 = start();
-        let outcome = factor::factor::<T>(&grid, &mut a, &settings, |k, steps| progress.step(k, steps));
+        let timed = rep >= ctx.warmup;
+        if timed {
+            a.begin_timed();
+        }
+        let outcome = factor::factor::<T, B>(grid, a, &settings, |k, steps| progress.step(k, steps));
         let t_lu = t0.elapsed().as_secs_f64();
         progress.finish();
         let out = match outcome {
-            Err(e @ KernelError::Breakdown { .. }) => {
+            Err(Error::Kernel(e @ KernelError::Breakdown { .. })) => {
+                if timed {
+                    a.end_timed();
+                }
                 return Ok(Rep { total: t_lu, lu: t_lu, refine: 0.0, phases: Phases::default(), ir: None, failure: Some(e.to_string()) });
             }
             Err(e) => return Err(e),
@@ -220,21 +241,37 @@ where
         };
         path = out.path.or(path);
         let t1 = Instant::now();
-        let mut matvec = |x: &[f64], y: &mut [f64]| operators::matvec(world, &f64a, x, y);
-        let mut precond = |v: &mut [f64]| operators::precondition(world, &grid, &a, v);
+        // The operators run inside refinement's closures, which cannot fail: the first
+        // error is kept (every rank still takes part in each collective) and returned after.
+        let failed = std::cell::RefCell::new(None);
+        let keep = |r: Result<()>| {
+            if let Err(e) = r {
+                failed.borrow_mut().get_or_insert(e);
+            }
+        };
+        let a_cell = std::cell::RefCell::new(&mut *a);
+        let mut matvec = |x: &[f64], y: &mut [f64]| keep(operators::matvec(world, rows, cols, x, y, |xl| a_cell.borrow_mut().f64_product(&f64a, xl)));
+        let mut precond = |v: &mut [f64]| keep(operators::precondition::<T, B>(world, grid, *a_cell.borrow_mut(), &out.diags, v));
         let mut sys = refine::System { matvec: &mut matvec, precond: &mut precond, b: &b, a_inf: generated.a_inf };
         let (_, info) = match s.refine {
             Refine::Ir => refine::ir(&mut sys, MAX_ITERS),
             Refine::Gmres { restart } => refine::gmres_ir(&mut sys, restart, MAX_ITERS),
         };
         let t_ref = t1.elapsed().as_secs_f64();
+        let total = t0.elapsed().as_secs_f64();
+        if timed {
+            a_cell.into_inner().end_timed();
+        }
+        if let Some(e) = failed.into_inner() {
+            return Err(e);
+        }
         let failure = (!info.converged).then(|| {
             format!(
                 "refinement did not reach the threshold: scaled residual {:.3e} > {THRESHOLD} after {} iterations (at most {MAX_ITERS})",
                 info.scaled_residual, info.iterations
             )
         });
-        Ok(Rep { total: t0.elapsed().as_secs_f64(), lu: t_lu, refine: t_ref, phases: out.phases, ir: Some(info), failure })
+        Ok(Rep { total, lu: t_lu, refine: t_ref, phases: out.phases, ir: Some(info), failure })
     })?;
     // The path of the trailing updates: rank 0's, or where rank 0 had none (all its columns
     // factored before any update reached them), the first rank's that had one.

@@ -4,8 +4,12 @@
 //! rank; every collective that makes them is a reduction to one rank followed by a
 //! broadcast, so all ranks hold the same bits and take the same decisions.
 
+use super::backend::Backend;
 use super::factor::Local;
 use super::grid::{Axis, Grid};
+use crate::bench::wire::Pod;
+use crate::error::Result;
+use effcal_kernels::gemm::GemmElement;
 use effcal_kernels::precision::Real;
 use effcal_kernels::hpl_mxp::matgen::{Matrix, abs_units};
 use mpi::collective::SystemOperation;
@@ -39,6 +43,7 @@ fn each_column(m: &Matrix, rows: Axis, cols: Axis, lb: usize, len: usize, mut f:
 }
 
 /// What generation tells the solver besides the blocks.
+#[derive(Clone, Debug)]
 pub struct Generated {
     /// A(i, i) for my local rows.
     pub diag: Vec<f64>,
@@ -63,24 +68,82 @@ pub fn generate<A: Real>(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleComm
             }
         });
     });
-    let units = sum_units(&grid.row_comm, &units);
+    let generated = from_units(m, scale, grid, world, rows, &units);
+    set_diagonal(&generated.diag, a);
+    generated
+}
+
+/// The diagonal of my rows and ‖A‖∞ without storing A (a backend that fills its blocks
+/// elsewhere, from this diagonal): the same sums as [`generate`]'s, the same bits.
+pub fn diagonal(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator, rows: Axis, cols: Axis) -> Generated {
+    let nb = rows.nb;
+    let mut units = vec![0u128; rows.local_len()];
+    units.par_chunks_mut(nb).enumerate().for_each(|(lb, sums)| {
+        let i0 = (lb * rows.procs + rows.me) * nb;
+        each_column(m, rows, cols, lb, sums.len(), |_, j, column| {
+            for (r, &v) in column.iter().enumerate() {
+                if i0 + r != j {
+                    sums[r] += abs_units(v);
+                }
+            }
+        });
+    });
+    from_units(m, scale, grid, world, rows, &units)
+}
+
+/// The diagonal and ‖A‖∞ from my rows' partial sums of |off-diagonal| (summed across the
+/// process row here).
+fn from_units(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator, rows: Axis, units: &[u128]) -> Generated {
+    let nb = rows.nb;
+    let units = sum_units(&grid.row_comm, units);
     let mut diag = vec![0.0; rows.local_len()];
     let mut row_max = 0f64;
     for (b, lr0, len) in rows.my_blocks() {
         for r in 0..len {
-            let i = b * nb + r;
             let d = m.diagonal_from_units(units[lr0 + r]) * scale;
             diag[lr0 + r] = d;
             row_max = row_max.max(d.abs() + effcal_kernels::hpl_mxp::matgen::units_to_f64(units[lr0 + r]) * scale);
-            let bj = i / cols.nb;
-            if cols.mine(bj) {
-                a.data[(lr0 + r) * ld + cols.local_start(bj) + i % cols.nb] = A::from_f64(d);
-            }
+            debug_assert!(b * nb + r < m.n());
         }
     }
     let mut a_inf = 0.0;
     world.all_reduce_into(&row_max, &mut a_inf, SystemOperation::max());
     Generated { diag, a_inf }
+}
+
+/// Writes the diagonal entries of my rows that fall in my columns.
+fn set_diagonal<A: Real>(diag: &[f64], a: &mut Local<A>) {
+    let (rows, cols, ld) = (a.rows, a.cols, a.ld());
+    for (b, lr0, len) in rows.my_blocks() {
+        for r in 0..len {
+            let i = b * rows.nb + r;
+            let bj = i / cols.nb;
+            if cols.mine(bj) {
+                a.data[(lr0 + r) * ld + cols.local_start(bj) + i % cols.nb] = A::from_f64(diag[lr0 + r]);
+            }
+        }
+    }
+}
+
+/// Fills local row blocks `lb0..` of `scale`·A, whole blocks of `ld` columns in `out`
+/// (as many as it holds), with the diagonal `diag` of [`diagonal`] in place of the
+/// generator's: the bits [`generate`] writes there, for a backend that fills its matrix a
+/// piece at a time.
+pub fn fill_blocks<A: Real>(m: &Matrix, scale: f64, diag: &[f64], rows: Axis, cols: Axis, lb0: usize, out: &mut [A]) {
+    let (nb, ld) = (rows.nb, cols.local_len());
+    if ld == 0 {
+        return;
+    }
+    out.par_chunks_mut(nb * ld).enumerate().for_each(|(b, out)| {
+        let lb = lb0 + b;
+        let i0 = (lb * rows.procs + rows.me) * nb;
+        let len = out.len() / ld;
+        each_column(m, rows, cols, lb, len, |lc, j, column| {
+            for (r, &v) in column.iter().enumerate() {
+                out[r * ld + lc] = A::from_f64(if i0 + r == j { diag[lb * nb + r] } else { v * scale });
+            }
+        });
+    });
 }
 
 /// `scale`·b, the same on every rank.
@@ -103,7 +166,7 @@ fn sum_everywhere(world: &SimpleCommunicator, v: &mut [f64]) {
 }
 
 /// Σ a_i·x_i in f64, eight partial sums (so the loop vectorises).
-fn dot<A: Real>(a: &[A], x: &[f64]) -> f64 {
+pub(super) fn dot<A: Real>(a: &[A], x: &[f64]) -> f64 {
     let mut acc = [0f64; 8];
     let (ac, xc) = (a.chunks_exact(8), x.chunks_exact(8));
     let (ar, xr) = (ac.remainder(), xc.remainder());
@@ -126,21 +189,26 @@ pub enum F64Matrix<'a> {
     Regenerated { m: &'a Matrix, scale: f64, rows: Axis, cols: Axis, diag: &'a [f64] },
 }
 
-/// y = A·x in f64.
-pub fn matvec(world: &SimpleCommunicator, a: &F64Matrix<'_>, x: &[f64], y: &mut [f64]) {
-    let (rows, cols) = match a {
-        F64Matrix::Kept(l) => (l.rows, l.cols),
-        F64Matrix::Regenerated { rows, cols, .. } => (*rows, *cols),
-    };
+impl F64Matrix<'_> {
+    fn axes(&self) -> (Axis, Axis) {
+        match self {
+            F64Matrix::Kept(l) => (l.rows, l.cols),
+            F64Matrix::Regenerated { rows, cols, .. } => (*rows, *cols),
+        }
+    }
+}
+
+/// My blocks of A times `xl` (x at my local columns) in f64 on the host: one sum per local
+/// row.
+pub fn local_product(a: &F64Matrix<'_>, xl: &[f64]) -> Vec<f64> {
+    let (rows, cols) = a.axes();
     let nb = rows.nb;
-    // x at my local columns.
-    let xl: Vec<f64> = cols.my_blocks().flat_map(|(b, _, w)| x[b * cols.nb..b * cols.nb + w].iter().copied()).collect();
     let mut part = vec![0.0; rows.local_len()];
     match a {
         F64Matrix::Kept(l) => {
             let ld = l.ld();
             part.par_iter_mut().enumerate().for_each(|(r, p)| {
-                *p = dot(&l.data[r * ld..r * ld + ld], &xl);
+                *p = dot(&l.data[r * ld..r * ld + ld], xl);
             });
         }
         F64Matrix::Regenerated { m, scale, diag, .. } => {
@@ -160,23 +228,40 @@ pub fn matvec(world: &SimpleCommunicator, a: &F64Matrix<'_>, x: &[f64], y: &mut 
             });
         }
     }
-    y.fill(0.0);
-    for (b, lr0, len) in rows.my_blocks() {
-        y[b * nb..b * nb + len].copy_from_slice(&part[lr0..lr0 + len]);
-    }
-    sum_everywhere(world, y);
+    part
 }
 
-/// v ← U⁻¹L⁻¹v with the factors in `lu`, in f64 arithmetic. Block by block: the process
+/// y = A·x in f64: each rank's blocks by `product` (the backend's), summed everywhere.
+pub fn matvec(world: &SimpleCommunicator, rows: Axis, cols: Axis, x: &[f64], y: &mut [f64], product: impl FnOnce(&[f64]) -> Result<Vec<f64>>) -> Result<()> {
+    let nb = rows.nb;
+    // x at my local columns.
+    let xl: Vec<f64> = cols.my_blocks().flat_map(|(b, _, w)| x[b * cols.nb..b * cols.nb + w].iter().copied()).collect();
+    let part = product(&xl);
+    // Every rank takes part in the sum, also one whose product failed (it then says why).
+    let ok = part.as_ref().map_or(Vec::new(), |p| p.clone());
+    y.fill(0.0);
+    if ok.len() == rows.local_len() {
+        for (b, lr0, len) in rows.my_blocks() {
+            y[b * nb..b * nb + len].copy_from_slice(&ok[lr0..lr0 + len]);
+        }
+    }
+    sum_everywhere(world, y);
+    part.map(|_| ())
+}
+
+/// v ← U⁻¹L⁻¹v with the distributed factors, in f64 arithmetic. Block by block: the process
 /// row of block J sums its partial products onto J's diagonal owner, which solves with
-/// the diagonal block and broadcasts the piece of the solution to everyone; the process
-/// column of J then adds that piece's products to its partial sums.
-pub fn precondition<A: Real>(world: &SimpleCommunicator, grid: &Grid, lu: &Local<A>, v: &mut [f64]) {
-    let (rows, cols, ld) = (lu.rows, lu.cols, lu.ld());
+/// the diagonal block (`diags[J]`, kept by the factorisation) and broadcasts the piece of
+/// the solution to everyone; the process column of J then adds that piece's products with
+/// its part of the factors (the backend's [`Backend::products`]) to its partial sums.
+pub fn precondition<T: GemmElement, B: Backend<T>>(world: &SimpleCommunicator, grid: &Grid, lu: &mut B, diags: &Diagonals<T::Acc>, v: &mut [f64]) -> Result<()>
+where
+    T::Acc: Real + Pod,
+{
+    let (rows, cols) = (lu.rows(), lu.cols());
     let nb = rows.nb;
     let blocks = rows.blocks();
-    let at = |r: usize, c: usize| -> f64 { lu.data[r * ld + c].into() };
-    let row = |r: usize, c: usize, len: usize| &lu.data[r * ld + c..r * ld + c + len];
+    let mut failed = None;
     for forward in [true, false] {
         let mut part = vec![0.0; rows.local_len()];
         let order: Vec<usize> = if forward { (0..blocks).collect() } else { (0..blocks).rev().collect() };
@@ -192,17 +277,18 @@ pub fn precondition<A: Real>(world: &SimpleCommunicator, grid: &Grid, lu: &Local
                 if grid.col == qj {
                     let mut total = vec![0.0; kb];
                     root.reduce_into_root(mine, &mut total[..], SystemOperation::sum());
-                    let lc = cols.local_start(j);
+                    let d = diags.get(j);
+                    let at = |r: usize, c: usize| -> f64 { d[r * kb + c].into() };
                     // Solve with the diagonal block: unit lower (forward) or upper (backward).
                     let rhs: Vec<f64> = (0..kb).map(|r| v[j * nb + r] - total[r]).collect();
                     if forward {
                         for r in 0..kb {
-                            piece[r] = rhs[r] - (0..r).map(|c| at(lr + r, lc + c) * piece[c]).sum::<f64>();
+                            piece[r] = rhs[r] - (0..r).map(|c| at(r, c) * piece[c]).sum::<f64>();
                         }
                     } else {
                         for r in (0..kb).rev() {
-                            let s: f64 = (r + 1..kb).map(|c| at(lr + r, lc + c) * piece[c]).sum();
-                            piece[r] = (rhs[r] - s) / at(lr + r, lc + r);
+                            let s: f64 = (r + 1..kb).map(|c| at(r, c) * piece[c]).sum();
+                            piece[r] = (rhs[r] - s) / at(r, r);
                         }
                     }
                 } else {
@@ -211,16 +297,38 @@ pub fn precondition<A: Real>(world: &SimpleCommunicator, grid: &Grid, lu: &Local
             }
             world.process_at_rank(owner as i32).broadcast_into(&mut piece[..]);
             v[j * nb..j * nb + kb].copy_from_slice(&piece);
-            if grid.col == qj {
+            if grid.col == qj && failed.is_none() {
                 let lc = cols.local_start(j);
                 // Rows below J (forward, L) or above J (backward, U).
                 let range = if forward { rows.local_before(j + 1)..rows.local_len() } else { 0..rows.local_before(j) };
                 let start = range.start;
-                part[range].par_iter_mut().enumerate().for_each(|(i, p)| {
-                    let r = start + i;
-                    *p += dot(row(r, lc, kb), &piece);
-                });
+                if !range.is_empty()
+                    && let Err(e) = lu.products(start, lc, &piece, &mut part[range])
+                {
+                    failed = Some(e);
+                }
             }
         }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// The factored diagonal blocks this rank owns, row-major, by block index: kept by the
+/// factorisation for the preconditioner's solves (a copy of N·NB/(P·Q) elements at most).
+pub struct Diagonals<A> {
+    blocks: Vec<Option<Vec<A>>>,
+}
+
+impl<A> Diagonals<A> {
+    pub fn new(blocks: usize) -> Self {
+        Self { blocks: (0..blocks).map(|_| None).collect() }
+    }
+
+    pub fn set(&mut self, j: usize, d: Vec<A>) {
+        self.blocks[j] = Some(d);
+    }
+
+    fn get(&self, j: usize) -> &[A] {
+        self.blocks[j].as_deref().expect("the diagonal owner kept its factored block")
     }
 }

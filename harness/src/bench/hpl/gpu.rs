@@ -1,0 +1,311 @@
+//! HPL-MxP with one GPU per rank (`effcal hpl-mxp --device gpu`): the CPU's driver
+//! ([`super::solve`]: grid, look-ahead, broadcasts staged through the host, refinement,
+//! checks, record) on a backend whose matrix lives in device memory ([`DeviceLu`]).
+//!
+//! - The matrix: generated on the host by the CPU's generator, a few row blocks at a time,
+//!   rounded to f32 (f64 for the FP64 baseline) and uploaded (untimed, as in HPL); its f64
+//!   copy for the residual is uploaded once and kept on the device (8 bytes an element).
+//! - The diagonal blocks: downloaded, factored on the host by the CPU's code (the same
+//!   bits, the same breakdown check), uploaded; the L and U panels by cuBLAS TRSM on the
+//!   device; rounding to BF16/FP16 by a kernel (nearest even, saturating, as the CPU's).
+//! - The trailing update: cuBLAS GemmEx, BF16/FP16 on the tensor cores with FP32
+//!   accumulation into the f32 matrix (FP32 and FP64 runs: IEEE FMAs).
+//! - Refinement in f64 as on the CPU: the residual's A·x by DGEMV on the f64 copy, the
+//!   preconditioner's products with the factors by a kernel (f64 sums), its diagonal
+//!   solves on the host.
+//! - Energy: the board's counter over the timed repetitions (NVML), summed over the GPUs.
+
+use super::backend::{Backend, Breakdown};
+use super::grid::{Axis, Grid};
+use super::operators::{self, F64Matrix, Generated};
+use super::{HplSettings, solve};
+use crate::bench::Ctx;
+use crate::bench::gpu::{Device, agreed, error};
+use crate::bench::wire::Pod;
+use crate::calibration::{Peaks, Record};
+use crate::error::{Error, Result};
+use effcal_gpu::lu::{Acc, DeviceLu, Panel, Storage};
+use effcal_kernels::KernelError;
+use effcal_kernels::gemm::{Accumulate, GemmElement, GemmParams, GemmPath};
+use effcal_kernels::hpl_mxp::lu::{factor_block, rm_mut};
+use effcal_kernels::hpl_mxp::matgen::Matrix;
+use effcal_kernels::precision::scaling::{KAxis, ScaleMode};
+use effcal_kernels::precision::{Precision, Real, bf16, f16};
+use mpi::topology::SimpleCommunicator;
+use serde_json::json;
+
+/// Host memory one upload of generated rows uses (whole row blocks, at least one).
+const UPLOAD_BYTES: usize = 256 << 20;
+
+/// Block size of GPU runs when none is given: the update's k (tensor cores want it long),
+/// against the host's factorisation of each diagonal block (NB³ work a step).
+pub const GPU_NB: usize = 1024;
+
+/// The precisions a GPU factorisation takes, and its device storage.
+fn storage(p: Precision) -> Option<Storage> {
+    match p {
+        Precision::F64 => Some(Storage::F64),
+        Precision::F32 => Some(Storage::F32),
+        Precision::Bf16 => Some(Storage::Bf16),
+        Precision::F16 => Some(Storage::F16),
+        _ => None,
+    }
+}
+
+/// The settings a GPU run refuses, each by its field (checked before the device is opened).
+pub fn check(s: &HplSettings) -> Result<()> {
+    if storage(s.precision).is_none() {
+        return Err(Error::invalid("--precision", s.precision.name(), "f64, f32, bf16 or f16 with --device gpu (FP8 factorisations run on the CPU only, as a what-if)"));
+    }
+    if s.scaling != ScaleMode::None {
+        return Err(Error::invalid("--scaling", s.scaling.name(), "none with --device gpu (panels are rounded without scales)"));
+    }
+    if !matches!(s.gemm.accumulate, Accumulate::Wide) && s.precision == Precision::F16 {
+        return Err(Error::invalid("--accumulate", "f16", "wide (the default) with --device gpu: the tensor cores accumulate in f32"));
+    }
+    if s.path != crate::bench::gemm::PathChoice::Fastest {
+        return Err(Error::invalid("--backend", s.path.name(), "fastest (the default) with --device gpu: the update is cuBLAS's"));
+    }
+    Ok(())
+}
+
+/// Device bytes a solve of `s` takes on the rank with the most blocks (the matrix, its f64
+/// copy, a block, and the largest L and U panels).
+pub fn device_bytes(s: &HplSettings, p: usize, q: usize) -> u64 {
+    let local = |procs: usize| s.n.div_ceil(s.nb).div_ceil(procs) * s.nb;
+    let (rows, cols) = (local(p).min(s.n), local(q).min(s.n));
+    let acc = if s.precision == Precision::F64 { 8 } else { 4 };
+    let st = storage(s.precision).map_or(8, Storage::bytes) as u64;
+    (rows * cols) as u64 * (acc + 8) + (s.nb * s.nb * acc as usize) as u64 + 2 * ((rows + cols) * s.nb) as u64 * st
+}
+
+/// This rank's blocks on its GPU.
+struct GpuBlocks<'g, A: Acc> {
+    lu: DeviceLu<'g, A>,
+    dev: &'g Device,
+    rows: Axis,
+    cols: Axis,
+    storage: Storage,
+    /// My rows' diagonal and ‖A‖∞: the matrix is the same every repetition.
+    generated: Option<Generated>,
+    f64_loaded: bool,
+    /// Energy over the timed repetitions: (joules, seconds), and the open window.
+    energy: Option<(f64, f64)>,
+    window: Option<effcal_gpu::power::Window>,
+    /// Why there is no energy reading.
+    no_energy: Option<String>,
+}
+
+fn gpu<T>(r: effcal_gpu::Result<T>) -> Result<T> {
+    r.map_err(error)
+}
+
+impl<'g, A: Acc + Real + Pod> GpuBlocks<'g, A> {
+    /// Local row blocks [lb0, lb1) of the matrix, in type X, to `upload`.
+    fn each_rows<X: Real>(&mut self, m: &Matrix, scale: f64, diag: &[f64], mut upload: impl FnMut(&mut DeviceLu<'g, A>, usize, &[X]) -> Result<()>) -> Result<()> {
+        let (rows, cols) = (self.rows, self.cols);
+        let (nb, ld) = (rows.nb, cols.local_len());
+        let blocks = rows.local_len().div_ceil(nb);
+        let per = (UPLOAD_BYTES / (nb * ld.max(1) * size_of::<X>()).max(1)).max(1);
+        let mut buf: Vec<X> = Vec::new();
+        for lb0 in (0..blocks).step_by(per) {
+            let r0 = lb0 * nb;
+            let r1 = ((lb0 + per) * nb).min(rows.local_len());
+            buf.clear();
+            buf.resize((r1 - r0) * ld, X::default());
+            operators::fill_blocks(m, scale, diag, rows, cols, lb0, &mut buf);
+            upload(&mut self.lu, r0, &buf)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'g, T: GemmElement + Pod> Backend<T> for GpuBlocks<'g, T::Acc>
+where
+    T::Acc: Acc + Real + Pod,
+{
+    type Panel = Panel;
+
+    fn rows(&self) -> Axis {
+        self.rows
+    }
+
+    fn cols(&self) -> Axis {
+        self.cols
+    }
+
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn holds_f64(&self) -> bool {
+        true
+    }
+
+    fn load(&mut self, m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator) -> Result<Generated> {
+        if self.generated.is_none() {
+            self.generated = Some(operators::diagonal(m, scale, grid, world, self.rows, self.cols));
+        }
+        let g = self.generated.clone().expect("set above");
+        self.each_rows::<T::Acc>(m, scale, &g.diag, |lu, r0, rows| gpu(lu.upload_rows(r0, rows)))?;
+        if !self.f64_loaded {
+            self.each_rows::<f64>(m, scale, &g.diag, |lu, r0, rows| gpu(lu.upload_f64_rows(r0, rows)))?;
+            self.f64_loaded = true;
+        }
+        gpu(self.lu.synchronize())?;
+        Ok(g)
+    }
+
+    fn factor_diag(&mut self, lr: usize, lc: usize, kb: usize, col0: usize) -> Result<(Vec<T::Acc>, Breakdown)> {
+        let mut d = gpu(self.lu.download_block(lr, lc, kb))?;
+        let broke = match factor_block(rm_mut(&mut d, kb, kb, kb), col0) {
+            Err(KernelError::Breakdown { column, pivot }) => Some((column, pivot)),
+            Err(e) => return Err(e.into()),
+            Ok(()) => None,
+        };
+        gpu(self.lu.upload_factors(&d))?;
+        gpu(self.lu.store_factors(lr, lc, kb))?;
+        Ok((d, broke))
+    }
+
+    fn solve_l(&mut self, diag: &[T::Acc], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
+        gpu(self.lu.upload_factors(diag))?;
+        gpu(self.lu.solve_l(lr1, lc, rows, kb))
+    }
+
+    fn solve_u(&mut self, diag: &[T::Acc], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
+        gpu(self.lu.upload_factors(diag))?;
+        gpu(self.lu.solve_u(lr, lc1, kb, cols))
+    }
+
+    fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, _k_axis: KAxis, mode: ScaleMode) -> Result<Panel> {
+        debug_assert_eq!(mode, ScaleMode::None, "checked before the run");
+        gpu(self.lu.round(r0, c0, rows, cols, self.storage))
+    }
+
+    fn write_panel(&mut self, p: &Panel, msg: &mut Vec<u8>) -> Result<()> {
+        msg.extend_from_slice(&gpu(self.lu.panel_to_host(p))?);
+        Ok(())
+    }
+
+    fn read_panel<'m>(&mut self, msg: &'m [u8], rows: usize, cols: usize, _k_axis: KAxis, _mode: ScaleMode) -> Result<(Panel, &'m [u8])> {
+        let len = rows * cols * self.storage.bytes();
+        assert!(msg.len() >= len, "message shorter than its layout");
+        Ok((gpu(self.lu.panel_from_host(&msg[..len], rows, cols, self.storage))?, &msg[len..]))
+    }
+
+    fn update(&mut self, (r0, c0): (usize, usize), l: &Panel, u: &Panel, (uc0, uc1): (usize, usize), _gemm: &GemmParams) -> Result<Option<GemmPath>> {
+        gpu(self.lu.update((r0, c0), l, u, (uc0, uc1)))?;
+        Ok(None)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        gpu(self.lu.synchronize())
+    }
+
+    fn products(&mut self, r0: usize, lc: usize, piece: &[f64], part: &mut [f64]) -> Result<()> {
+        let sums = gpu(self.lu.products(r0, lc, piece, part.len()))?;
+        part.iter_mut().zip(sums).for_each(|(p, s)| *p += s);
+        Ok(())
+    }
+
+    fn f64_product(&mut self, _a: &F64Matrix<'_>, xl: &[f64]) -> Result<Vec<f64>> {
+        gpu(self.lu.f64_product(xl))
+    }
+
+    fn begin_timed(&mut self) {
+        self.window = self.dev.power.as_ref().ok().and_then(|p| p.start());
+    }
+
+    fn end_timed(&mut self) {
+        let read = match (self.window.take(), &self.dev.power) {
+            (Some(w), Ok(p)) => p.finish(w),
+            _ => None,
+        };
+        match read {
+            Some(e) => {
+                let (j, s) = self.energy.unwrap_or((0.0, 0.0));
+                self.energy = Some((j + e.joules, s + e.seconds));
+            }
+            None => {
+                self.no_energy = Some(match &self.dev.power {
+                    Err(why) => why.clone(),
+                    Ok(_) => "the energy counter could not be read over the repetitions".into(),
+                })
+            }
+        }
+    }
+}
+
+/// One HPL-MxP solve on the ranks' GPUs: the CPU's record, with the device, the library,
+/// the update's arithmetic, and GFLOP/s per watt.
+pub fn measure(ctx: &Ctx, dev: &Device, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Record> {
+    check(s)?;
+    super::check(s, ctx.world.size())?;
+    let s = &HplSettings { keep_f64: true, ..*s };
+    match s.precision {
+        Precision::F64 => run::<f64>(ctx, dev, s, peaks),
+        Precision::F32 => run::<f32>(ctx, dev, s, peaks),
+        Precision::Bf16 => run::<bf16>(ctx, dev, s, peaks),
+        Precision::F16 => run::<f16>(ctx, dev, s, peaks),
+        p => unreachable!("{p} refused by check()"),
+    }
+}
+
+fn run<T: GemmElement + Pod>(ctx: &Ctx, dev: &Device, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Record>
+where
+    T::Acc: Acc + Real + Pod,
+{
+    let grid = Grid::new(ctx.world.comm(), s.p, s.q, s.pmap);
+    let (rows, cols) = (grid.rows(s.n, s.nb), grid.cols(s.n, s.nb));
+    let need = DeviceLu::<T::Acc>::bytes_needed(rows.local_len(), cols.local_len(), s.nb, true);
+    let fits = dev.gpu.memory().map_err(error).and_then(|(free, _)| {
+        if need > free {
+            Err(Error::invalid("--n", s.n, format!("an order whose blocks fit the GPU: N = {} on {}×{} needs {:.1} GiB a GPU (the f32 or f64 matrix and its f64 copy), {:.1} GiB are free", s.n, s.p, s.q, need as f64 / (1u64 << 30) as f64, free as f64 / (1u64 << 30) as f64)))
+        } else {
+            Ok(())
+        }
+    });
+    agreed(ctx, fits)?;
+    let made = DeviceLu::<T::Acc>::new(&dev.gpu, rows.local_len(), cols.local_len(), s.nb, true).map_err(error);
+    let lu = agreed(ctx, made)?;
+    let storage = storage(s.precision).expect("checked");
+    let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, generated: None, f64_loaded: false, energy: None, window: None, no_energy: None };
+    let mut record = solve::<T, _>(ctx, s, peaks, &grid, &mut blocks, s.gemm, None)?;
+    let info = &dev.gpu.info;
+    for (k, v) in [
+        ("device", json!("gpu")),
+        ("gpu", json!(info.name)),
+        ("path", json!("cublas-gemmex")),
+        ("library", json!(format!("cuBLAS {}", info.cublas_version))),
+        ("arithmetic", json!(storage.arithmetic())),
+        ("backend", json!("cuda")),
+        ("f64_matrix", json!("kept on the device")),
+        ("factor_precision", json!(s.precision.compute().name())),
+        ("diagonal_blocks", json!("factored on the host (the CPU's code), panels and updates on the GPU")),
+    ] {
+        record.params.insert(k.to_string(), v);
+    }
+    let have = ctx.world.all(blocks.energy.is_some());
+    if have {
+        let (j, sec) = blocks.energy.expect("every rank has one");
+        let joules = ctx.world.sum(j);
+        let seconds = ctx.world.max(sec);
+        let mean_w = joules / seconds;
+        record.results.insert(
+            "power".into(),
+            json!({
+                "joules": joules,
+                "seconds": seconds,
+                "mean_w": mean_w,
+                "gflops_per_w": record.gflops.median / mean_w,
+                "limit_w_per_gpu": dev.power.as_ref().ok().and_then(|p| p.limit_w),
+                "gpus": ctx.world.size(),
+                "over": "the timed repetitions (factorisation and refinement)",
+            }),
+        );
+    } else {
+        record.results.insert("power_unavailable".into(), json!(blocks.no_energy.unwrap_or_else(|| "no energy reading on another rank".into())));
+    }
+    Ok(record)
+}
