@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The GPU figures of one node, in a few minutes: effcal's GPU peaks (FMA kernels, cuBLASLt
-# GEMMs, device triad) and a GEMM per precision at n = 8192 (and 16384 for the tensor-core
-# formats), each against those peaks, with energy where NVML reads it. Runs the bundle of
+# GEMMs, device triad), a GEMM per precision at n = 8192 (and 16384 for the tensor-core
+# formats), and HPL-MxP in BF16 and FP16 (with the FP64 LU of the same N) at the largest N
+# that fits in 60 % of the GPU's memory, each against those peaks, with energy where NVML
+# reads it. Runs the bundle of
 # scripts/gpu-bundle.sh (no Rust or MPI needed on the node):
 #
 #   scripts/gpu-bundle.sh                      # where Rust is
@@ -58,6 +60,23 @@ for p in f64 f32 tf32 bf16 f16 e4m3 e5m2 int8; do
         [ -f "$json" ] && runs+=("$json")
     done
 done
+# HPL-MxP on the GPU: a small solve first (so a failure at the large one still leaves a
+# figure), then BF16 and FP16 at the largest N (a multiple of NB = 1024) whose f32 matrix and
+# its f64 copy (12 bytes an element) fit in 60 % of the GPU's memory, with the FP64 LU of the
+# same N last (16 bytes an element: it is refused, by itself, where it does not fit; the
+# records before it are kept) for the speed-up.
+step "${peaks[@]}" hpl-mxp --device gpu --precision bf16 --n 8192 --reps 2 --json "$out/runs/hpl-mxp-8192.json"
+[ -f "$out/runs/hpl-mxp-8192.json" ] && runs+=("$out/runs/hpl-mxp-8192.json")
+mem_mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits 2>/dev/null | head -1 | tr -dc 0-9)
+if [ -n "$mem_mib" ]; then
+    n=$(awk -v m="$mem_mib" 'BEGIN { print int(sqrt(0.6 * m * 1048576 / 12) / 1024) * 1024 }')
+    say "gpu-check: HPL-MxP at N = $n (60 % of $mem_mib MiB at 12 bytes an element)"
+    json="$out/runs/hpl-mxp-$n.json"
+    step "${peaks[@]}" hpl-mxp --device gpu --precision bf16,f16,f64 --n "$n" --reps 2 --json "$json"
+    [ -f "$json" ] && runs+=("$json")
+else
+    say "gpu-check: nvidia-smi gave no memory size: the large HPL-MxP solve is left out"
+fi
 existing=()
 for f in "${runs[@]}"; do [ -f "$f" ] && existing+=("$f"); done
 if [ ${#existing[@]} -ge 2 ]; then

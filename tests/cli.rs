@@ -425,6 +425,10 @@ fn gpu_flags_are_checked_before_anything_runs() {
     refused(&["gemm", "--device", "gpu", "--precision", "e4m3", "--n", "64", "--scaling", "mx"], "invalid --scaling 'mx': none or tensor for e4m3/e5m2 on --device gpu");
     refused(&["gemm", "--device", "gpu", "--precision", "bf16", "--n", "64", "--scaling", "tensor"], "invalid --scaling 'tensor': none for bf16 on --device gpu");
     refused(&["gemm", "--device", "tpu", "--precision", "f16", "--n", "64"], "invalid value 'tpu' for '--device <DEVICE>'");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "bf16,e4m3"], "invalid --precision 'e4m3': f64, f32, bf16 or f16 with --device gpu");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "f16", "--scaling", "tensor"], "invalid --scaling 'tensor': none with --device gpu");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "f16", "--accumulate", "f16"], "invalid --accumulate 'f16': wide (the default) with --device gpu");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--backend", "portable"], "invalid --backend 'portable': fastest (the default) with --device gpu");
     refused(&["gemm", "--precision", "tf32", "--n", "8"], "invalid --precision 'tf32': one of f64, f32, bf16, f16, e4m3, e5m2 on the CPU; tf32 GEMMs run with --device gpu");
     refused(&["peak", "--gemm-n", "512"], "invalid --gemm-n '512': only with --device gpu");
 }
@@ -447,6 +451,10 @@ fn device_gpu_without_a_gpu_is_refused_and_measures_nothing() {
         assert_eq!(out.status.code(), Some(2));
         assert_eq!(text(&out.stderr).matches("invalid --device 'gpu'").count(), 1, "{}", text(&out.stderr));
         assert!(text(&out.stdout).is_empty());
+        // HPL-MxP too, before anything runs.
+        let out = effcal(&["--threads", "1", "hpl-mxp", "--device", "gpu", "--n", "256", "--nb", "64"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).starts_with("effcal: error: invalid --device 'gpu': a machine with a usable NVIDIA GPU ("), "{}", text(&out.stderr));
         return;
     }
     // A GPU is here: the peaks are measured and described.
@@ -461,4 +469,15 @@ fn device_gpu_without_a_gpu_is_refused_and_measures_nothing() {
     let r = &calibration(&g)["records"][0];
     assert_eq!(r["params"]["device"], "gpu");
     assert!(r["valid"].as_bool().unwrap(), "{r}");
+    // HPL-MxP on the GPU: an FP64 baseline and BF16 (N not a multiple of NB), both PASSED,
+    // the speed-up over the FP64 LU, power or why not.
+    let h = tmp("gpu-hpl.json");
+    let stdout = ok(&effcal(&["--threads", "1", "--peaks", json.to_str().unwrap(), "hpl-mxp", "--device", "gpu", "--precision", "f64,bf16", "--n", "3000", "--nb", "256", "--reps", "2", "--json", h.to_str().unwrap()]));
+    assert_eq!(stdout.matches("PASSED").count(), 4, "{stdout}");
+    let doc = calibration(&h);
+    for r in doc["records"].as_array().unwrap() {
+        assert_eq!(r["params"]["device"], "gpu");
+        assert!(r["valid"].as_bool().unwrap(), "{r}");
+        assert!(r["results"].get("power").is_some() || r["results"].get("power_unavailable").is_some(), "{r}");
+    }
 }
