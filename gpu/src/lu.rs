@@ -13,7 +13,8 @@
 
 use crate::{Gpu, GpuError, Result};
 use cudarc::cublas::sys::{self as blas, cublasDiagType_t as Diag, cublasFillMode_t as Fill, cublasOperation_t as Op, cublasSideMode_t as Side, cudaDataType as Dt};
-use cudarc::driver::{CudaFunction, CudaSlice, DevicePtr, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
+use cudarc::driver::{CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
+use std::sync::Arc;
 use std::ffi::c_void;
 
 /// effcal's CUDA C for the LU (no headers: NVRTC alone compiles it).
@@ -243,6 +244,14 @@ pub struct DeviceLu<'g, A: Acc> {
     block: CudaSlice<A>,
     /// An f64 copy of the matrix for the residual's product (kept: 8 bytes an element).
     a64: Option<CudaSlice<f64>>,
+    /// The diagonal block's way to the host while the stream runs the trailing update: a
+    /// second stream, its own staging block (raw address: no cudarc event tracking, the
+    /// order is the mark's), and the mark: an event on the main stream after which the
+    /// block is final ([`Self::mark`]).
+    side: Arc<CudaStream>,
+    _staging: CudaSlice<A>,
+    staging_ptr: u64,
+    mark: Option<CudaEvent>,
 }
 
 impl<'g, A: Acc> DeviceLu<'g, A> {
@@ -252,6 +261,9 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         let module = gpu.ctx.load_module(crate::kernels::compile_source(SOURCE, gpu.info.compute_capability)?)?;
         let f64 = A::STORAGE == Storage::F64;
         let s = &gpu.stream;
+        let staging = s.alloc_zeros::<A>((nb * nb).max(1))?;
+        let (staging_ptr, sync) = staging.device_ptr(s);
+        drop(sync);
         Ok(DeviceLu {
             gpu,
             pack: module.load_function(if f64 { "pack_f64" } else { "pack_f32" })?,
@@ -263,6 +275,10 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
             ld: cols,
             block: s.alloc_zeros::<A>((nb * nb).max(1))?,
             a64: if keep_f64 { Some(s.alloc_zeros::<f64>((rows * cols).max(1))?) } else { None },
+            side: gpu.ctx.new_stream()?,
+            _staging: staging,
+            staging_ptr,
+            mark: None,
         })
     }
 
@@ -293,15 +309,29 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         Ok(self.gpu.stream.memcpy_htod(host, &mut dst)?)
     }
 
-    /// Queues dst ← src for a rows × cols block (row strides given), by the pack kernel.
+    /// Queues dst ← src for a rows × cols block (row strides given), by the pack kernel, on
+    /// the main stream.
     fn pack_launch(&self, src: u64, lds: usize, dst: u64, ldd: usize, rows: usize, cols: usize) -> Result<()> {
+        self.pack_on(&self.gpu.stream, src, lds, dst, ldd, rows, cols)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pack_on(&self, stream: &Arc<CudaStream>, src: u64, lds: usize, dst: u64, ldd: usize, rows: usize, cols: usize) -> Result<()> {
         if rows == 0 || cols == 0 {
             return Ok(());
         }
         let (lds, ldd, r, c) = (lds as i64, ldd as i64, rows as i64, cols as i64);
         // SAFETY: pack_T(const T*, long long, T*, long long, long long, long long); src and
         // dst hold rows × cols elements at their strides (the callers' ranges).
-        unsafe { self.gpu.stream.launch_builder(&self.pack).arg(&src).arg(&lds).arg(&dst).arg(&ldd).arg(&r).arg(&c).launch(grid_2d(rows, cols))? };
+        unsafe { stream.launch_builder(&self.pack).arg(&src).arg(&lds).arg(&dst).arg(&ldd).arg(&r).arg(&c).launch(grid_2d(rows, cols))? };
+        Ok(())
+    }
+
+    /// Marks the main stream's queued work: the next [`Self::download_block`] waits for
+    /// that work only, not for what is queued after the mark (the rest of a step's trailing
+    /// update), and copies on the second stream while the main one runs.
+    pub fn mark(&mut self) -> Result<()> {
+        self.mark = Some(self.gpu.stream.record_event(None)?);
         Ok(())
     }
 
@@ -315,11 +345,25 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         p
     }
 
-    /// The kb × kb block at (r0, c0), row-major, on the host (waits for the queued work).
+    /// The kb × kb block at (r0, c0), row-major, on the host: after the work queued up to
+    /// the mark where there is one (the copy then runs on the second stream), else after
+    /// all the queued work.
     pub fn download_block(&mut self, r0: usize, c0: usize, kb: usize) -> Result<Vec<A>> {
-        self.pack_launch(self.ptr_a(r0, c0), self.ld, self.ptr_block(), kb, kb, kb)?;
         let mut host = vec![A::default(); kb * kb];
-        self.gpu.stream.memcpy_dtoh(&self.block.slice(0..kb * kb), &mut host)?;
+        match self.mark.take() {
+            Some(event) => {
+                self.side.wait(&event)?;
+                self.pack_on(&self.side, self.ptr_a(r0, c0), self.ld, self.staging_ptr, kb, kb, kb)?;
+                // SAFETY: the staging block holds kb × kb elements, written by the pack just
+                // queued on the same stream; the host buffer has room for them.
+                unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut host[..], self.staging_ptr, self.side.cu_stream())? };
+                self.side.synchronize()?;
+            }
+            None => {
+                self.pack_launch(self.ptr_a(r0, c0), self.ld, self.ptr_block(), kb, kb, kb)?;
+                self.gpu.stream.memcpy_dtoh(&self.block.slice(0..kb * kb), &mut host)?;
+            }
+        }
         Ok(host)
     }
 

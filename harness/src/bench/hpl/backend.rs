@@ -75,6 +75,19 @@ where
     /// kb × cols panel. Returns the GEMM path (None: no CPU path ran).
     fn update(&mut self, at: (usize, usize), l: &Self::Panel, u: &Self::Panel, chunk: (usize, usize), gemm: &GemmParams) -> Result<Option<GemmPath>>;
 
+    /// Whether operations return before their work is done (a GPU's stream): the
+    /// factorisation then queues a step's whole trailing update before it factors the next
+    /// panel, having marked ([`Self::mark`]) where the next diagonal block is final, so the
+    /// panel's host work runs while the device updates.
+    fn asynchronous(&self) -> bool {
+        false
+    }
+
+    /// The work queued so far finishes the next diagonal block (see [`Self::asynchronous`]).
+    fn mark(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// Waits for the work queued (a GPU's stream; nothing on the CPU).
     fn finish(&mut self) -> Result<()> {
         Ok(())

@@ -158,6 +158,16 @@ where
                 update(&mut run, a, chunks[0])?;
                 todo = &chunks[1..];
             }
+            if a.asynchronous() {
+                // Queue the whole update first; the next diagonal block is final at the mark.
+                if cols.mine(k + 1) && rows.mine(k + 1) {
+                    a.mark()?;
+                }
+                for &ch in todo {
+                    update(&mut run, a, ch)?;
+                }
+                todo = &[];
+            }
             pending = Some(run.panel(a, k + 1, &mut diags)?);
         }
         for &ch in todo {
@@ -296,5 +306,133 @@ impl<'a> Run<'a> {
             self.phases.bcast += t.elapsed().as_secs_f64();
         }
         Ok(u)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::hpl::backend::Breakdown;
+    use crate::bench::hpl::grid::Pmap;
+    use crate::bench::hpl::operators::{self, F64Matrix, Generated};
+    use effcal_kernels::hpl_mxp::matgen::{Generator, Matrix};
+    use effcal_kernels::precision::bf16;
+    use mpi::topology::SimpleCommunicator;
+
+    /// The CPU backend posing as an asynchronous one (as a GPU's is): the factorisation then
+    /// queues each step's whole update before the next panel and marks where the next
+    /// diagonal block is final. Every mark must be taken by the next diagonal
+    /// factorisation, and that factorisation must have one.
+    struct Eager {
+        cpu: Local<f32>,
+        marked: bool,
+        marks: usize,
+        /// Look-ahead is on: every diagonal block after the first needs a mark.
+        lookahead: bool,
+        /// Local columns the updates touched before the mark, and after it.
+        before: Vec<(usize, usize)>,
+        after: Vec<(usize, usize)>,
+    }
+
+    impl Backend<bf16> for Eager {
+        type Panel = <Local<f32> as Backend<bf16>>::Panel;
+        fn rows(&self) -> Axis {
+            self.cpu.rows
+        }
+        fn cols(&self) -> Axis {
+            self.cpu.cols
+        }
+        fn name(&self) -> &'static str {
+            "eager"
+        }
+        fn load(&mut self, m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator) -> Result<Generated> {
+            Backend::<bf16>::load(&mut self.cpu, m, scale, grid, world)
+        }
+        fn asynchronous(&self) -> bool {
+            true
+        }
+        fn mark(&mut self) -> Result<()> {
+            assert!(!self.marked, "a mark was left untaken");
+            self.marked = true;
+            self.marks += 1;
+            self.after.clear();
+            Ok(())
+        }
+        fn factor_diag(&mut self, lr: usize, lc: usize, kb: usize, col0: usize) -> Result<(Vec<f32>, Breakdown)> {
+            // The first block has no update before it, so no mark.
+            assert!(self.marked || col0 == 0 || !self.lookahead, "diagonal block at column {col0} factored without a mark");
+            if self.marked {
+                // Its last update came before the mark; the updates queued after the mark
+                // leave its columns alone.
+                let hits = |&(c0, c1): &(usize, usize)| c0 < lc + kb && lc < c1;
+                assert!(self.before.iter().any(hits), "the update of block column {col0} was queued before the mark");
+                assert!(!self.after.iter().any(hits), "an update after the mark touched block column {col0}");
+                if lc + kb < self.cpu.cols.local_len() {
+                    assert!(!self.after.is_empty(), "the rest of the update was queued after the mark, to run while block column {col0} is factored");
+                }
+            }
+            self.marked = false;
+            self.before.clear();
+            Backend::<bf16>::factor_diag(&mut self.cpu, lr, lc, kb, col0)
+        }
+        fn solve_l(&mut self, diag: &[f32], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
+            Backend::<bf16>::solve_l(&mut self.cpu, diag, lr1, lc, rows, kb)
+        }
+        fn solve_u(&mut self, diag: &[f32], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
+            Backend::<bf16>::solve_u(&mut self.cpu, diag, lr, lc1, kb, cols)
+        }
+        fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode) -> Result<Self::Panel> {
+            Backend::<bf16>::round(&mut self.cpu, r0, c0, rows, cols, k_axis, mode)
+        }
+        fn write_panel(&mut self, p: &Self::Panel, msg: &mut Vec<u8>) -> Result<()> {
+            Backend::<bf16>::write_panel(&mut self.cpu, p, msg)
+        }
+        fn read_panel<'m>(&mut self, msg: &'m [u8], rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode) -> Result<(Self::Panel, &'m [u8])> {
+            Backend::<bf16>::read_panel(&mut self.cpu, msg, rows, cols, k_axis, mode)
+        }
+        fn update(&mut self, at: (usize, usize), l: &Self::Panel, u: &Self::Panel, chunk: (usize, usize), gemm: &GemmParams) -> Result<Option<GemmPath>> {
+            let touched = (at.1 + chunk.0, at.1 + chunk.1);
+            if self.marked { self.after.push(touched) } else { self.before.push(touched) }
+            Backend::<bf16>::update(&mut self.cpu, at, l, u, chunk, gemm)
+        }
+        fn products(&mut self, r0: usize, lc: usize, piece: &[f64], part: &mut [f64]) -> Result<()> {
+            Backend::<bf16>::products(&mut self.cpu, r0, lc, piece, part)
+        }
+        fn f64_product(&mut self, a: &F64Matrix<'_>, xl: &[f64]) -> Result<Vec<f64>> {
+            Backend::<bf16>::f64_product(&mut self.cpu, a, xl)
+        }
+    }
+
+    /// The order an asynchronous backend is driven in gives the CPU's factors bit for bit,
+    /// with one mark before each diagonal block after the first (one process: MPI's
+    /// singleton start, the only MPI this test binary uses).
+    #[test]
+    fn the_asynchronous_order_gives_the_same_factors() {
+        let universe = mpi::initialize().expect("MPI starts once in this test binary");
+        let world = universe.world();
+        let grid = Grid::new(&world, 1, 1, Pmap::Row);
+        let (n, nb) = (300, 64);
+        let (rows, cols) = (grid.rows(n, nb), grid.cols(n, nb));
+        let m = Matrix::new(n, 42, Generator::Reference);
+        let mut cpu = Local::<f32>::zeros(rows, cols);
+        operators::generate(&m, 1.0, &grid, &world, &mut cpu);
+        let mut eager = Eager { cpu: Local { data: cpu.data.clone(), rows, cols }, marked: false, marks: 0, lookahead: true, before: Vec::new(), after: Vec::new() };
+        for lookahead in [true, false] {
+            let s = Settings { nb, scaling: ScaleMode::None, bcast: Algorithm::Ring, lookahead, gemm: GemmParams::default(), chunk: 48 };
+            let (mut a, mut b) = (Local { data: cpu.data.clone(), rows, cols }, Local { data: cpu.data.clone(), rows, cols });
+            factor::<bf16, _>(&grid, &mut a, &s, |_, _| {}).expect("factors");
+            std::mem::swap(&mut eager.cpu, &mut b);
+            eager.marks = 0;
+            eager.lookahead = lookahead;
+            let out = factor::<bf16, _>(&grid, &mut eager, &s, |_, _| {});
+            std::mem::swap(&mut eager.cpu, &mut b);
+            out.expect("factors");
+            assert!(a.data.iter().zip(&b.data).all(|(x, y)| x.to_bits() == y.to_bits()), "lookahead {lookahead}: the same factors");
+            // Without look-ahead nothing is queued ahead of a panel: no marks, and the
+            // diagonal blocks are factored after everything before them (the check above).
+            if lookahead {
+                assert_eq!(eager.marks, n.div_ceil(nb) - 1, "a mark per diagonal block after the first");
+            }
+        }
     }
 }

@@ -199,6 +199,14 @@ where
         Ok(None)
     }
 
+    fn asynchronous(&self) -> bool {
+        true
+    }
+
+    fn mark(&mut self) -> Result<()> {
+        gpu(self.lu.mark())
+    }
+
     fn finish(&mut self) -> Result<()> {
         gpu(self.lu.synchronize())
     }
