@@ -429,6 +429,9 @@ fn gpu_flags_are_checked_before_anything_runs() {
     refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "f16", "--scaling", "tensor"], "invalid --scaling 'tensor': none with --device gpu");
     refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "f16", "--accumulate", "f16"], "invalid --accumulate 'f16': wide (the default) with --device gpu");
     refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--backend", "portable"], "invalid --backend 'portable': fastest (the default) with --device gpu");
+    refused(&["stencil", "--device", "gpu", "--kind", "himeno", "--size", "8", "8", "8"], "invalid --kind 'himeno': 7pt or 27pt with --device gpu");
+    refused(&["stencil", "--device", "gpu", "--precision", "f64,e5m2", "--size", "8", "8", "8"], "invalid --precision 'e5m2': f64, f32, bf16 or f16 with --device gpu");
+    refused(&["stencil", "--device", "gpu", "--precision", "f16", "--arithmetic", "f16", "--size", "8", "8", "8"], "invalid --arithmetic 'f16': wide (the default) with --device gpu");
     refused(&["gemm", "--precision", "tf32", "--n", "8"], "invalid --precision 'tf32': one of f64, f32, bf16, f16, e4m3, e5m2 on the CPU; tf32 GEMMs run with --device gpu");
     refused(&["peak", "--gemm-n", "512"], "invalid --gemm-n '512': only with --device gpu");
 }
@@ -451,6 +454,10 @@ fn device_gpu_without_a_gpu_is_refused_and_measures_nothing() {
         assert_eq!(out.status.code(), Some(2));
         assert_eq!(text(&out.stderr).matches("invalid --device 'gpu'").count(), 1, "{}", text(&out.stderr));
         assert!(text(&out.stdout).is_empty());
+        // Stencils under mpirun: refused for the rank count first (one GPU rank for now).
+        let out = mpirun(2, &["--threads", "1", "stencil", "--device", "gpu", "--size", "8", "8", "8"]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(text(&out.stderr).contains("invalid --device 'gpu': one rank for stencils on a GPU (2 were started)"), "{}", text(&out.stderr));
         // HPL-MxP too, before anything runs.
         let out = effcal(&["--threads", "1", "hpl-mxp", "--device", "gpu", "--n", "256", "--nb", "64"]);
         assert_eq!(out.status.code(), Some(2));
@@ -479,5 +486,12 @@ fn device_gpu_without_a_gpu_is_refused_and_measures_nothing() {
         assert_eq!(r["params"]["device"], "gpu");
         assert!(r["valid"].as_bool().unwrap(), "{r}");
         assert!(r["results"].get("power").is_some() || r["results"].get("power_unavailable").is_some(), "{r}");
+    }
+    // Stencils on the GPU: the host's bits.
+    let st = tmp("gpu-stencil.json");
+    let stdout = ok(&effcal(&["--threads", "1", "--peaks", json.to_str().unwrap(), "stencil", "--device", "gpu", "--kind", "27pt", "--precision", "f64,bf16", "--size", "40", "30", "300", "--iters", "3", "--json", st.to_str().unwrap()]));
+    assert_eq!(stdout.matches("PASSED").count(), 2, "{stdout}");
+    for r in calibration(&st)["records"].as_array().unwrap() {
+        assert_eq!(r["results"]["points_differing_from_host"], 0, "{r}");
     }
 }

@@ -45,18 +45,53 @@ pub const TRIAD_SCALAR: f64 = 0.4;
 /// Threads per block of every kernel.
 const BLOCK: u32 = 1024;
 
-/// Compiles [`SOURCE`] to PTX for compute capability `cc` (NVRTC must be present).
-pub fn compile(cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {
-    compile_source(SOURCE, cc)
+/// Conversions the LU and stencil kernels share: f32 to bf16 and f16, nearest even,
+/// saturating at the format's largest finite value (effcal-kernels' `Overflow::Saturate`),
+/// NaN kept; bf16 and f16 widened to f32 (exact).
+pub const CONVERSIONS: &str = r#"
+// f32 -> bf16, nearest even, saturating at bf16's largest finite value (as the CPU's
+// rounding: effcal-kernels' Overflow::Saturate); NaN stays NaN.
+__device__ unsigned short bf16_rn(float x) {
+    const float big = __uint_as_float(0x7f7f0000u);
+    if (x == x) x = fminf(fmaxf(x, -big), big);  // (fmaxf would turn NaN into -big)
+    unsigned int b = __float_as_uint(x);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((b >> 16) | 0x40u);
+    b += 0x7fffu + ((b >> 16) & 1u);
+    return (unsigned short)(b >> 16);
 }
 
-/// Compiles CUDA C `source` to PTX for compute capability `cc`.
-pub fn compile_source(source: &str, cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {
+// f32 -> f16, nearest even (the PTX conversion), saturating at 65504.
+__device__ unsigned short f16_rn(float x) {
+    if (x == x) x = fminf(fmaxf(x, -65504.0f), 65504.0f);
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
+    return h;
+}
+
+__device__ float bf16_f32(unsigned short h) { return __uint_as_float(((unsigned int)h) << 16); }
+
+__device__ float f16_f32(unsigned short h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+"#;
+
+/// Compiles [`SOURCE`] to PTX for compute capability `cc` (NVRTC must be present).
+pub fn compile(cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {
+    compile_source(SOURCE, cc, &[])
+}
+
+/// Compiles CUDA C `source` to PTX for compute capability `cc`, with NVRTC `options`
+/// besides the architecture.
+pub fn compile_source(source: &str, cc: (i32, i32), options: &[&str]) -> Result<cudarc::nvrtc::Ptx> {
     // SAFETY: a dlopen probe.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err(GpuError::Unavailable("CUDA 13's NVRTC (libnvrtc.so.13) was not found: effcal compiles its own kernels with it; install it or put it on LD_LIBRARY_PATH".into()));
     }
-    let opts = cudarc::nvrtc::CompileOptions { options: vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1)], ..Default::default() };
+    let mut all = vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1)];
+    all.extend(options.iter().map(|o| o.to_string()));
+    let opts = cudarc::nvrtc::CompileOptions { options: all, ..Default::default() };
     cudarc::nvrtc::compile_ptx_with_opts(source, opts).map_err(|e| GpuError::Nvrtc(e.to_string()))
 }
 
@@ -160,6 +195,49 @@ impl Triad {
         debug_assert!(fused != TRIAD_START[0] && separate != TRIAD_START[0]);
         Ok(a.iter().all(|&x| x == fused || x == separate))
     }
+}
+
+/// effcal's CUDA C as plain C for the host (tests): each launch a loop over blocks and
+/// threads (for kernels whose threads are independent), the PTX conversions between f32
+/// and f16 replaced by GCC's `_Float16` (also nearest even, exact widening), the warp
+/// shuffle a stub (kernels that use it are not run this way).
+#[cfg(test)]
+pub(crate) fn as_host_c(source: &str) -> String {
+    const PRELUDE: &str = r#"
+#include <stdio.h>
+#include <string.h>
+#include <math.h>
+#include <stdlib.h>
+typedef struct { long long x, y, z; } dim_t;
+static dim_t blockIdx, blockDim, gridDim, threadIdx;
+#define __global__
+#define __device__ static
+static float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
+static unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
+static double __shfl_down_sync(unsigned m, double v, int o) { (void)m; (void)o; return v; }
+static unsigned short host_f16(float x) { _Float16 h = (_Float16)x; unsigned short u; memcpy(&u, &h, 2); return u; }
+static float host_f16_f32(unsigned short u) { _Float16 h; memcpy(&h, &u, 2); return (float)h; }
+"#;
+    let c = source
+        .replace("extern \"C\" ", "")
+        .replace(r#"asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));"#, "h = host_f16(x);")
+        .replace(r#"asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));"#, "f = host_f16_f32(h);");
+    assert!(!c.contains("asm("), "every PTX conversion was replaced");
+    format!("{PRELUDE}{c}")
+}
+
+/// Compiles C file `c` to `exe` with the host's cc (false, said, where there is none).
+#[cfg(test)]
+pub(crate) fn build_host_c(c: &std::path::Path, exe: &std::path::Path) -> bool {
+    let built = match std::process::Command::new("cc").args(["-O1", "-std=gnu11", "-ffp-contract=off", "-o"]).arg(exe).arg(c).arg("-lm").output() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipped: no C compiler (cc: {e})");
+            return false;
+        }
+    };
+    assert!(built.status.success(), "the kernels compile as C: {}", String::from_utf8_lossy(&built.stderr));
+    true
 }
 
 #[cfg(test)]

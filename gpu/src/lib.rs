@@ -8,6 +8,7 @@
 //! - [`kernels`]: effcal's own CUDA C (FMA peak, STREAM triad), compiled by NVRTC at run time;
 //! - [`lu`]: one rank's HPL-MxP blocks on the device (cuBLAS TRSM and GemmEx, rounding and
 //!   product kernels), driven by the harness's distributed LU;
+//! - [`stencil`]: the 7- and 27-point sweeps on the device, the CPU's bits (NVRTC, no FMA contraction);
 //! - [`power`]: energy and clock through NVML over a window of work;
 //! - [`spec`]: the vendor's stated peaks (configs/gpus.toml).
 
@@ -17,6 +18,7 @@ pub mod kernels;
 pub mod lu;
 pub mod power;
 pub mod spec;
+pub mod stencil;
 
 pub use device::{Gpu, GpuInfo};
 

@@ -17,7 +17,8 @@ use cudarc::driver::{CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, 
 use std::sync::Arc;
 use std::ffi::c_void;
 
-/// effcal's CUDA C for the LU (no headers: NVRTC alone compiles it).
+/// effcal's CUDA C for the LU (no headers: NVRTC alone compiles it), after
+/// [`crate::kernels::CONVERSIONS`]: [`source`].
 pub const SOURCE: &str = r#"
 // dst (rows × cols, row stride ldd) = src (row stride lds): one thread per column, rows
 // strided over the grid's y.
@@ -31,25 +32,6 @@ extern "C" __global__ void NAME(const T *src, long long lds, T *dst, long long l
 }
 PACK(pack_f32, float)
 PACK(pack_f64, double)
-
-// f32 -> bf16, nearest even, saturating at bf16's largest finite value (as the CPU's
-// rounding of panels: effcal-kernels' Overflow::Saturate); NaN stays NaN.
-__device__ unsigned short bf16_rn(float x) {
-    const float big = __uint_as_float(0x7f7f0000u);
-    if (x == x) x = fminf(fmaxf(x, -big), big);  // (fmaxf would turn NaN into -big)
-    unsigned int b = __float_as_uint(x);
-    if ((b & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((b >> 16) | 0x40u);
-    b += 0x7fffu + ((b >> 16) & 1u);
-    return (unsigned short)(b >> 16);
-}
-
-// f32 -> f16, nearest even (the PTX conversion), saturating at 65504.
-__device__ unsigned short f16_rn(float x) {
-    if (x == x) x = fminf(fmaxf(x, -65504.0f), 65504.0f);
-    unsigned short h;
-    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));
-    return h;
-}
 
 #define ROUND(NAME, F)                                                                  \
 extern "C" __global__ void NAME(const float *src, long long lds, unsigned short *dst,   \
@@ -79,6 +61,11 @@ extern "C" __global__ void NAME(const T *a, long long ld, long long rows, long l
 PRODUCTS(products_f32, float)
 PRODUCTS(products_f64, double)
 "#;
+
+/// The whole CUDA C of the LU: the conversions and [`SOURCE`].
+pub fn source() -> String {
+    format!("{}{SOURCE}", crate::kernels::CONVERSIONS)
+}
 
 /// The kernels of [`SOURCE`] and their names.
 pub const ENTRIES: [&str; 6] = ["pack_f32", "pack_f64", "round_bf16", "round_f16", "products_f32", "products_f64"];
@@ -258,7 +245,7 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
     /// Allocates the rows × cols local matrix (zeros) and an nb × nb block; compiles the
     /// kernels. `keep_f64`: room for an f64 copy of the matrix too.
     pub fn new(gpu: &'g Gpu, rows: usize, cols: usize, nb: usize, keep_f64: bool) -> Result<Self> {
-        let module = gpu.ctx.load_module(crate::kernels::compile_source(SOURCE, gpu.info.compute_capability)?)?;
+        let module = gpu.ctx.load_module(crate::kernels::compile_source(&source(), gpu.info.compute_capability, &[])?)?;
         let f64 = A::STORAGE == Storage::F64;
         let s = &gpu.stream;
         let staging = s.alloc_zeros::<A>((nb * nb).max(1))?;
@@ -601,25 +588,6 @@ mod tests {
         d
     }
 
-    /// The CUDA C of [`SOURCE`] as plain C on the host: each launch a loop over blocks and
-    /// threads (the pack and rounding kernels' threads are independent), the PTX
-    /// conversion to f16 replaced by GCC's `_Float16` (also nearest even), the warp shuffle
-    /// (the products kernel, not run here) a stub.
-    const HOST_PRELUDE: &str = r#"
-#include <stdio.h>
-#include <string.h>
-#include <math.h>
-#include <stdlib.h>
-typedef struct { long long x, y; } dim_t;
-static dim_t blockIdx, blockDim, gridDim, threadIdx;
-#define __global__
-#define __device__ static
-static float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
-static unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
-static double __shfl_down_sync(unsigned m, double v, int o) { (void)m; (void)o; return v; }
-static unsigned short host_f16(float x) { _Float16 h = (_Float16)x; unsigned short u; memcpy(&u, &h, 2); return u; }
-"#;
-
     const HOST_MAIN: &str = r#"
 #define LAUNCH(CALL, ROWS, COLS) do {                                                   \
     blockDim.x = 256; gridDim.x = ((COLS) + 255) / 256; gridDim.y = (ROWS) < 65535 ? (ROWS) : 65535; \
@@ -655,21 +623,14 @@ int main(void) {
     fn the_rounding_kernels_give_the_cpus_bits() {
         use effcal_kernels::precision::{Element, Overflow, bf16, f16};
         use std::io::Write;
-        let source = SOURCE.replace("extern \"C\" ", "").replace(r#"asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(x));"#, "h = host_f16(x);");
-        assert!(!source.contains("asm("), "the f16 conversion was replaced");
+        let source = crate::kernels::as_host_c(&source());
         let dir = std::env::temp_dir().join(format!("effcal-lu-kernels-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let (c, exe) = (dir.join("lu.c"), dir.join("lu"));
-        std::fs::write(&c, format!("{HOST_PRELUDE}{source}{HOST_MAIN}")).unwrap();
-        let built = std::process::Command::new("cc").args(["-O1", "-std=gnu11", "-o"]).arg(&exe).arg(&c).arg("-lm").output();
-        let built = match built {
-            Ok(o) => o,
-            Err(e) => {
-                eprintln!("skipped: no C compiler (cc: {e})");
-                return;
-            }
-        };
-        assert!(built.status.success(), "the kernels compile as C: {}", String::from_utf8_lossy(&built.stderr));
+        std::fs::write(&c, format!("{source}{HOST_MAIN}")).unwrap();
+        if !crate::kernels::build_host_c(&c, &exe) {
+            return;
+        }
         // Bit patterns: a stride through all of them, and the edges.
         let mut bits: Vec<u32> = (0..1u64 << 20).map(|i| (i * 4099 + (i >> 7)) as u32).collect();
         for x in [0.0f32, -0.0, 1.0, 65504.0, 65519.99, 65520.0, -65520.0, 1e5, -1e5, 6.0e-8, 3.0e-5, f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-40, f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
@@ -757,7 +718,7 @@ int main(void) {
             eprintln!("skipped: set EFFCAL_NVRTC_TEST=1 with libnvrtc.so.13 on LD_LIBRARY_PATH to compile the CUDA source");
             return;
         }
-        let ptx = crate::kernels::compile_source(super::SOURCE, (9, 0)).expect("the LU's CUDA source compiles");
+        let ptx = crate::kernels::compile_source(&super::source(), (9, 0), &[]).expect("the LU's CUDA source compiles");
         let text = ptx.to_src();
         for entry in super::ENTRIES {
             assert!(text.contains(&format!(".entry {entry}(")), "{entry} is in the PTX");

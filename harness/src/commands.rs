@@ -204,6 +204,27 @@ fn gpu_hpl(a: &HplArgs, mut runs: Vec<HplSettings>, threads: Option<usize>, give
     session.finish()
 }
 
+/// What `effcal stencil --device gpu` measures its peaks with: the triad is the stencils'
+/// ceiling.
+const GPU_STENCIL_PEAKS: GpuPeakSettings = GpuPeakSettings { fma_seconds: 0.2, gemm_n: 8192, triad_elements: Some(1 << 27) };
+
+/// `effcal stencil --device gpu`: each run on one GPU (one rank), after the GPU's peaks.
+fn gpu_stencil(a: &StencilArgs, ctx: &Ctx, runs: &[StencilSettings], given: &Given) -> Result<Outcome> {
+    for s in runs {
+        bench::stencil::gpu::check(s, ctx.world.size(), a.net)?;
+    }
+    let mut dev = Device::open(ctx)?;
+    check_json(ctx, a.json.as_deref())?;
+    let mut session = Session::start_gpu(ctx, a.json.as_deref(), &mut dev, &GPU_STENCIL_PEAKS, given.peaks)?;
+    session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
+    for s in runs {
+        let record = bench::stencil::gpu::measure(ctx, &dev, s, session.doc.peaks.as_ref())?;
+        let text = output::stencil_row(&record) + &output::gpu_power_line(&record);
+        session.add(record, &text)?;
+    }
+    session.finish()
+}
+
 /// `effcal peak --device gpu`.
 fn gpu_peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let s = GpuPeakSettings { fma_seconds: a.fma_seconds, gemm_n: a.gemm_n.map_or(8192, |n| n as usize), triad_elements: Some(a.triad_elements.unwrap_or(1 << 27)) };
@@ -236,6 +257,9 @@ pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, given: &Given) -> Result<Out
 pub fn stencil(a: &StencilArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
     let runs = stencil_runs(a, ctx.world.size())?;
+    if a.device == "gpu" {
+        return gpu_stencil(a, &ctx, &runs, given);
+    }
     // The triad is the ceiling the stencils are measured against: measure it.
     check_json(&ctx, a.json.as_deref())?;
     let triad = a.triad_elements.map_or(0, |e| e as usize);

@@ -111,9 +111,9 @@ impl Device {
 
 /// What a batched measurement found: seconds per launch of each timed repetition (slowest
 /// rank), the launches per repetition, and the power over the timed repetitions.
-struct Batched {
-    per_launch: Vec<f64>,
-    launches: usize,
+pub(crate) struct Batched {
+    pub(crate) per_launch: Vec<f64>,
+    pub(crate) launches: usize,
     power: Option<PowerReading>,
     /// Why there is no power reading.
     no_power: Option<String>,
@@ -152,7 +152,7 @@ impl PowerReading {
 /// Times `launch` (which queues one unit of work) in batches: one untimed launch (lazy
 /// set-up, JIT), one timed launch to size the batch, then ctx's warm-up and timed
 /// repetitions of `launches` launches and a synchronisation each.
-fn batched(ctx: &Ctx, dev: &Device, what: &str, min_rep_s: f64, mut launch: impl FnMut() -> std::result::Result<(), GpuError>) -> Result<Batched> {
+pub(crate) fn batched(ctx: &Ctx, dev: &Device, what: &str, min_rep_s: f64, mut launch: impl FnMut() -> std::result::Result<(), GpuError>) -> Result<Batched> {
     let first = launch().and_then(|()| dev.gpu.synchronize()).map_err(error);
     agreed(ctx, first)?;
     let t = Instant::now();
@@ -220,7 +220,7 @@ fn batched(ctx: &Ctx, dev: &Device, what: &str, min_rep_s: f64, mut launch: impl
 }
 
 /// Puts a batched measurement's power into a record's results (or why there is none).
-fn record_power(results: &mut BTreeMap<String, Value>, b: &Batched, name: &str, rate: f64, dev: &Device, gpus: usize) {
+pub(crate) fn record_power(results: &mut BTreeMap<String, Value>, b: &Batched, name: &str, rate: f64, dev: &Device, gpus: usize) {
     match &b.power {
         Some(p) => {
             let mut v = p.json(name, rate, dev.power.as_ref().ok().and_then(|p| p.limit_w));

@@ -10,6 +10,7 @@
 //! swaps p and wrk2 where the original copies wrk2 back, which it would count as 2 more).
 
 pub mod decomp;
+pub mod gpu;
 pub mod halo;
 
 use super::wire::Pod;
@@ -444,6 +445,38 @@ fn owned<T: Element>(b: &Block<T>) -> Vec<f64> {
     out
 }
 
+/// The same problem in f64, untimed: the error this storage precision costs, max and rms
+/// relative to the f64 field (all ranks), for this rank's points `mine` after the sweeps.
+fn error_vs_f64(ctx: &Ctx, s: &StencilSettings, pl: &Place, halo: &mut Halo, mine: &[f64]) -> (f64, f64) {
+    if s.precision == Precision::F64 {
+        return (0.0, 0.0);
+    }
+    let w = &ctx.world;
+    let mut reference = State::<f64>::new(s.kind, pl, s.global, ctx.seed, Stores::Normal, Arithmetic::Wide);
+    for _ in 0..s.iters {
+        reference.step(s.kind, halo, &pl.region, false);
+    }
+    let r = owned(&reference.u);
+    let (mut dmax, mut rmax, mut d2, mut r2) = (0f64, 0f64, 0f64, 0f64);
+    for (x, y) in mine.iter().zip(&r) {
+        let d = x - y;
+        dmax = dmax.max(d.abs());
+        rmax = rmax.max(y.abs());
+        d2 += d * d;
+        r2 += y * y;
+    }
+    let (dmax, rmax, d2, r2) = (w.max(dmax), w.max(rmax), w.sum(d2), w.sum(r2));
+    (dmax / rmax, (d2 / r2).sqrt())
+}
+
+/// The exact checksum of a field (a wrapping sum of the bit patterns of every rank's points,
+/// widened to f64): equal fields give equal checksums on any decomposition.
+fn checksum(ctx: &Ctx, mine: &[f64]) -> u64 {
+    let local_sum: u64 = mine.iter().fold(0u64, |a, x| a.wrapping_add(x.to_bits()));
+    let sums = ctx.world.all_gather_bytes(&local_sum.to_le_bytes());
+    sums.iter().fold(0u64, |a, b| a.wrapping_add(u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))))
+}
+
 fn run<T: Element + Send + Pod>(ctx: &Ctx, s: &StencilSettings, peaks: Option<&Peaks>) -> Result<Record>
 where
     T::Acc: Real,
@@ -498,31 +531,10 @@ where
     // bit patterns), so equal fields on any decomposition give equal checksums.
     let mine = owned(&st.u);
     let finite = w.all(mine.iter().all(|x| x.is_finite()) && st.gosa.is_finite());
-    let local_sum: u64 = mine.iter().fold(0u64, |a, x| a.wrapping_add(x.to_bits()));
-    let sums = w.all_gather_bytes(&local_sum.to_le_bytes());
-    let checksum = sums.iter().fold(0u64, |a, b| a.wrapping_add(u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))));
+    let checksum = checksum(ctx, &mine);
     let gosa = w.sum(st.gosa);
 
-    // The same problem in f64, untimed: the error this storage precision costs.
-    let (max_err, rms_err) = if s.precision == Precision::F64 {
-        (0.0, 0.0)
-    } else {
-        let mut reference = State::<f64>::new(s.kind, &pl, s.global, ctx.seed, Stores::Normal, Arithmetic::Wide);
-        for _ in 0..s.iters {
-            reference.step(s.kind, &mut halo, &pl.region, false);
-        }
-        let r = owned(&reference.u);
-        let (mut dmax, mut rmax, mut d2, mut r2) = (0f64, 0f64, 0f64, 0f64);
-        for (x, y) in mine.iter().zip(&r) {
-            let d = x - y;
-            dmax = dmax.max(d.abs());
-            rmax = rmax.max(y.abs());
-            d2 += d * d;
-            r2 += y * y;
-        }
-        let (dmax, rmax, d2, r2) = (w.max(dmax), w.max(rmax), w.sum(d2), w.sum(r2));
-        (dmax / rmax, (d2 / r2).sqrt())
-    };
+    let (max_err, rms_err) = error_vs_f64(ctx, s, &pl, &mut halo, &mine);
 
     let work = points as f64 * s.iters as f64;
     let time_s = Stats::of(&times);

@@ -1,0 +1,299 @@
+//! The 7- and 27-point Jacobi sweeps on the device, for fields stored in f64, f32, bf16 or
+//! f16 and computed in f32 (f64 for f64): effcal-kernels' sweeps, the same expression in the
+//! same order, compiled without FMA contraction (`--fmad=false`), so a GPU sweep gives the
+//! CPU's bits and the harness checks the GPU's field against the CPU's exactly.
+//!
+//! Layout (effcal-kernels' `Block`): (i, j, k), k fastest, each extent padded by one ghost
+//! point on both sides. One thread per updated point: x over k, the grid's y over j, z over i.
+
+use crate::lu::Storage;
+use crate::{Gpu, GpuError, Result};
+use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use std::ops::Range;
+
+/// effcal's CUDA C of the sweeps, after [`crate::kernels::CONVERSIONS`]: [`source`].
+pub const SOURCE: &str = r#"
+#define AT(i, j, k) (((long long)(i) * n1 + (j)) * n2 + (k))
+#define LD_F64(x) (x)
+#define LD_F32(x) (x)
+#define LD_BF16(x) bf16_f32(x)
+#define LD_F16(x) f16_f32(x)
+#define ST_F64(x) (x)
+#define ST_F32(x) (x)
+#define ST_BF16(x) bf16_rn(x)
+#define ST_F16(x) f16_rn(x)
+
+// dst = c0*u + c1*(((u[k-1] + u[k+1]) + (u[i-1] + u[i+1])) + (u[j-1] + u[j+1])), as
+// effcal-kernels' sweep7; n1, n2: the padded extents of j and k.
+#define SEVEN(NAME, T, A, LD, ST)                                                       \
+extern "C" __global__ void NAME(const T *u, T *v, long long n1, long long n2,          \
+                                long long i0, long long j0, long long k0, long long nk, \
+                                A c0, A c1) {                                          \
+    long long k = k0 + (long long)blockIdx.x * blockDim.x + threadIdx.x;               \
+    long long j = j0 + blockIdx.y, i = i0 + blockIdx.z;                                 \
+    if (k >= k0 + nk) return;                                                           \
+    A s = ((LD(u[AT(i, j, k - 1)]) + LD(u[AT(i, j, k + 1)]))                            \
+           + (LD(u[AT(i - 1, j, k)]) + LD(u[AT(i + 1, j, k)])))                         \
+          + (LD(u[AT(i, j - 1, k)]) + LD(u[AT(i, j + 1, k)]));                          \
+    A p = c0 * LD(u[AT(i, j, k)]);                                                      \
+    A q = c1 * s;                                                                       \
+    v[AT(i, j, k)] = ST(p + q);                                                         \
+}
+SEVEN(seven_f64, double, double, LD_F64, ST_F64)
+SEVEN(seven_f32, float, float, LD_F32, ST_F32)
+SEVEN(seven_bf16, unsigned short, float, LD_BF16, ST_BF16)
+SEVEN(seven_f16, unsigned short, float, LD_F16, ST_F16)
+
+// dst = c0*u + c1*S, S summed from +0 over the nine rows (i+di, j+dj), di then dj from -1
+// to 1, each adding u[k-1], u[k] (+0 for the centre row) and u[k+1], as sweep27.
+#define TWENTY_SEVEN(NAME, T, A, LD, ST)                                                \
+extern "C" __global__ void NAME(const T *u, T *v, long long n1, long long n2,          \
+                                long long i0, long long j0, long long k0, long long nk, \
+                                A c0, A c1) {                                          \
+    long long k = k0 + (long long)blockIdx.x * blockDim.x + threadIdx.x;               \
+    long long j = j0 + blockIdx.y, i = i0 + blockIdx.z;                                 \
+    if (k >= k0 + nk) return;                                                           \
+    A s = (A)0;                                                                         \
+    for (int di = -1; di <= 1; ++di)                                                    \
+        for (int dj = -1; dj <= 1; ++dj) {                                              \
+            const T *r = u + AT(i + di, j + dj, k);                                     \
+            s = s + LD(r[-1]);                                                          \
+            s = s + ((di == 0 && dj == 0) ? (A)0 : LD(r[0]));                           \
+            s = s + LD(r[1]);                                                           \
+        }                                                                               \
+    A p = c0 * LD(u[AT(i, j, k)]);                                                      \
+    A q = c1 * s;                                                                       \
+    v[AT(i, j, k)] = ST(p + q);                                                         \
+}
+TWENTY_SEVEN(twentyseven_f64, double, double, LD_F64, ST_F64)
+TWENTY_SEVEN(twentyseven_f32, float, float, LD_F32, ST_F32)
+TWENTY_SEVEN(twentyseven_bf16, unsigned short, float, LD_BF16, ST_BF16)
+TWENTY_SEVEN(twentyseven_f16, unsigned short, float, LD_F16, ST_F16)
+"#;
+
+/// The whole CUDA C of the sweeps: the conversions and [`SOURCE`].
+pub fn source() -> String {
+    format!("{}{SOURCE}", crate::kernels::CONVERSIONS)
+}
+
+/// NVRTC options of the sweeps: no FMA contraction (the CPU's sweeps round each product).
+pub const OPTIONS: [&str; 1] = ["--fmad=false"];
+
+/// The sweeps the device runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sweep {
+    Seven,
+    TwentySeven,
+}
+
+impl Sweep {
+    /// The kernel's name for fields of `storage`.
+    pub fn kernel(self, storage: Storage) -> &'static str {
+        use Storage::*;
+        match (self, storage) {
+            (Sweep::Seven, F64) => "seven_f64",
+            (Sweep::Seven, F32) => "seven_f32",
+            (Sweep::Seven, Bf16) => "seven_bf16",
+            (Sweep::Seven, F16) => "seven_f16",
+            (Sweep::TwentySeven, F64) => "twentyseven_f64",
+            (Sweep::TwentySeven, F32) => "twentyseven_f32",
+            (Sweep::TwentySeven, Bf16) => "twentyseven_bf16",
+            (Sweep::TwentySeven, F16) => "twentyseven_f16",
+        }
+    }
+}
+
+/// Threads per block (along k).
+const BLOCK: u32 = 256;
+
+/// The launch of one sweep over the region (i, j, k ranges in padded coordinates).
+pub fn launch_config(region: &[Range<usize>; 3]) -> LaunchConfig {
+    let [i, j, k] = region;
+    LaunchConfig { grid_dim: (k.len().div_ceil(BLOCK as usize) as u32, j.len() as u32, i.len() as u32), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// Two fields on the device (the old and the new), swept in turn.
+pub struct DeviceStencil<'g> {
+    gpu: &'g Gpu,
+    f: CudaFunction,
+    u: CudaSlice<u8>,
+    v: CudaSlice<u8>,
+    /// Padded extents.
+    n: [usize; 3],
+    storage: Storage,
+    weights: (f64, f64),
+}
+
+impl<'g> DeviceStencil<'g> {
+    /// Compiles the sweeps and uploads `field` (the padded block's bits) as both fields.
+    pub fn new(gpu: &'g Gpu, sweep: Sweep, storage: Storage, padded: [usize; 3], field: &[u8], weights: (f64, f64)) -> Result<Self> {
+        if padded.iter().any(|&x| x > 65535 + 2) {
+            return Err(GpuError::Unsupported(format!("a block of {padded:?} points: at most 65535 updated points per dimension on the device")));
+        }
+        let module = gpu.ctx.load_module(crate::kernels::compile_source(&source(), gpu.info.compute_capability, &OPTIONS)?)?;
+        let f = module.load_function(sweep.kernel(storage))?;
+        let s = &gpu.stream;
+        let (u, v) = (s.clone_htod(field)?, s.clone_htod(field)?);
+        Ok(DeviceStencil { gpu, f, u, v, n: padded, storage, weights })
+    }
+
+    /// Both fields back to `field`.
+    pub fn load(&mut self, field: &[u8]) -> Result<()> {
+        let s = &self.gpu.stream;
+        s.memcpy_htod(field, &mut self.u)?;
+        s.memcpy_htod(field, &mut self.v)?;
+        Ok(())
+    }
+
+    /// Queues one sweep of `region` (padded coordinates) from the old field into the new,
+    /// then makes the new one the old.
+    pub fn sweep(&mut self, region: &[Range<usize>; 3]) -> Result<()> {
+        if region.iter().any(|r| r.is_empty()) {
+            return Ok(());
+        }
+        let (n1, n2) = (self.n[1] as i64, self.n[2] as i64);
+        let (i0, j0, k0, nk) = (region[0].start as i64, region[1].start as i64, region[2].start as i64, region[2].len() as i64);
+        let cfg = launch_config(region);
+        let s = &self.gpu.stream;
+        let mut b = s.launch_builder(&self.f);
+        b.arg(&self.u).arg(&mut self.v).arg(&n1).arg(&n2).arg(&i0).arg(&j0).arg(&k0).arg(&nk);
+        let (c0d, c1d) = self.weights;
+        let (c0f, c1f) = (c0d as f32, c1d as f32);
+        if self.storage == Storage::F64 {
+            b.arg(&c0d).arg(&c1d);
+        } else {
+            b.arg(&c0f).arg(&c1f);
+        }
+        // SAFETY: sweep kernels (const T*, T*, long long ×6, A, A): both fields hold the
+        // padded block; the region is inside it with its ghost layer (the caller's).
+        unsafe { b.launch(cfg)? };
+        std::mem::swap(&mut self.u, &mut self.v);
+        Ok(())
+    }
+
+    /// The old field's bits (the last sweep's result), after the queued work.
+    pub fn field(&self) -> Result<Vec<u8>> {
+        Ok(self.gpu.stream.clone_dtoh(&self.u)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use effcal_kernels::precision::{Element, Real, bf16, f16};
+    use effcal_kernels::stencil::{Block, Region, Stores, sweep7, sweep27};
+    use std::io::Write;
+
+    const HOST_MAIN: &str = r#"
+/* stdin: n0, n1, n2 (padded), kind (7 or 27), storage (0 f64, 1 f32, 2 bf16, 3 f16), sweeps,
+   then the field's bits; stdout: the field after the sweeps (interior i, j, k 1..n-2). */
+int main(void) {
+    long long h[6];
+    if (fread(h, sizeof h, 1, stdin) != 1) return 2;
+    long long n0 = h[0], n1 = h[1], n2 = h[2], kind = h[3], st = h[4], sweeps = h[5];
+    long long size = st == 0 ? 8 : st == 1 ? 4 : 2, len = n0 * n1 * n2;
+    char *u = malloc(len * size), *v = malloc(len * size);
+    if (fread(u, size, len, stdin) != (size_t)len) return 3;
+    memcpy(v, u, len * size);
+    double c0 = kind == 7 ? 0.25 : 0.59375, c1 = kind == 7 ? 0.125 : 1.0 / 64.0;
+    blockDim.x = 256; gridDim.x = (n2 - 2 + 255) / 256; gridDim.y = n1 - 2; gridDim.z = n0 - 2;
+    for (long long t = 0; t < sweeps; ++t) {
+        for (blockIdx.z = 0; blockIdx.z < gridDim.z; ++blockIdx.z)
+        for (blockIdx.y = 0; blockIdx.y < gridDim.y; ++blockIdx.y)
+        for (blockIdx.x = 0; blockIdx.x < gridDim.x; ++blockIdx.x)
+        for (threadIdx.x = 0; threadIdx.x < blockDim.x; ++threadIdx.x) {
+#define ARGS(T) (const T *)u, (T *)v, n1, n2, 1, 1, 1, n2 - 2
+            if (kind == 7) {
+                if (st == 0) seven_f64(ARGS(double), c0, c1);
+                if (st == 1) seven_f32(ARGS(float), (float)c0, (float)c1);
+                if (st == 2) seven_bf16(ARGS(unsigned short), (float)c0, (float)c1);
+                if (st == 3) seven_f16(ARGS(unsigned short), (float)c0, (float)c1);
+            } else {
+                if (st == 0) twentyseven_f64(ARGS(double), c0, c1);
+                if (st == 1) twentyseven_f32(ARGS(float), (float)c0, (float)c1);
+                if (st == 2) twentyseven_bf16(ARGS(unsigned short), (float)c0, (float)c1);
+                if (st == 3) twentyseven_f16(ARGS(unsigned short), (float)c0, (float)c1);
+            }
+        }
+        char *w = u; u = v; v = w;
+    }
+    fwrite(u, size, len, stdout);
+    return 0;
+}
+"#;
+
+    fn bits<T: Copy>(v: &[T]) -> Vec<u8> {
+        // SAFETY: the element types here are plain bits (f64, f32, bf16, f16).
+        unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }.to_vec()
+    }
+
+    /// `sweeps` sweeps of `kind` on the CPU (effcal-kernels) and by the CUDA C run on the
+    /// host; the fields' bits.
+    fn both<T: Element + Send>(exe: &std::path::Path, kind: usize, storage: i64, n: [usize; 3], sweeps: usize) -> (Vec<u8>, Vec<u8>)
+    where
+        T::Acc: Real,
+    {
+        let mut u = Block::<T>::zeros(n);
+        for (x, v) in u.data.iter_mut().enumerate() {
+            *v = T::from_f64(((x as f64) * 0.618).sin(), effcal_kernels::precision::Overflow::Saturate);
+        }
+        let start = bits(&u.data);
+        let mut v = u.clone();
+        let r = Region { i: 1..n[0] + 1, j: 1..n[1] + 1, k: 1..n[2] + 1 };
+        let (c0, c1) = if kind == 7 { (0.25, 0.125) } else { (0.59375, 1.0 / 64.0) };
+        let (c0, c1) = (T::Acc::from_f64(c0), T::Acc::from_f64(c1));
+        for _ in 0..sweeps {
+            if kind == 7 { sweep7(&u, &mut v, &r, c0, c1, Stores::Normal) } else { sweep27(&u, &mut v, &r, c0, c1, Stores::Normal) }
+            std::mem::swap(&mut u, &mut v);
+        }
+        let padded = n.map(|x| x + 2);
+        let mut input: Vec<u8> = [padded[0] as i64, padded[1] as i64, padded[2] as i64, kind as i64, storage, sweeps as i64].iter().flat_map(|v| v.to_ne_bytes()).collect();
+        input.extend(&start);
+        let mut child = std::process::Command::new(exe).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "the host run of the sweeps");
+        (bits(&u.data), out.stdout)
+    }
+
+    /// The sweeps' CUDA C, run as C on the host, gives effcal-kernels' fields bit for bit:
+    /// both kinds, every storage, a grid with a k extent that is not a multiple of the
+    /// block, three sweeps (so a wrong neighbour or order shows).
+    #[test]
+    fn the_sweep_kernels_give_the_cpus_bits() {
+        let dir = std::env::temp_dir().join(format!("effcal-stencil-kernels-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (c, exe) = (dir.join("stencil.c"), dir.join("stencil"));
+        std::fs::write(&c, format!("{}{HOST_MAIN}", crate::kernels::as_host_c(&source()))).unwrap();
+        if !crate::kernels::build_host_c(&c, &exe) {
+            return;
+        }
+        let n = [5, 7, 300];
+        for kind in [7, 27] {
+            let cases = [both::<f64>(&exe, kind, 0, n, 3), both::<f32>(&exe, kind, 1, n, 3), both::<bf16>(&exe, kind, 2, n, 3), both::<f16>(&exe, kind, 3, n, 3)];
+            for (s, (cpu, gpu)) in cases.iter().enumerate() {
+                assert_eq!(cpu.len(), gpu.len());
+                let differ = cpu.iter().zip(gpu).filter(|(a, b)| a != b).count();
+                assert_eq!(differ, 0, "{kind}-point, storage {s}: {differ} bytes differ");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Where NVRTC is at hand, the sweeps compile for Hopper without FMA contraction.
+    #[test]
+    fn the_stencil_source_compiles_where_nvrtc_is_present() {
+        if std::env::var_os("EFFCAL_NVRTC_TEST").is_none() {
+            eprintln!("skipped: set EFFCAL_NVRTC_TEST=1 with libnvrtc.so.13 on LD_LIBRARY_PATH to compile the CUDA source");
+            return;
+        }
+        let ptx = crate::kernels::compile_source(&source(), (9, 0), &OPTIONS).expect("the sweeps' CUDA source compiles");
+        let text = ptx.to_src();
+        for sweep in [Sweep::Seven, Sweep::TwentySeven] {
+            for st in [Storage::F64, Storage::F32, Storage::Bf16, Storage::F16] {
+                assert!(text.contains(&format!(".entry {}(", sweep.kernel(st))), "{} is in the PTX", sweep.kernel(st));
+            }
+        }
+        assert!(!text.contains("fma.rn.f32") && !text.contains("fma.rn.f64"), "no FMA contraction");
+    }
+}

@@ -1,0 +1,147 @@
+//! Stencils on a GPU (`effcal stencil --device gpu`, one rank): the 7- and 27-point sweeps
+//! of fields stored in f64, f32, bf16 or f16 on the device (effcal-gpu's DeviceStencil),
+//! timed in batches as the GPU GEMMs are, and checked exactly: the same sweeps run on the
+//! host by effcal-kernels from the same initial field must give the same bits (the device
+//! code is the same expression in the same order, without FMA contraction). A field that
+//! differs is FAILED. Bytes per point and FLOPs are the CPU records' conventions.
+
+use super::{Arithmetic, Halo, Place, State, StencilSettings, checksum, error_vs_f64, initial_field, owned, place, record_kernel, weights};
+use crate::bench::gpu::{Device, agreed, batched, error, record_power};
+use crate::bench::wire::{self, Pod};
+use crate::bench::{Ctx, with_element};
+use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
+use crate::error::{Error, Result};
+use crate::timing::Stats;
+use effcal_gpu::lu::Storage;
+use effcal_gpu::stencil::{DeviceStencil, Sweep};
+use effcal_kernels::precision::{Element, Real};
+use effcal_kernels::stencil::{Kind, Stores};
+use effcal_kernels::{Precision, cost};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// The settings a GPU stencil refuses, each by its field, before the device is opened.
+pub fn check(s: &StencilSettings, ranks: usize, net: bool) -> Result<()> {
+    if ranks != 1 {
+        return Err(Error::invalid("--device", "gpu", format!("one rank for stencils on a GPU ({ranks} were started): the exchange of halos between GPUs is not written yet")));
+    }
+    if s.kind == Kind::Himeno {
+        return Err(Error::invalid("--kind", "himeno", "7pt or 27pt with --device gpu"));
+    }
+    if storage(s.precision).is_none() {
+        return Err(Error::invalid("--precision", s.precision.name(), "f64, f32, bf16 or f16 with --device gpu"));
+    }
+    if s.arithmetic != Arithmetic::Wide {
+        return Err(Error::invalid("--arithmetic", "f16", "wide (the default) with --device gpu"));
+    }
+    if net {
+        return Err(Error::invalid("--net", "on", "off with --device gpu (one rank: no halo to model)"));
+    }
+    if s.global.iter().any(|&g| g - 2 > 65535) {
+        return Err(Error::invalid("--size", format!("{:?}", s.global), "at most 65537 points per dimension with --device gpu"));
+    }
+    Ok(())
+}
+
+fn storage(p: Precision) -> Option<Storage> {
+    match p {
+        Precision::F64 => Some(Storage::F64),
+        Precision::F32 => Some(Storage::F32),
+        Precision::Bf16 => Some(Storage::Bf16),
+        Precision::F16 => Some(Storage::F16),
+        _ => None,
+    }
+}
+
+pub fn measure(ctx: &Ctx, dev: &Device, s: &StencilSettings, peaks: Option<&Peaks>) -> Result<Record> {
+    check(s, ctx.world.size(), false)?;
+    with_element!(s.precision, run(ctx, dev, s, peaks))
+}
+
+fn run<T: Element + Send + Pod>(ctx: &Ctx, dev: &Device, s: &StencilSettings, peaks: Option<&Peaks>) -> Result<Record>
+where
+    T::Acc: Real,
+{
+    let pl: Place = place(ctx, s.global, [1, 1, 1]);
+    let mut halo = Halo::new(&pl.cart, pl.neighbours);
+    let start = initial_field::<T>(&pl, s.global, ctx.seed);
+    let sweep = if s.kind == Kind::Seven { Sweep::Seven } else { Sweep::TwentySeven };
+    let (c0, c1) = weights::<f64>(s.kind);
+    let padded = pl.n.map(|x| x + 2);
+    let region = [pl.region.i.clone(), pl.region.j.clone(), pl.region.k.clone()];
+    let made = DeviceStencil::new(&dev.gpu, sweep, storage(s.precision).expect("checked"), padded, wire::bytes_of(&start.data), (c0, c1)).map_err(error);
+    let mut st = agreed(ctx, made)?;
+
+    // The answer: `iters` sweeps from the initial field, against the host's.
+    let answer = (0..s.iters).try_for_each(|_| st.sweep(&region)).and_then(|()| st.field()).map_err(error);
+    let got = agreed(ctx, answer)?;
+    let got = effcal_kernels::stencil::Block::<T> { data: wire::read::<T>(&got, start.data.len()).0, ..start.clone() };
+    let mut host = State::<T>::new(s.kind, &pl, s.global, ctx.seed, Stores::Normal, Arithmetic::Wide);
+    for _ in 0..s.iters {
+        host.step(s.kind, &mut halo, &pl.region, false);
+    }
+    let (mine, want) = (owned(&got), owned(&host.u));
+    let differ = mine.iter().zip(&want).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+    let (max_err, rms_err) = error_vs_f64(ctx, s, &pl, &mut halo, &mine);
+
+    // Timing: a launch is `iters` sweeps; batches of launches as the GPU GEMMs.
+    agreed(ctx, st.load(wire::bytes_of(&start.data)).map_err(error))?;
+    let what = format!("gpu stencil {} {}", s.kind.name(), s.precision);
+    let batch = batched(ctx, dev, &what, 0.2, || (0..s.iters).try_for_each(|_| st.sweep(&region)))?;
+
+    let points: usize = s.global.iter().map(|g| g - 2).product();
+    let work = points as f64 * s.iters as f64;
+    let time_s = Stats::of(&batch.per_launch);
+    let gflops = Stats::rate(work * cost::stencil::flops_per_point(s.kind) as f64 / 1e9, &time_s);
+    let gbs = Stats::rate(work * cost::stencil::bytes_per_point(s.kind, s.precision) as f64 / 1e9, &time_s);
+    let mpts = Stats::rate(work / 1e6, &time_s);
+    let finite = mine.iter().all(|x| x.is_finite());
+    let valid = finite && differ == 0;
+    let failure = if differ > 0 {
+        Some(format!("the GPU's field differs from the host's (effcal-kernels' sweeps of the same field) at {differ} of {} points", mine.len()))
+    } else if !finite {
+        Some("the field holds non-finite values".to_string())
+    } else {
+        None
+    };
+    let info = &dev.gpu.info;
+    let params = [
+        ("size", json!(s.global)),
+        ("dims", json!([1, 1, 1])),
+        ("iters", json!(s.iters)),
+        ("ranks", json!(1)),
+        ("device", json!("gpu")),
+        ("gpu", json!(info.name)),
+        ("path", json!(format!("cuda-{}", sweep.kernel(storage(s.precision).expect("checked"))))),
+        ("bytes_per_point", json!(cost::stencil::bytes_per_point(s.kind, s.precision))),
+        ("arithmetic", json!(s.precision.compute().name())),
+        ("launches_per_rep", json!(batch.launches)),
+    ];
+    let mut results: BTreeMap<String, serde_json::Value> = [
+        ("mpoints_per_s", json!(mpts)),
+        ("rel_error_max_vs_f64", json!(max_err)),
+        ("rel_error_rms_vs_f64", json!(rms_err)),
+        ("checksum_sum", json!(mine.iter().sum::<f64>())),
+        ("points_differing_from_host", json!(differ)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    record_power(&mut results, &batch, "gbs_per_w", gbs.median, dev, 1);
+    let triad = peaks.and_then(|p| p.stream_triad_gbs);
+    Ok(Record {
+        kernel: record_kernel(s.kind).into(),
+        precision: s.precision.name().into(),
+        params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        flop_convention: cost::stencil::flop_convention(s.kind),
+        time_s,
+        gflops,
+        efficiency: Efficiency { vs_theoretical: peaks.and_then(|p| p.memory_bandwidth_gbs).map(|b| gbs.median / b), vs_empirical: triad.map(|t| gbs.median / t) },
+        accuracy: Accuracy::default(),
+        valid,
+        failure,
+        results,
+        bandwidth_gbs: Some(gbs),
+        checksum: Some(format!("{:016x}", checksum(ctx, &mine))),
+    })
+}
