@@ -8,7 +8,7 @@
 
 use crate::lu::Storage;
 use crate::{Gpu, GpuError, Result};
-use cudarc::driver::{CudaFunction, CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaFunction, CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 use std::ops::Range;
 
 /// effcal's CUDA C of the sweeps, after [`crate::kernels::CONVERSIONS`]: [`source`].
@@ -69,6 +69,15 @@ TWENTY_SEVEN(twentyseven_f64, double, double, LD_F64, ST_F64)
 TWENTY_SEVEN(twentyseven_f32, float, float, LD_F32, ST_F32)
 TWENTY_SEVEN(twentyseven_bf16, unsigned short, float, LD_BF16, ST_BF16)
 TWENTY_SEVEN(twentyseven_f16, unsigned short, float, LD_F16, ST_F16)
+
+// A 2D copy of bytes: dst (rows × cols, row stride ldd) = src (row stride lds); the halo's
+// boxes on their way to and from the host.
+extern "C" __global__ void copy_bytes(const unsigned char *src, long long lds, unsigned char *dst,
+                                      long long ldd, long long rows, long long cols) {
+    long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) dst[r * ldd + c] = src[r * lds + c];
+}
 "#;
 
 /// The whole CUDA C of the sweeps: the conversions and [`SOURCE`].
@@ -112,10 +121,33 @@ pub fn launch_config(region: &[Range<usize>; 3]) -> LaunchConfig {
     LaunchConfig { grid_dim: (k.len().div_ceil(BLOCK as usize) as u32, j.len() as u32, i.len() as u32), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
 }
 
+/// A box of a padded block (ranges of i, j, k) as the rows of a 2D copy: its first
+/// element, rows, elements per row and the elements between rows' starts. None where its
+/// rows are not evenly spaced (several i and a part of the j range). The halo's faces are
+/// all even: one i plane's rows, one j row per plane, or one k element per row of whole
+/// planes.
+pub fn box_rows(padded: [usize; 3], b: &[Range<usize>; 3]) -> Option<(usize, usize, usize, usize)> {
+    let [n0, n1, n2] = padded;
+    let [i, j, k] = b;
+    debug_assert!(i.end <= n0 && j.end <= n1 && k.end <= n2);
+    let first = (i.start * n1 + j.start) * n2 + k.start;
+    let (plane, row) = (n1 * n2, n2);
+    if i.len() <= 1 {
+        Some((first, j.len(), k.len(), row))
+    } else if j.len() == 1 {
+        Some((first, i.len(), k.len(), plane))
+    } else if *j == (0..n1) {
+        Some((first, i.len() * n1, k.len(), row))
+    } else {
+        None
+    }
+}
+
 /// Two fields on the device (the old and the new), swept in turn.
 pub struct DeviceStencil<'g> {
     gpu: &'g Gpu,
     f: CudaFunction,
+    copy: CudaFunction,
     u: CudaSlice<u8>,
     v: CudaSlice<u8>,
     /// Padded extents.
@@ -132,9 +164,10 @@ impl<'g> DeviceStencil<'g> {
         }
         let module = gpu.ctx.load_module(crate::kernels::compile_source(&source(), gpu.info.compute_capability, &OPTIONS)?)?;
         let f = module.load_function(sweep.kernel(storage))?;
+        let copy = module.load_function("copy_bytes")?;
         let s = &gpu.stream;
         let (u, v) = (s.clone_htod(field)?, s.clone_htod(field)?);
-        Ok(DeviceStencil { gpu, f, u, v, n: padded, storage, weights })
+        Ok(DeviceStencil { gpu, f, copy, u, v, n: padded, storage, weights })
     }
 
     /// Both fields back to `field`.
@@ -168,6 +201,58 @@ impl<'g> DeviceStencil<'g> {
         // padded block; the region is inside it with its ghost layer (the caller's).
         unsafe { b.launch(cfg)? };
         std::mem::swap(&mut self.u, &mut self.v);
+        Ok(())
+    }
+
+    /// Queues a 2D byte copy (addresses and strides in bytes).
+    fn copy_launch(&self, src: u64, lds: usize, dst: u64, ldd: usize, rows: usize, cols: usize) -> Result<()> {
+        if rows == 0 || cols == 0 {
+            return Ok(());
+        }
+        let (lds, ldd, r, c) = (lds as i64, ldd as i64, rows as i64, cols as i64);
+        let cfg = LaunchConfig { grid_dim: (cols.div_ceil(BLOCK as usize) as u32, rows.clamp(1, 65535) as u32, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+        // SAFETY: copy_bytes(const uchar*, long long, uchar*, long long, long long, long
+        // long): both sides hold rows × cols bytes at their strides (the callers' boxes).
+        unsafe { self.gpu.stream.launch_builder(&self.copy).arg(&src).arg(&lds).arg(&dst).arg(&ldd).arg(&r).arg(&c).launch(cfg)? };
+        Ok(())
+    }
+
+    fn rows_of(&self, b: &[Range<usize>; 3]) -> Result<(usize, usize, usize, usize)> {
+        box_rows(self.n, b).ok_or_else(|| GpuError::Unsupported(format!("a halo box {b:?} whose rows are not evenly spaced")))
+    }
+
+    /// The present field's points in box `b`, row after row (i, then j), as bytes (after
+    /// the queued work).
+    pub fn download_box(&mut self, b: &[Range<usize>; 3]) -> Result<Vec<u8>> {
+        let (first, rows, cols, stride) = self.rows_of(b)?;
+        let e = self.storage.bytes();
+        let gpu = self.gpu;
+        let s = &gpu.stream;
+        let mut staging = s.alloc_zeros::<u8>((rows * cols * e).max(1))?;
+        let src = self.u.device_ptr(s).0;
+        let dst = staging.device_ptr_mut(s).0;
+        self.copy_launch(src + (first * e) as u64, stride * e, dst, cols * e, rows, cols * e)?;
+        let mut host = s.clone_dtoh(&staging)?;
+        host.truncate(rows * cols * e);
+        Ok(host)
+    }
+
+    /// Writes `bytes` (the box's points, row after row) into the present field's box `b`.
+    pub fn upload_box(&mut self, b: &[Range<usize>; 3], bytes: &[u8]) -> Result<()> {
+        let (first, rows, cols, stride) = self.rows_of(b)?;
+        let e = self.storage.bytes();
+        assert_eq!(bytes.len(), rows * cols * e, "upload_box: the bytes do not fill the box");
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let gpu = self.gpu;
+        let s = &gpu.stream;
+        let staging = s.clone_htod(bytes)?;
+        let src = staging.device_ptr(s).0;
+        let dst = self.u.device_ptr_mut(s).0;
+        self.copy_launch(src, cols * e, dst + (first * e) as u64, stride * e, rows, cols * e)?;
+        // The staging buffer is freed in stream order, after the copy.
+        drop(staging);
         Ok(())
     }
 
@@ -280,6 +365,48 @@ int main(void) {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// The halo's boxes as 2D copies cover exactly their points, in the halo's order (i,
+    /// then j, then k).
+    #[test]
+    fn halo_boxes_are_even_rows() {
+        let padded = [6, 5, 7];
+        let n = padded.map(|x| x - 2);
+        let at = |i: usize, j: usize, k: usize| (i * padded[1] + j) * padded[2] + k;
+        for d in 0..3 {
+            for side in 0..2 {
+                for ghost in [false, true] {
+                    // The halo's face (harness/src/bench/stencil/halo.rs): dims before d whole,
+                    // after d the interior.
+                    let b: [Range<usize>; 3] = std::array::from_fn(|e| {
+                        if e == d {
+                            let x = match (side, ghost) {
+                                (0, false) => 1,
+                                (1, false) => n[d],
+                                (0, true) => 0,
+                                _ => n[d] + 1,
+                            };
+                            x..x + 1
+                        } else if e < d {
+                            0..padded[e]
+                        } else {
+                            1..n[e] + 1
+                        }
+                    });
+                    let (first, rows, cols, stride) = box_rows(padded, &b).expect("faces are even");
+                    let got: Vec<usize> = (0..rows).flat_map(|r| (0..cols).map(move |c| first + r * stride + c)).collect();
+                    let mut want = Vec::new();
+                    for i in b[0].clone() {
+                        for j in b[1].clone() {
+                            want.extend(b[2].clone().map(|k| at(i, j, k)));
+                        }
+                    }
+                    assert_eq!(got, want, "face d={d} side={side} ghost={ghost}");
+                }
+            }
+        }
+        assert_eq!(box_rows(padded, &[1..3, 1..4, 0..7]), None, "uneven rows are refused");
+    }
+
     /// Where NVRTC is at hand, the sweeps compile for Hopper without FMA contraction.
     #[test]
     fn the_stencil_source_compiles_where_nvrtc_is_present() {
@@ -294,6 +421,7 @@ int main(void) {
                 assert!(text.contains(&format!(".entry {}(", sweep.kernel(st))), "{} is in the PTX", sweep.kernel(st));
             }
         }
+        assert!(text.contains(".entry copy_bytes("), "copy_bytes is in the PTX");
         assert!(!text.contains("fma.rn.f32") && !text.contains("fma.rn.f64"), "no FMA contraction");
     }
 }

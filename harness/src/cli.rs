@@ -288,8 +288,9 @@ pub struct HplArgs {
 
 #[derive(Debug, Args)]
 pub struct StencilArgs {
-    /// What sweeps: cpu (effcal's kernels on the ranks' cores) or gpu (one NVIDIA GPU, one
-    /// rank: 7pt and 27pt in f64, f32, bf16, f16, checked bit for bit against the host)
+    /// What sweeps: cpu (effcal's kernels on the ranks' cores) or gpu (one NVIDIA GPU per
+    /// rank, halos through the host: 7pt and 27pt in f64, f32, bf16, f16, checked bit for
+    /// bit against the host's sweeps)
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     pub device: String,
     /// Stencil: 7pt, himeno or 27pt

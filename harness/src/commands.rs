@@ -211,7 +211,7 @@ const GPU_STENCIL_PEAKS: GpuPeakSettings = GpuPeakSettings { fma_seconds: 0.2, g
 /// `effcal stencil --device gpu`: each run on one GPU (one rank), after the GPU's peaks.
 fn gpu_stencil(a: &StencilArgs, ctx: &Ctx, runs: &[StencilSettings], given: &Given) -> Result<Outcome> {
     for s in runs {
-        bench::stencil::gpu::check(s, ctx.world.size(), a.net)?;
+        bench::stencil::gpu::check(s, a.net)?;
     }
     let mut dev = Device::open(ctx)?;
     check_json(ctx, a.json.as_deref())?;

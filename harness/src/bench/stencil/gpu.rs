@@ -1,11 +1,16 @@
-//! Stencils on a GPU (`effcal stencil --device gpu`, one rank): the 7- and 27-point sweeps
-//! of fields stored in f64, f32, bf16 or f16 on the device (effcal-gpu's DeviceStencil),
-//! timed in batches as the GPU GEMMs are, and checked exactly: the same sweeps run on the
-//! host by effcal-kernels from the same initial field must give the same bits (the device
-//! code is the same expression in the same order, without FMA contraction). A field that
-//! differs is FAILED. Bytes per point and FLOPs are the CPU records' conventions.
+//! Stencils on GPUs (`effcal stencil --device gpu`, one GPU per rank): the 7- and 27-point
+//! sweeps of fields stored in f64, f32, bf16 or f16 on the device (effcal-gpu's
+//! DeviceStencil), on the CPU runs' decomposition, timed in batches as the GPU GEMMs are,
+//! and checked exactly: the same exchange-and-sweeps run on the host by effcal-kernels from
+//! the same initial field must give the same bits (the device code is the same expression
+//! in the same order, without FMA contraction). A field that differs is FAILED. The halo
+//! is host-staged: each rank's faces come from its device into a host copy of its block,
+//! the CPU's three-phase exchange runs there, the ghosts go back (no overlap). Bytes per
+//! point and FLOPs are the CPU records' conventions.
 
+use super::halo::{face, pack, unpack};
 use super::{Arithmetic, Halo, Place, State, StencilSettings, checksum, error_vs_f64, initial_field, owned, place, record_kernel, weights};
+use effcal_kernels::stencil::Block;
 use crate::bench::gpu::{Device, agreed, batched, error, record_power};
 use crate::bench::wire::{self, Pod};
 use crate::bench::{Ctx, with_element};
@@ -21,10 +26,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The settings a GPU stencil refuses, each by its field, before the device is opened.
-pub fn check(s: &StencilSettings, ranks: usize, net: bool) -> Result<()> {
-    if ranks != 1 {
-        return Err(Error::invalid("--device", "gpu", format!("one rank for stencils on a GPU ({ranks} were started): the exchange of halos between GPUs is not written yet")));
-    }
+pub fn check(s: &StencilSettings, net: bool) -> Result<()> {
     if s.kind == Kind::Himeno {
         return Err(Error::invalid("--kind", "himeno", "7pt or 27pt with --device gpu"));
     }
@@ -35,10 +37,7 @@ pub fn check(s: &StencilSettings, ranks: usize, net: bool) -> Result<()> {
         return Err(Error::invalid("--arithmetic", "f16", "wide (the default) with --device gpu"));
     }
     if net {
-        return Err(Error::invalid("--net", "on", "off with --device gpu (one rank: no halo to model)"));
-    }
-    if s.global.iter().any(|&g| g - 2 > 65535) {
-        return Err(Error::invalid("--size", format!("{:?}", s.global), "at most 65537 points per dimension with --device gpu"));
+        return Err(Error::invalid("--net", "on", "off with --device gpu (the halo model is the CPU runs')"));
     }
     Ok(())
 }
@@ -54,7 +53,7 @@ fn storage(p: Precision) -> Option<Storage> {
 }
 
 pub fn measure(ctx: &Ctx, dev: &Device, s: &StencilSettings, peaks: Option<&Peaks>) -> Result<Record> {
-    check(s, ctx.world.size(), false)?;
+    check(s, false)?;
     with_element!(s.precision, run(ctx, dev, s, peaks))
 }
 
@@ -62,9 +61,16 @@ fn run<T: Element + Send + Pod>(ctx: &Ctx, dev: &Device, s: &StencilSettings, pe
 where
     T::Acc: Real,
 {
-    let pl: Place = place(ctx, s.global, [1, 1, 1]);
+    let dims = super::check(s, ctx.world.size())?;
+    let pl: Place = place(ctx, s.global, dims);
+    if pl.n.iter().any(|&x| x > 65535) {
+        return Err(Error::invalid("--size", format!("{:?}", s.global), "blocks of at most 65535 points per dimension with --device gpu (more ranks, or a smaller grid)"));
+    }
     let mut halo = Halo::new(&pl.cart, pl.neighbours);
     let start = initial_field::<T>(&pl, s.global, ctx.seed);
+    // The host's copy of the field the halo exchange reads and writes: only the faces
+    // travel between it and the device.
+    let mut mirror = start.clone();
     let sweep = if s.kind == Kind::Seven { Sweep::Seven } else { Sweep::TwentySeven };
     let (c0, c1) = weights::<f64>(s.kind);
     let padded = pl.n.map(|x| x + 2);
@@ -72,14 +78,15 @@ where
     let made = DeviceStencil::new(&dev.gpu, sweep, storage(s.precision).expect("checked"), padded, wire::bytes_of(&start.data), (c0, c1)).map_err(error);
     let mut st = agreed(ctx, made)?;
 
-    // The answer: `iters` sweeps from the initial field, against the host's.
-    let answer = (0..s.iters).try_for_each(|_| st.sweep(&region)).and_then(|()| st.field()).map_err(error);
+    // The answer: `iters` exchange-and-sweeps from the initial field, against the host's.
+    let answer = (0..s.iters).try_for_each(|_| step(&mut st, &mut halo, &mut mirror, &region)).and_then(|()| st.field()).map_err(error);
     let got = agreed(ctx, answer)?;
     let got = effcal_kernels::stencil::Block::<T> { data: wire::read::<T>(&got, start.data.len()).0, ..start.clone() };
     let mut host = State::<T>::new(s.kind, &pl, s.global, ctx.seed, Stores::Normal, Arithmetic::Wide);
     for _ in 0..s.iters {
         host.step(s.kind, &mut halo, &pl.region, false);
     }
+    let points: usize = s.global.iter().map(|g| g - 2).product();
     let (mine, want) = (owned(&got), owned(&host.u));
     let differ = mine.iter().zip(&want).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
     let (max_err, rms_err) = error_vs_f64(ctx, s, &pl, &mut halo, &mine);
@@ -87,18 +94,20 @@ where
     // Timing: a launch is `iters` sweeps; batches of launches as the GPU GEMMs.
     agreed(ctx, st.load(wire::bytes_of(&start.data)).map_err(error))?;
     let what = format!("gpu stencil {} {}", s.kind.name(), s.precision);
-    let batch = batched(ctx, dev, &what, 0.2, || (0..s.iters).try_for_each(|_| st.sweep(&region)))?;
+    let mut mirror = start.clone();
+    let batch = batched(ctx, dev, &what, 0.2, || (0..s.iters).try_for_each(|_| step(&mut st, &mut halo, &mut mirror, &region)))?;
 
-    let points: usize = s.global.iter().map(|g| g - 2).product();
     let work = points as f64 * s.iters as f64;
     let time_s = Stats::of(&batch.per_launch);
     let gflops = Stats::rate(work * cost::stencil::flops_per_point(s.kind) as f64 / 1e9, &time_s);
     let gbs = Stats::rate(work * cost::stencil::bytes_per_point(s.kind, s.precision) as f64 / 1e9, &time_s);
     let mpts = Stats::rate(work / 1e6, &time_s);
-    let finite = mine.iter().all(|x| x.is_finite());
+    let w = &ctx.world;
+    let differ = w.sum(differ as f64) as usize;
+    let finite = w.all(mine.iter().all(|x| x.is_finite()));
     let valid = finite && differ == 0;
     let failure = if differ > 0 {
-        Some(format!("the GPU's field differs from the host's (effcal-kernels' sweeps of the same field) at {differ} of {} points", mine.len()))
+        Some(format!("the GPUs' field differs from the host's (effcal-kernels' sweeps of the same field, the same decomposition) at {differ} of {points} points"))
     } else if !finite {
         Some("the field holds non-finite values".to_string())
     } else {
@@ -107,9 +116,10 @@ where
     let info = &dev.gpu.info;
     let params = [
         ("size", json!(s.global)),
-        ("dims", json!([1, 1, 1])),
+        ("dims", json!(dims)),
         ("iters", json!(s.iters)),
-        ("ranks", json!(1)),
+        ("ranks", json!(ctx.world.size())),
+        ("overlap", json!(false)),
         ("device", json!("gpu")),
         ("gpu", json!(info.name)),
         ("path", json!(format!("cuda-{}", sweep.kernel(storage(s.precision).expect("checked"))))),
@@ -121,13 +131,13 @@ where
         ("mpoints_per_s", json!(mpts)),
         ("rel_error_max_vs_f64", json!(max_err)),
         ("rel_error_rms_vs_f64", json!(rms_err)),
-        ("checksum_sum", json!(mine.iter().sum::<f64>())),
+        ("checksum_sum", json!(w.sum(mine.iter().sum::<f64>()))),
         ("points_differing_from_host", json!(differ)),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    record_power(&mut results, &batch, "gbs_per_w", gbs.median, dev, 1);
+    record_power(&mut results, &batch, "gbs_per_w", gbs.median, dev, w.size());
     let triad = peaks.and_then(|p| p.stream_triad_gbs);
     Ok(Record {
         kernel: record_kernel(s.kind).into(),
@@ -144,4 +154,28 @@ where
         bandwidth_gbs: Some(gbs),
         checksum: Some(format!("{:016x}", checksum(ctx, &mine))),
     })
+}
+
+/// One exchange-and-sweep on the device: the faces the halo sends come from the device into
+/// the host's copy, the three phases run there as on the CPU, the ghosts they filled go
+/// back; then the sweep. Without neighbours (one rank) nothing moves.
+fn step<T: Pod>(st: &mut DeviceStencil, halo: &mut Halo, mirror: &mut Block<T>, region: &[std::ops::Range<usize>; 3]) -> effcal_gpu::Result<()> {
+    let neighbours = halo.neighbours();
+    let n = mirror.n;
+    // (dimension, side) of every neighbour.
+    let sides: Vec<(usize, usize)> = (0..3).flat_map(|d| (0..2).map(move |side| (d, side))).filter(|&(d, side)| neighbours[d][side].is_some()).collect();
+    if !sides.is_empty() {
+        for &(d, side) in &sides {
+            let b = face(n, d, side, false);
+            unpack(mirror, &b, &st.download_box(&b)?);
+        }
+        halo.exchange(mirror);
+        let mut bytes = Vec::new();
+        for &(d, side) in &sides {
+            let b = face(n, d, side, true);
+            pack(mirror, &b, &mut bytes);
+            st.upload_box(&b, &bytes)?;
+        }
+    }
+    st.sweep(region)
 }

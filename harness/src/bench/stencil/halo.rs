@@ -32,7 +32,7 @@ pub struct Halo<'c> {
 /// The box of block points a phase moves for direction `side` of dimension `d`: the plane
 /// sent (`ghost = false`) or received (`ghost = true`); dims before `d` include their
 /// ghosts, dims after it do not.
-fn face(n: [usize; 3], d: usize, side: usize, ghost: bool) -> [Range<usize>; 3] {
+pub(crate) fn face(n: [usize; 3], d: usize, side: usize, ghost: bool) -> [Range<usize>; 3] {
     std::array::from_fn(|e| {
         if e == d {
             let at = match (side, ghost) {
@@ -50,7 +50,7 @@ fn face(n: [usize; 3], d: usize, side: usize, ghost: bool) -> [Range<usize>; 3] 
     })
 }
 
-fn pack<T: Pod>(b: &Block<T>, r: &[Range<usize>; 3], out: &mut Vec<u8>) {
+pub(crate) fn pack<T: Pod>(b: &Block<T>, r: &[Range<usize>; 3], out: &mut Vec<u8>) {
     out.clear();
     for i in r[0].clone() {
         for j in r[1].clone() {
@@ -60,7 +60,7 @@ fn pack<T: Pod>(b: &Block<T>, r: &[Range<usize>; 3], out: &mut Vec<u8>) {
     }
 }
 
-fn unpack<T: Pod>(b: &mut Block<T>, r: &[Range<usize>; 3], bytes: &[u8]) {
+pub(crate) fn unpack<T: Pod>(b: &mut Block<T>, r: &[Range<usize>; 3], bytes: &[u8]) {
     let mut rest = bytes;
     for i in r[0].clone() {
         for j in r[1].clone() {
