@@ -94,3 +94,36 @@ fn a_system_description_gives_the_theoretical_peaks_and_bandwidth() {
     let vs = r["efficiency"]["vs_theoretical"].as_f64().unwrap();
     assert!((vs - r["bandwidth_gbs"]["median"].as_f64().unwrap() / 1024.0).abs() < 1e-12);
 }
+
+/// A plan with `run.device = "gpu"`: its runs listed by --dry-run with the GPU's block size,
+/// what a GPU cannot run refused by key, and without a GPU the run refused before anything
+/// is measured (exit 2, no JSON).
+#[test]
+fn a_gpu_plan_lists_its_runs_and_is_refused_without_a_gpu() {
+    let gpu = "[run]\nreps = 1\nwarmup = 0\ndevice = \"gpu\"\n[gemm]\nn = 1024\nprecisions = [\"f64\", \"e4m3\"]\n\
+               [hpl_mxp]\nn = 8192\nprecisions = [\"bf16\", \"f64\"]\n[stencil]\nkinds = [\"27pt\"]\nprecisions = [\"f16\"]\nsize = [66, 66, 66]\niters = 3\n";
+    let cfg = plan("gpu.toml", gpu);
+    let json = tmp("gpu-plan.json");
+    let out = ok(&effcal(&["run", "--dry-run", "--config", cfg.to_str().unwrap(), "--out", json.to_str().unwrap()]));
+    assert!(out.contains("on 1 GPU(s), one per rank; nothing measured"), "{out}");
+    for line in ["gemm     f64   n=1024", "gemm     e4m3  n=1024", "hpl-mxp  bf16  n=8192 nb=1024 1×1", "hpl-mxp  f64   n=8192 nb=1024 1×1", "stencil-27pt f16   66×66×66 iters=3"] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    let out = effcal(&["run", "--config", cfg.to_str().unwrap(), "--out", json.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    if out.status.code() == Some(2) {
+        assert!(err.contains("invalid --device 'gpu': a machine with a usable NVIDIA GPU"), "{err}");
+        assert!(!text(&out.stdout).contains("Peaks for") && !json.exists(), "nothing measured");
+    }
+    let refused = |name: &str, body: &str, want: &str| {
+        let cfg = plan(name, body);
+        let out = effcal(&["run", "--dry-run", "--config", cfg.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = text(&out.stderr);
+        assert!(err.contains(&format!("config {}: {want}", cfg.display())), "{name}: {err}");
+    };
+    refused("gpu-device.toml", "[run]\ndevice = \"tpu\"\n", "run.device = \"tpu\": allowed: \"cpu\", \"gpu\"");
+    refused("gpu-fraction.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nmemory_fraction = 0.5\nprecisions = [\"bf16\"]\n", "hpl_mxp.memory_fraction with run.device = \"gpu\": allowed: a size");
+    refused("gpu-fp8.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nn = 1024\nprecisions = [\"e4m3\"]\n", "hpl_mxp: invalid --precision 'e4m3': f64, f32, bf16 or f16 with --device gpu");
+    refused("gpu-himeno.toml", "[run]\ndevice = \"gpu\"\n[stencil]\nkinds = [\"himeno\"]\nprecisions = [\"f32\"]\nsize = [34, 34, 66]\niters = 2\n", "stencil: invalid --kind 'himeno': 7pt or 27pt with --device gpu");
+}

@@ -446,10 +446,14 @@ pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome
     // Sizes for this run's ranks and memory, and every run checked, before anything is
     // measured.
     let node_share = ctx.node.memory_bytes / ctx.local_ranks() as u64;
-    let memory = config::Memory { per_rank: ctx.world.min(node_share as f64) as u64, ranks: ctx.world.size() };
+    // A GPU plan's sizes are given (parse refuses fractions) and not held in host memory.
+    let memory = config::Memory { per_rank: if plan.run.gpu() { 0 } else { ctx.world.min(node_share as f64) as u64 }, ranks: ctx.world.size() };
     let ranks = ctx.world.size();
     let sizes = checked.sizes(memory, |size| stencil::decomp::balanced_dims(ranks, size))?;
     let mut runs = plan_runs(&checked, &sizes, ranks)?;
+    if plan.run.gpu() {
+        return gpu_plan(a, &ctx, &checked, runs, named_out, out, given);
+    }
     if a.dry_run {
         let s = peak_settings(plan.peak.fma_seconds, None, given);
         let (peaks, clock) = bench::peak::theoretical(&ctx, &s);
@@ -497,6 +501,87 @@ pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome
     runs.stencils.retain(|s| !session.skip(stencil::record_kernel(s.kind), s.precision, &key(s)));
     if plan.stencil.is_some() {
         run_stencils(&ctx, &mut session, &runs.stencils)?;
+    }
+    session.finish()
+}
+
+/// `effcal run` of a plan with `run.device = "gpu"`: its runs on one GPU per rank, after
+/// the GPUs' peaks (with the device triad, the stencils' ceiling), as the `--device gpu`
+/// commands run them; `--dry-run` lists them.
+fn gpu_plan(a: &RunArgs, ctx: &Ctx, checked: &config::Checked, mut runs: PlanRuns, named_out: Option<std::path::PathBuf>, out: std::path::PathBuf, given: &Given) -> Result<Outcome> {
+    let plan = &checked.plan;
+    let cfg = |message: String| Error::Config { file: checked.file.clone(), message };
+    let mut gemms = Vec::new();
+    for g in &runs.gemm {
+        let arith = Arith::parse(g.precision.name()).map_err(cfg)?;
+        if g.scaling == ScaleMode::Mx {
+            return Err(cfg("gemm.scaling_fp8 = \"mx\" with run.device = \"gpu\": allowed: none, tensor".into()));
+        }
+        gemms.push(GpuGemmSettings { scaling: g.scaling, ..GpuGemmSettings::square(arith, g.n, g.samples) });
+    }
+    for h in runs.hpl.iter_mut() {
+        if plan.hpl_mxp.as_ref().is_some_and(|x| x.nb.is_none()) {
+            h.nb = hpl::gpu::GPU_NB;
+        }
+        hpl::gpu::check(h).map_err(|e| cfg(format!("hpl_mxp: {e}")))?;
+        hpl::check(h, ctx.world.size())?;
+    }
+    for s in &runs.stencils {
+        bench::stencil::gpu::check(s, false).map_err(|e| cfg(format!("stencil: {e}")))?;
+    }
+    if a.dry_run {
+        if ctx.world.is_root() {
+            let mut t = format!("Dry run of {} on {} GPU(s), one per rank; nothing measured.\n", checked.file, ctx.world.size());
+            t += &gemms.iter().map(|g| format!("gemm     {:<5} n={}\n", g.arith.name(), g.n)).collect::<String>();
+            t += &runs.hpl.iter().map(|h| format!("hpl-mxp  {:<5} n={} nb={} {}×{}\n", h.precision.name(), h.n, h.nb, h.p, h.q)).collect::<String>();
+            t += &runs.stencils.iter().map(|s| format!("{:<8} {:<5} {}×{}×{} iters={}\n", stencil::record_kernel(s.kind), s.precision.name(), s.global[0], s.global[1], s.global[2], s.iters)).collect::<String>();
+            print!("{t}");
+        }
+        return Ok(Outcome::Passed);
+    }
+    check_output(ctx, &out, "--out", named_out.is_none())?;
+    let exists = !ctx.world.all(!(ctx.world.is_root() && out.exists()));
+    if exists && !a.resume && !a.force {
+        return Err(Error::invalid("--out", out.display(), "a new file: it exists (--resume continues it, --force overwrites it)"));
+    }
+    let resumed = if a.resume { resume(ctx, &out)? } else { None };
+    let mut dev = Device::open(ctx)?;
+    let triad = if plan.peak.triad_elements > 0 { plan.peak.triad_elements } else { 1 << 27 };
+    let peaks = GpuPeakSettings { fma_seconds: plan.peak.fma_seconds, gemm_n: 8192, triad_elements: Some(triad) };
+    let mut session = Session::start_gpu(ctx, Some(&out), &mut dev, &peaks, given.peaks)?;
+    if let Some(resumed) = resumed {
+        session.doc.records = resumed.records;
+    }
+    if !gemms.is_empty() {
+        session.print(&output::gpu_gemm_header(ctx.world.size(), &dev.gpu.info.name));
+    }
+    for g in &gemms {
+        if session.skip_named("gemm", g.arith.name(), &[("n", serde_json::json!(g.n))]) {
+            continue;
+        }
+        let record = bench::gpu::gemm(ctx, &dev, g, session.doc.peaks.as_ref())?;
+        let row = output::gemm_row(&record) + &output::gpu_power_line(&record);
+        session.add(record, &row)?;
+    }
+    runs.hpl.retain(|h| !session.skip("hpl-mxp", h.precision, &[("n", serde_json::json!(h.n)), ("nb", serde_json::json!(h.nb))]));
+    if !runs.hpl.is_empty() {
+        session.print(&output::hpl_header());
+    }
+    for h in &runs.hpl {
+        let record = hpl::gpu::measure(ctx, &dev, h, session.doc.peaks.as_ref())?;
+        let text = output::hpl_block(&record) + &output::gpu_power_line(&record);
+        session.add(record, &text)?;
+    }
+    session.annotate(output::apply_speedups)?;
+    let key = |s: &StencilSettings| [("size", serde_json::json!(s.global)), ("iters", serde_json::json!(s.iters))];
+    runs.stencils.retain(|s| !session.skip(stencil::record_kernel(s.kind), s.precision, &key(s)));
+    if !runs.stencils.is_empty() {
+        session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
+    }
+    for s in &runs.stencils {
+        let record = bench::stencil::gpu::measure(ctx, &dev, s, session.doc.peaks.as_ref())?;
+        let text = output::stencil_row(&record) + &output::gpu_power_line(&record);
+        session.add(record, &text)?;
     }
     session.finish()
 }

@@ -39,11 +39,19 @@ pub struct RunSection {
     pub threads: Option<usize>,
     /// The calibration JSON [default: results/calibration.json]; --out wins.
     pub out: Option<String>,
+    /// What measures: cpu (default) or gpu (one NVIDIA GPU per rank, as `--device gpu`).
+    pub device: String,
 }
 
 impl Default for RunSection {
     fn default() -> Self {
-        Self { reps: 5, warmup: 1, seed: 42, threads: None, out: None }
+        Self { reps: 5, warmup: 1, seed: 42, threads: None, out: None, device: "cpu".into() }
+    }
+}
+
+impl RunSection {
+    pub fn gpu(&self) -> bool {
+        self.device == "gpu"
     }
 }
 
@@ -216,6 +224,19 @@ impl Plan {
         }
         if let Some(t) = plan.run.threads.filter(|&t| t == 0 || t > 4096) {
             return Err(err(format!("run.threads = {t}: must be in 1..=4096")));
+        }
+        if plan.run.device != "cpu" && plan.run.device != "gpu" {
+            return Err(err(format!("run.device = \"{}\": allowed: \"cpu\", \"gpu\"", plan.run.device)));
+        }
+        if plan.run.gpu() {
+            // A GPU plan is sized by hand: the memory rules here are the CPU runs'.
+            let fraction = [plan.gemm.as_ref().map(|g| ("gemm", g.memory_fraction)), plan.hpl_mxp.as_ref().map(|h| ("hpl_mxp", h.memory_fraction)), plan.stencil.as_ref().map(|s| ("stencil", s.memory_fraction))]
+                .into_iter()
+                .flatten()
+                .find(|(_, f)| f.is_some());
+            if let Some((section, _)) = fraction {
+                return Err(err(format!("{section}.memory_fraction with run.device = \"gpu\": allowed: a size (n or size); sizes from a GPU's memory are not derived yet")));
+            }
         }
         if !(plan.peak.fma_seconds > 0.0 && plan.peak.fma_seconds <= 60.0) {
             return Err(err(format!("peak.fma_seconds = {}: must be in (0, 60]", plan.peak.fma_seconds)));

@@ -168,7 +168,12 @@ impl<'a> Session<'a> {
     /// True (and says so) when the calibration already holds a record of `kernel` in
     /// `precision` whose params have these values: a resumed run skips it.
     pub(crate) fn skip(&self, kernel: &str, precision: Precision, params: &[(&str, serde_json::Value)]) -> bool {
-        let done = self.doc.records.iter().any(|r| r.kernel == kernel && r.precision == precision.name() && params.iter().all(|(k, v)| r.params.get(*k) == Some(v)));
+        self.skip_named(kernel, precision.name(), params)
+    }
+
+    /// [`skip`](Self::skip) for a precision by name (a GPU's, such as tf32).
+    pub(crate) fn skip_named(&self, kernel: &str, precision: &str, params: &[(&str, serde_json::Value)]) -> bool {
+        let done = self.doc.records.iter().any(|r| r.kernel == kernel && r.precision == precision && params.iter().all(|(k, v)| r.params.get(*k) == Some(v)));
         if done {
             self.print(&format!("{kernel} {precision}: already in the calibration (resumed), skipped\n"));
         }
