@@ -80,6 +80,19 @@ pub enum Storage {
 }
 
 impl Storage {
+    /// The storage of a precision's fields and panels on the device: f64, f32, bf16, f16
+    /// (None for the formats effcal's GPU LU and stencils do not hold).
+    pub fn of(p: effcal_kernels::Precision) -> Option<Self> {
+        use effcal_kernels::Precision as P;
+        match p {
+            P::F64 => Some(Self::F64),
+            P::F32 => Some(Self::F32),
+            P::Bf16 => Some(Self::Bf16),
+            P::F16 => Some(Self::F16),
+            _ => None,
+        }
+    }
+
     pub const fn bytes(self) -> usize {
         match self {
             Self::F64 => 8,

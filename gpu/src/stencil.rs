@@ -23,36 +23,38 @@ pub const SOURCE: &str = r#"
 #define ST_BF16(x) bf16_rn(x)
 #define ST_F16(x) f16_rn(x)
 
-// dst = c0*u + c1*(((u[k-1] + u[k+1]) + (u[i-1] + u[i+1])) + (u[j-1] + u[j+1])), as
-// effcal-kernels' sweep7; n1, n2: the padded extents of j and k.
-#define SEVEN(NAME, T, A, LD, ST)                                                       \
+// The sweeps' common head (one thread per point of the region: k from x, j from the
+// grid's y, i from its z) and tail (dst = c0*u + c1*s, two roundings and a sum, as the CPU).
+#define SWEEP_HEAD(NAME, T, A)                                                          \
 extern "C" __global__ void NAME(const T *u, T *v, long long n1, long long n2,          \
                                 long long i0, long long j0, long long k0, long long nk, \
                                 A c0, A c1) {                                          \
     long long k = k0 + (long long)blockIdx.x * blockDim.x + threadIdx.x;               \
     long long j = j0 + blockIdx.y, i = i0 + blockIdx.z;                                 \
-    if (k >= k0 + nk) return;                                                           \
-    A s = ((LD(u[AT(i, j, k - 1)]) + LD(u[AT(i, j, k + 1)]))                            \
-           + (LD(u[AT(i - 1, j, k)]) + LD(u[AT(i + 1, j, k)])))                         \
-          + (LD(u[AT(i, j - 1, k)]) + LD(u[AT(i, j + 1, k)]));                          \
+    if (k >= k0 + nk) return;
+#define SWEEP_TAIL(A, LD, ST)                                                           \
     A p = c0 * LD(u[AT(i, j, k)]);                                                      \
     A q = c1 * s;                                                                       \
     v[AT(i, j, k)] = ST(p + q);                                                         \
 }
+
+// s = ((u[k-1] + u[k+1]) + (u[i-1] + u[i+1])) + (u[j-1] + u[j+1]), as effcal-kernels'
+// sweep7; n1, n2: the padded extents of j and k.
+#define SEVEN(NAME, T, A, LD, ST)                                                       \
+SWEEP_HEAD(NAME, T, A)                                                                  \
+    A s = ((LD(u[AT(i, j, k - 1)]) + LD(u[AT(i, j, k + 1)]))                            \
+           + (LD(u[AT(i - 1, j, k)]) + LD(u[AT(i + 1, j, k)])))                         \
+          + (LD(u[AT(i, j - 1, k)]) + LD(u[AT(i, j + 1, k)]));                          \
+SWEEP_TAIL(A, LD, ST)
 SEVEN(seven_f64, double, double, LD_F64, ST_F64)
 SEVEN(seven_f32, float, float, LD_F32, ST_F32)
 SEVEN(seven_bf16, unsigned short, float, LD_BF16, ST_BF16)
 SEVEN(seven_f16, unsigned short, float, LD_F16, ST_F16)
 
-// dst = c0*u + c1*S, S summed from +0 over the nine rows (i+di, j+dj), di then dj from -1
-// to 1, each adding u[k-1], u[k] (+0 for the centre row) and u[k+1], as sweep27.
+// s summed from +0 over the nine rows (i+di, j+dj), di then dj from -1 to 1, each adding
+// u[k-1], u[k] (+0 for the centre row) and u[k+1], as sweep27.
 #define TWENTY_SEVEN(NAME, T, A, LD, ST)                                                \
-extern "C" __global__ void NAME(const T *u, T *v, long long n1, long long n2,          \
-                                long long i0, long long j0, long long k0, long long nk, \
-                                A c0, A c1) {                                          \
-    long long k = k0 + (long long)blockIdx.x * blockDim.x + threadIdx.x;               \
-    long long j = j0 + blockIdx.y, i = i0 + blockIdx.z;                                 \
-    if (k >= k0 + nk) return;                                                           \
+SWEEP_HEAD(NAME, T, A)                                                                  \
     A s = (A)0;                                                                         \
     for (int di = -1; di <= 1; ++di)                                                    \
         for (int dj = -1; dj <= 1; ++dj) {                                              \
@@ -61,10 +63,7 @@ extern "C" __global__ void NAME(const T *u, T *v, long long n1, long long n2,   
             s = s + ((di == 0 && dj == 0) ? (A)0 : LD(r[0]));                           \
             s = s + LD(r[1]);                                                           \
         }                                                                               \
-    A p = c0 * LD(u[AT(i, j, k)]);                                                      \
-    A q = c1 * s;                                                                       \
-    v[AT(i, j, k)] = ST(p + q);                                                         \
-}
+SWEEP_TAIL(A, LD, ST)
 TWENTY_SEVEN(twentyseven_f64, double, double, LD_F64, ST_F64)
 TWENTY_SEVEN(twentyseven_f32, float, float, LD_F32, ST_F32)
 TWENTY_SEVEN(twentyseven_bf16, unsigned short, float, LD_BF16, ST_BF16)

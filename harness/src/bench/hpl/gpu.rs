@@ -41,20 +41,10 @@ const UPLOAD_BYTES: usize = 256 << 20;
 /// against the host's factorisation of each diagonal block (NB³ work a step).
 pub const GPU_NB: usize = 1024;
 
-/// The precisions a GPU factorisation takes, and its device storage.
-fn storage(p: Precision) -> Option<Storage> {
-    match p {
-        Precision::F64 => Some(Storage::F64),
-        Precision::F32 => Some(Storage::F32),
-        Precision::Bf16 => Some(Storage::Bf16),
-        Precision::F16 => Some(Storage::F16),
-        _ => None,
-    }
-}
 
 /// The settings a GPU run refuses, each by its field (checked before the device is opened).
 pub fn check(s: &HplSettings) -> Result<()> {
-    if storage(s.precision).is_none() {
+    if Storage::of(s.precision).is_none() {
         return Err(Error::invalid("--precision", s.precision.name(), "f64, f32, bf16 or f16 with --device gpu (FP8 factorisations run on the CPU only, as a what-if)"));
     }
     if s.scaling != ScaleMode::None {
@@ -67,16 +57,6 @@ pub fn check(s: &HplSettings) -> Result<()> {
         return Err(Error::invalid("--backend", s.path.name(), "fastest (the default) with --device gpu: the update is cuBLAS's"));
     }
     Ok(())
-}
-
-/// Device bytes a solve of `s` takes on the rank with the most blocks (the matrix, its f64
-/// copy, a block, and the largest L and U panels).
-pub fn device_bytes(s: &HplSettings, p: usize, q: usize) -> u64 {
-    let local = |procs: usize| s.n.div_ceil(s.nb).div_ceil(procs) * s.nb;
-    let (rows, cols) = (local(p).min(s.n), local(q).min(s.n));
-    let acc = if s.precision == Precision::F64 { 8 } else { 4 };
-    let st = storage(s.precision).map_or(8, Storage::bytes) as u64;
-    (rows * cols) as u64 * (acc + 8) + (s.nb * s.nb * acc as usize) as u64 + 2 * ((rows + cols) * s.nb) as u64 * st
 }
 
 /// This rank's blocks on its GPU.
@@ -277,7 +257,7 @@ where
     agreed(ctx, fits)?;
     let made = DeviceLu::<T::Acc>::new(&dev.gpu, rows.local_len(), cols.local_len(), s.nb, true).map_err(error);
     let lu = agreed(ctx, made)?;
-    let storage = storage(s.precision).expect("checked");
+    let storage = Storage::of(s.precision).expect("checked");
     let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, generated: None, f64_loaded: false, energy: None, window: None, no_energy: None };
     let mut record = solve::<T, _>(ctx, s, peaks, &grid, &mut blocks, s.gemm, None)?;
     let info = &dev.gpu.info;

@@ -9,19 +9,19 @@
 //! point and FLOPs are the CPU records' conventions.
 
 use super::halo::{face, pack, unpack};
-use super::{Arithmetic, Halo, Place, State, StencilSettings, checksum, error_vs_f64, initial_field, owned, place, record_kernel, weights};
+use super::{Arithmetic, Halo, Place, Rates, State, StencilSettings, checksum, error_vs_f64, initial_field, owned, place, weights};
 use effcal_kernels::stencil::Block;
 use crate::bench::gpu::{Device, agreed, batched, error, record_power};
 use crate::bench::wire::{self, Pod};
 use crate::bench::{Ctx, with_element};
-use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
+use crate::calibration::{Peaks, Record};
 use crate::error::{Error, Result};
 use crate::timing::Stats;
 use effcal_gpu::lu::Storage;
 use effcal_gpu::stencil::{DeviceStencil, Sweep};
 use effcal_kernels::precision::{Element, Real};
 use effcal_kernels::stencil::{Kind, Stores};
-use effcal_kernels::{Precision, cost};
+use effcal_kernels::cost;
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -30,7 +30,7 @@ pub fn check(s: &StencilSettings, net: bool) -> Result<()> {
     if s.kind == Kind::Himeno {
         return Err(Error::invalid("--kind", "himeno", "7pt or 27pt with --device gpu"));
     }
-    if storage(s.precision).is_none() {
+    if Storage::of(s.precision).is_none() {
         return Err(Error::invalid("--precision", s.precision.name(), "f64, f32, bf16 or f16 with --device gpu"));
     }
     if s.arithmetic != Arithmetic::Wide {
@@ -42,15 +42,6 @@ pub fn check(s: &StencilSettings, net: bool) -> Result<()> {
     Ok(())
 }
 
-fn storage(p: Precision) -> Option<Storage> {
-    match p {
-        Precision::F64 => Some(Storage::F64),
-        Precision::F32 => Some(Storage::F32),
-        Precision::Bf16 => Some(Storage::Bf16),
-        Precision::F16 => Some(Storage::F16),
-        _ => None,
-    }
-}
 
 pub fn measure(ctx: &Ctx, dev: &Device, s: &StencilSettings, peaks: Option<&Peaks>) -> Result<Record> {
     check(s, false)?;
@@ -75,7 +66,7 @@ where
     let (c0, c1) = weights::<f64>(s.kind);
     let padded = pl.n.map(|x| x + 2);
     let region = [pl.region.i.clone(), pl.region.j.clone(), pl.region.k.clone()];
-    let made = DeviceStencil::new(&dev.gpu, sweep, storage(s.precision).expect("checked"), padded, wire::bytes_of(&start.data), (c0, c1)).map_err(error);
+    let made = DeviceStencil::new(&dev.gpu, sweep, Storage::of(s.precision).expect("checked"), padded, wire::bytes_of(&start.data), (c0, c1)).map_err(error);
     let mut st = agreed(ctx, made)?;
 
     // The answer: `iters` exchange-and-sweeps from the initial field, against the host's.
@@ -97,11 +88,8 @@ where
     let mut mirror = start.clone();
     let batch = batched(ctx, dev, &what, 0.2, || (0..s.iters).try_for_each(|_| step(&mut st, &mut halo, &mut mirror, &region)))?;
 
-    let work = points as f64 * s.iters as f64;
     let time_s = Stats::of(&batch.per_launch);
-    let gflops = Stats::rate(work * cost::stencil::flops_per_point(s.kind) as f64 / 1e9, &time_s);
-    let gbs = Stats::rate(work * cost::stencil::bytes_per_point(s.kind, s.precision) as f64 / 1e9, &time_s);
-    let mpts = Stats::rate(work / 1e6, &time_s);
+    let rates = Rates::of(s, &time_s);
     let w = &ctx.world;
     let differ = w.sum(differ as f64) as usize;
     let finite = w.all(mine.iter().all(|x| x.is_finite()));
@@ -122,13 +110,13 @@ where
         ("overlap", json!(false)),
         ("device", json!("gpu")),
         ("gpu", json!(info.name)),
-        ("path", json!(format!("cuda-{}", sweep.kernel(storage(s.precision).expect("checked"))))),
+        ("path", json!(format!("cuda-{}", sweep.kernel(Storage::of(s.precision).expect("checked"))))),
         ("bytes_per_point", json!(cost::stencil::bytes_per_point(s.kind, s.precision))),
         ("arithmetic", json!(s.precision.compute().name())),
         ("launches_per_rep", json!(batch.launches)),
     ];
     let mut results: BTreeMap<String, serde_json::Value> = [
-        ("mpoints_per_s", json!(mpts)),
+        ("mpoints_per_s", json!(rates.mpts)),
         ("rel_error_max_vs_f64", json!(max_err)),
         ("rel_error_rms_vs_f64", json!(rms_err)),
         ("checksum_sum", json!(w.sum(mine.iter().sum::<f64>()))),
@@ -137,23 +125,9 @@ where
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    record_power(&mut results, &batch, "gbs_per_w", gbs.median, dev, w.size());
-    let triad = peaks.and_then(|p| p.stream_triad_gbs);
-    Ok(Record {
-        kernel: record_kernel(s.kind).into(),
-        precision: s.precision.name().into(),
-        params: params.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-        flop_convention: cost::stencil::flop_convention(s.kind),
-        time_s,
-        gflops,
-        efficiency: Efficiency { vs_theoretical: peaks.and_then(|p| p.memory_bandwidth_gbs).map(|b| gbs.median / b), vs_empirical: triad.map(|t| gbs.median / t) },
-        accuracy: Accuracy::default(),
-        valid,
-        failure,
-        results,
-        bandwidth_gbs: Some(gbs),
-        checksum: Some(format!("{:016x}", checksum(ctx, &mine))),
-    })
+    record_power(&mut results, &batch, "gbs_per_w", rates.gbs.median, dev, w.size());
+    let params = params.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    Ok(rates.record(s, peaks, time_s, (params, results), (valid, failure), checksum(ctx, &mine)))
 }
 
 /// One exchange-and-sweep on the device: the faces the halo sends come from the device into

@@ -536,13 +536,9 @@ where
 
     let (max_err, rms_err) = error_vs_f64(ctx, s, &pl, &mut halo, &mine);
 
-    let work = points as f64 * s.iters as f64;
     let time_s = Stats::of(&times);
-    let gflops = Stats::rate(work * cost::stencil::flops_per_point(s.kind) as f64 / 1e9, &time_s);
-    let gbs = Stats::rate(work * cost::stencil::bytes_per_point(s.kind, s.precision) as f64 / 1e9, &time_s);
-    let mpts = Stats::rate(work / 1e6, &time_s);
+    let rates = Rates::of(s, &time_s);
     let halo_s = w.max(st.halo_s);
-    let triad = peaks.and_then(|p| p.stream_triad_gbs);
     let gold_failed = gold.filter(|(change, bound)| change > bound);
     let valid = finite && gold_failed.is_none();
     let failure = if !finite {
@@ -568,7 +564,7 @@ where
     ];
     let results = [
         ("stores_probe_s", probe.map_or(json!(null), |[normal, streaming]| json!({"normal": normal, "streaming": streaming}))),
-        ("mpoints_per_s", json!(mpts)),
+        ("mpoints_per_s", json!(rates.mpts)),
         ("halo_fraction", json!(halo_s / time_s.max)),
         ("halo_s", json!(halo_s)),
         ("rel_error_max_vs_f64", json!(max_err)),
@@ -581,19 +577,52 @@ where
         ("gold_change", gold.map_or(json!(null), |g| json!(g.0))),
         ("gold_bound", gold.map_or(json!(null), |g| json!(g.1))),
     ];
-    Ok(Record {
-        kernel: record_kernel(s.kind).into(),
-        precision: s.precision.name().into(),
-        params: params.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect(),
-        flop_convention: cost::stencil::flop_convention(s.kind),
-        time_s,
-        gflops,
-        efficiency: Efficiency { vs_theoretical: peaks.and_then(|p| p.memory_bandwidth_gbs).map(|b| gbs.median / b), vs_empirical: triad.map(|t| gbs.median / t) },
-        accuracy: Accuracy::default(),
-        valid,
-        failure,
-        results: results.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect(),
-        bandwidth_gbs: Some(gbs),
-        checksum: Some(format!("{checksum:016x}")),
-    })
+    let keep = |v: Vec<(&str, serde_json::Value)>| v.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect();
+    Ok(rates.record(s, peaks, time_s, (keep(params.to_vec()), keep(results.to_vec())), (valid, failure), checksum))
+}
+
+/// A record's params or results.
+type Fields = std::collections::BTreeMap<String, serde_json::Value>;
+
+/// A stencil measurement's rates, by the conventions of [`cost::stencil`]: GFLOP/s, GB/s
+/// (STREAM) and millions of updated points per second, over all the ranks.
+struct Rates {
+    gflops: Stats,
+    gbs: Stats,
+    mpts: Stats,
+}
+
+impl Rates {
+    fn of(s: &StencilSettings, time_s: &Stats) -> Self {
+        let points: usize = s.global.iter().map(|g| g - 2).product();
+        let work = points as f64 * s.iters as f64;
+        Rates {
+            gflops: Stats::rate(work * cost::stencil::flops_per_point(s.kind) as f64 / 1e9, time_s),
+            gbs: Stats::rate(work * cost::stencil::bytes_per_point(s.kind, s.precision) as f64 / 1e9, time_s),
+            mpts: Stats::rate(work / 1e6, time_s),
+        }
+    }
+
+    /// The record of a stencil run (CPU or GPU): the efficiency is the bandwidth's, against
+    /// the theoretical bandwidth and the run's triad.
+    /// `fields`: the record's params and results; `verdict`: valid, and why not.
+    fn record(self, s: &StencilSettings, peaks: Option<&Peaks>, time_s: Stats, fields: (Fields, Fields), (valid, failure): (bool, Option<String>), checksum: u64) -> Record {
+        let (params, results) = fields;
+        let triad = peaks.and_then(|p| p.stream_triad_gbs);
+        Record {
+            kernel: record_kernel(s.kind).into(),
+            precision: s.precision.name().into(),
+            params,
+            flop_convention: cost::stencil::flop_convention(s.kind),
+            time_s,
+            gflops: self.gflops,
+            efficiency: Efficiency { vs_theoretical: peaks.and_then(|p| p.memory_bandwidth_gbs).map(|b| self.gbs.median / b), vs_empirical: triad.map(|t| self.gbs.median / t) },
+            accuracy: Accuracy::default(),
+            valid,
+            failure,
+            results,
+            bandwidth_gbs: Some(self.gbs),
+            checksum: Some(format!("{checksum:016x}")),
+        }
+    }
 }
