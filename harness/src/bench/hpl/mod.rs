@@ -229,6 +229,11 @@ where
         let outcome = factor::factor::<T, B>(grid, a, &settings, |k, steps| progress.step(k, steps));
         let t_lu = t0.elapsed().as_secs_f64();
         progress.finish();
+        // A backend's error on one rank (a GPU's) stops every rank here, each saying its own.
+        let broke = matches!(outcome, Err(Error::Kernel(KernelError::Breakdown { .. })));
+        if !ctx.world.all(outcome.is_ok() || broke) {
+            return Err(outcome.err().unwrap_or_else(|| Error::Gpu("another rank could not go on (it says why)".into())));
+        }
         let out = match outcome {
             Err(Error::Kernel(e @ KernelError::Breakdown { .. })) => {
                 if timed {
@@ -262,8 +267,9 @@ where
         if timed {
             a_cell.into_inner().end_timed();
         }
-        if let Some(e) = failed.into_inner() {
-            return Err(e);
+        let failed = failed.into_inner();
+        if !ctx.world.all(failed.is_none()) {
+            return Err(failed.unwrap_or_else(|| Error::Gpu("another rank could not go on (it says why)".into())));
         }
         let failure = (!info.converged).then(|| {
             format!(
