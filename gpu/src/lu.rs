@@ -283,10 +283,11 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
     }
 
     /// Bytes [`DeviceLu::new`] allocates for a rows × cols matrix (and the f64 copy), so a
-    /// caller can size N to the memory.
+    /// caller can size N to the memory: the matrix, the factors' block and the staging
+    /// block (the panels a step rounds come on top: rows + cols by nb elements of storage).
     pub fn bytes_needed(rows: usize, cols: usize, nb: usize, keep_f64: bool) -> u64 {
         let elems = (rows * cols) as u64;
-        elems * size_of::<A>() as u64 + (nb * nb * size_of::<A>()) as u64 + if keep_f64 { elems * 8 } else { 0 }
+        elems * size_of::<A>() as u64 + (2 * nb * nb * size_of::<A>()) as u64 + if keep_f64 { elems * 8 } else { 0 }
     }
 
     /// Rows r0.. of the matrix (whole rows of `ld`) from `host`.
