@@ -246,10 +246,15 @@ where
 {
     let grid = Grid::new(ctx.world.comm(), s.p, s.q, s.pmap);
     let (rows, cols) = (grid.rows(s.n, s.nb), grid.cols(s.n, s.nb));
-    let need = DeviceLu::<T::Acc>::bytes_needed(rows.local_len(), cols.local_len(), s.nb, true);
+    // The matrix, its f64 copy, two blocks, a step's L and U panels (at most all my rows and
+    // columns by NB, twice over while one step's are freed and the next's made), and room
+    // for cuBLAS's workspace.
+    let storage = Storage::of(s.precision).expect("checked");
+    let panels = 2 * ((rows.local_len() + cols.local_len()) * s.nb * storage.bytes()) as u64;
+    let need = DeviceLu::<T::Acc>::bytes_needed(rows.local_len(), cols.local_len(), s.nb, true) + panels + (256 << 20);
     let fits = dev.gpu.memory().map_err(error).and_then(|(free, _)| {
         if need > free {
-            Err(Error::invalid("--n", s.n, format!("an order whose blocks fit the GPU: N = {} on {}×{} needs {:.1} GiB a GPU (the f32 or f64 matrix and its f64 copy), {:.1} GiB are free", s.n, s.p, s.q, need as f64 / (1u64 << 30) as f64, free as f64 / (1u64 << 30) as f64)))
+            Err(Error::invalid("--n", s.n, format!("an order whose blocks fit the GPU: N = {} on {}×{} needs {:.1} GiB a GPU (the f32 or f64 matrix, its f64 copy, panels), {:.1} GiB are free", s.n, s.p, s.q, need as f64 / (1u64 << 30) as f64, free as f64 / (1u64 << 30) as f64)))
         } else {
             Ok(())
         }
@@ -257,7 +262,6 @@ where
     agreed(ctx, fits)?;
     let made = DeviceLu::<T::Acc>::new(&dev.gpu, rows.local_len(), cols.local_len(), s.nb, true).map_err(error);
     let lu = agreed(ctx, made)?;
-    let storage = Storage::of(s.precision).expect("checked");
     let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, generated: None, f64_loaded: false, energy: None, window: None, no_energy: None };
     let mut record = solve::<T, _>(ctx, s, peaks, &grid, &mut blocks, s.gemm, None)?;
     let info = &dev.gpu.info;
