@@ -38,28 +38,21 @@ where
     fn rows(&self) -> Axis;
     fn cols(&self) -> Axis;
 
-    /// Row stride of the local matrix.
-    fn ld(&self) -> usize {
-        self.cols().local_len()
-    }
-
-    /// Names the backend in records ("cpu", "cuda").
-    fn name(&self) -> &'static str;
-
     /// Loads the repetition's matrix, `scale`·A rounded to the accumulation type (untimed,
     /// as in HPL); returns my rows' diagonal and ‖A‖∞ (the same on every backend).
     fn load(&mut self, m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator) -> Result<Generated>;
 
-    /// Factors the kb×kb diagonal block at (lr, lc) in place (its first global column is
-    /// `col0`, for the breakdown's message); returns the factors, row-major, and any breakdown.
-    fn factor_diag(&mut self, lr: usize, lc: usize, kb: usize, col0: usize) -> Result<(Vec<T::Acc>, Breakdown)>;
+    /// Factors diagonal block `k` (kb×kb, at (lr, lc)) in place; returns the factors,
+    /// row-major, and any breakdown.
+    fn factor_diag(&mut self, k: usize, lr: usize, lc: usize, kb: usize) -> Result<(Vec<T::Acc>, Breakdown)>;
 
-    /// The L panel: rows `lr1..lr1 + rows` of columns `lc..lc + kb` ← A·U⁻¹ (`diag` the
-    /// factored diagonal block).
-    fn solve_l(&mut self, diag: &[T::Acc], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()>;
+    /// The L panel of step `k`: rows `lr1..lr1 + rows` of columns `lc..lc + kb` ← A·U⁻¹
+    /// (`diag` the factored diagonal block `k`: the same factors for every call with this
+    /// `k` in a factorisation, so a backend may keep them where it solves).
+    fn solve_l(&mut self, k: usize, diag: &[T::Acc], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()>;
 
-    /// The U panel: rows `lr..lr + kb` of columns `lc1..lc1 + cols` ← L⁻¹·A.
-    fn solve_u(&mut self, diag: &[T::Acc], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()>;
+    /// The U panel of step `k`: rows `lr..lr + kb` of columns `lc1..lc1 + cols` ← L⁻¹·A.
+    fn solve_u(&mut self, k: usize, diag: &[T::Acc], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()>;
 
     /// The rows × cols block at (r0, c0) rounded to T (saturating), scaled per `mode`.
     fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode) -> Result<Self::Panel>;
@@ -125,6 +118,17 @@ fn tail_ref<A>(d: &[A], off: usize) -> &[A] {
     &d[off.min(d.len())..]
 }
 
+/// Factors the kb×kb block at the start of `block` (row stride `ld`, first global column
+/// `col0`) in place on the host: every backend's diagonal blocks, so the factors and the
+/// breakdown check are one code. Returns the breakdown, if any.
+pub(super) fn factor_on_host<A: Real>(block: &mut [A], ld: usize, kb: usize, col0: usize) -> Result<Breakdown> {
+    match factor_block(rm_mut(block, kb, kb, ld), col0) {
+        Err(KernelError::Breakdown { column, pivot }) => Ok(Some((column, pivot))),
+        Err(e) => Err(e.into()),
+        Ok(()) => Ok(None),
+    }
+}
+
 /// The CPU backend: the matrix in host memory, effcal-kernels' LU pieces and mixed GEMM.
 impl<T: GemmElement + Pod> Backend<T> for Local<T::Acc>
 where
@@ -140,21 +144,13 @@ where
         self.cols
     }
 
-    fn name(&self) -> &'static str {
-        "cpu"
-    }
-
     fn load(&mut self, m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator) -> Result<Generated> {
         Ok(operators::generate(m, scale, grid, world, self))
     }
 
-    fn factor_diag(&mut self, lr: usize, lc: usize, kb: usize, col0: usize) -> Result<(Vec<T::Acc>, Breakdown)> {
+    fn factor_diag(&mut self, k: usize, lr: usize, lc: usize, kb: usize) -> Result<(Vec<T::Acc>, Breakdown)> {
         let ld = self.ld();
-        let broke = match factor_block(rm_mut(&mut self.data[lr * ld + lc..], kb, kb, ld), col0) {
-            Err(KernelError::Breakdown { column, pivot }) => Some((column, pivot)),
-            Err(e) => return Err(e.into()),
-            Ok(()) => None,
-        };
+        let broke = factor_on_host(&mut self.data[lr * ld + lc..], ld, kb, k * self.rows.nb)?;
         let mut diag = vec![T::Acc::default(); kb * kb];
         for (r, out) in diag.chunks_mut(kb).enumerate() {
             out.copy_from_slice(&self.data[(lr + r) * ld + lc..(lr + r) * ld + lc + kb]);
@@ -162,13 +158,13 @@ where
         Ok((diag, broke))
     }
 
-    fn solve_l(&mut self, diag: &[T::Acc], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
+    fn solve_l(&mut self, _k: usize, diag: &[T::Acc], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
         let ld = self.ld();
         solve_l_panel(rm_ref(diag, kb, kb, kb), rm_mut(tail(&mut self.data, lr1 * ld + lc), rows, kb, ld));
         Ok(())
     }
 
-    fn solve_u(&mut self, diag: &[T::Acc], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
+    fn solve_u(&mut self, _k: usize, diag: &[T::Acc], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
         let ld = self.ld();
         solve_u_panel(rm_ref(diag, kb, kb, kb), rm_mut(tail(&mut self.data, lr * ld + lc1), kb, cols, ld));
         Ok(())

@@ -230,7 +230,7 @@ impl<'a> Run<'a> {
         let mut diag = vec![T::Acc::default(); kb * kb];
         if grid.row == pk {
             let t = Instant::now();
-            let (d, broke) = a.factor_diag(rows.local_start(k), lc, kb, k * s.nb)?;
+            let (d, broke) = a.factor_diag(k, rows.local_start(k), lc, kb)?;
             if let Some((column, pivot)) = broke {
                 head = (column as i64, pivot);
             }
@@ -253,7 +253,7 @@ impl<'a> Run<'a> {
         }
         let t = Instant::now();
         if head.0 == OK && rows_after > 0 {
-            a.solve_l(&diag, lr1, lc, rows_after, kb)?;
+            a.solve_l(k, &diag, lr1, lc, rows_after, kb)?;
         }
         self.phases.panel += t.elapsed().as_secs_f64();
         let t = Instant::now();
@@ -292,7 +292,7 @@ impl<'a> Run<'a> {
         let lr = a.rows().local_start(k);
         let t = Instant::now();
         if cols_after > 0 {
-            a.solve_u(diag, lr, lc1, kb, cols_after)?;
+            a.solve_u(k, diag, lr, lc1, kb, cols_after)?;
         }
         self.phases.panel += t.elapsed().as_secs_f64();
         let t = Instant::now();
@@ -342,9 +342,6 @@ mod tests {
         fn cols(&self) -> Axis {
             self.cpu.cols
         }
-        fn name(&self) -> &'static str {
-            "eager"
-        }
         fn load(&mut self, m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator) -> Result<Generated> {
             Backend::<bf16>::load(&mut self.cpu, m, scale, grid, world)
         }
@@ -358,7 +355,8 @@ mod tests {
             self.after.clear();
             Ok(())
         }
-        fn factor_diag(&mut self, lr: usize, lc: usize, kb: usize, col0: usize) -> Result<(Vec<f32>, Breakdown)> {
+        fn factor_diag(&mut self, k: usize, lr: usize, lc: usize, kb: usize) -> Result<(Vec<f32>, Breakdown)> {
+            let col0 = k * self.cpu.rows.nb;
             // The first block has no update before it, so no mark.
             assert!(self.marked || col0 == 0 || !self.lookahead, "diagonal block at column {col0} factored without a mark");
             if self.marked {
@@ -373,13 +371,13 @@ mod tests {
             }
             self.marked = false;
             self.before.clear();
-            Backend::<bf16>::factor_diag(&mut self.cpu, lr, lc, kb, col0)
+            Backend::<bf16>::factor_diag(&mut self.cpu, k, lr, lc, kb)
         }
-        fn solve_l(&mut self, diag: &[f32], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
-            Backend::<bf16>::solve_l(&mut self.cpu, diag, lr1, lc, rows, kb)
+        fn solve_l(&mut self, k: usize, diag: &[f32], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
+            Backend::<bf16>::solve_l(&mut self.cpu, k, diag, lr1, lc, rows, kb)
         }
-        fn solve_u(&mut self, diag: &[f32], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
-            Backend::<bf16>::solve_u(&mut self.cpu, diag, lr, lc1, kb, cols)
+        fn solve_u(&mut self, k: usize, diag: &[f32], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
+            Backend::<bf16>::solve_u(&mut self.cpu, k, diag, lr, lc1, kb, cols)
         }
         fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode) -> Result<Self::Panel> {
             Backend::<bf16>::round(&mut self.cpu, r0, c0, rows, cols, k_axis, mode)

@@ -15,7 +15,7 @@
 //!   solves on the host.
 //! - Energy: the board's counter over the timed repetitions (NVML), summed over the GPUs.
 
-use super::backend::{Backend, Breakdown};
+use super::backend::{Backend, Breakdown, factor_on_host};
 use super::grid::{Axis, Grid};
 use super::operators::{self, F64Matrix, Generated};
 use super::{HplSettings, solve};
@@ -25,9 +25,7 @@ use crate::bench::wire::Pod;
 use crate::calibration::{Peaks, Record};
 use crate::error::{Error, Result};
 use effcal_gpu::lu::{Acc, DeviceLu, Panel, Storage};
-use effcal_kernels::KernelError;
 use effcal_kernels::gemm::{Accumulate, GemmElement, GemmParams, GemmPath};
-use effcal_kernels::hpl_mxp::lu::{factor_block, rm_mut};
 use effcal_kernels::hpl_mxp::matgen::Matrix;
 use effcal_kernels::precision::scaling::{KAxis, ScaleMode};
 use effcal_kernels::precision::{Precision, Real, bf16, f16};
@@ -68,6 +66,9 @@ struct GpuBlocks<'g, A: Acc> {
     storage: Storage,
     /// My rows' diagonal and ‖A‖∞: the matrix is the same every repetition.
     generated: Option<Generated>,
+    /// The diagonal block whose factors the device holds for the panel solves (factored
+    /// here, or uploaded once for the L and the U panel of its step).
+    factors: Option<usize>,
     f64_loaded: bool,
     /// Energy over the timed repetitions: (joules, seconds), and the open window.
     energy: Option<(f64, f64)>,
@@ -81,6 +82,16 @@ fn gpu<T>(r: effcal_gpu::Result<T>) -> Result<T> {
 }
 
 impl<'g, A: Acc + Real + Pod> GpuBlocks<'g, A> {
+    /// Puts the factors of diagonal block `k` where the panel solves read them, unless
+    /// they are there.
+    fn factors_of(&mut self, k: usize, diag: &[A]) -> Result<()> {
+        if self.factors != Some(k) {
+            gpu(self.lu.upload_factors(diag))?;
+            self.factors = Some(k);
+        }
+        Ok(())
+    }
+
     /// Local row blocks [lb0, lb1) of the matrix, in type X, to `upload`.
     fn each_rows<X: Real>(&mut self, m: &Matrix, scale: f64, diag: &[f64], mut upload: impl FnMut(&mut DeviceLu<'g, A>, usize, &[X]) -> Result<()>) -> Result<()> {
         let (rows, cols) = (self.rows, self.cols);
@@ -114,10 +125,6 @@ where
         self.cols
     }
 
-    fn name(&self) -> &'static str {
-        "cuda"
-    }
-
     fn holds_f64(&self) -> bool {
         true
     }
@@ -126,6 +133,7 @@ where
         if self.generated.is_none() {
             self.generated = Some(operators::diagonal(m, scale, grid, world, self.rows, self.cols));
         }
+        self.factors = None;
         let g = self.generated.clone().expect("set above");
         self.each_rows::<T::Acc>(m, scale, &g.diag, |lu, r0, rows| gpu(lu.upload_rows(r0, rows)))?;
         if !self.f64_loaded {
@@ -136,25 +144,23 @@ where
         Ok(g)
     }
 
-    fn factor_diag(&mut self, lr: usize, lc: usize, kb: usize, col0: usize) -> Result<(Vec<T::Acc>, Breakdown)> {
+    fn factor_diag(&mut self, k: usize, lr: usize, lc: usize, kb: usize) -> Result<(Vec<T::Acc>, Breakdown)> {
+        self.factors = None;
         let mut d = gpu(self.lu.download_block(lr, lc, kb))?;
-        let broke = match factor_block(rm_mut(&mut d, kb, kb, kb), col0) {
-            Err(KernelError::Breakdown { column, pivot }) => Some((column, pivot)),
-            Err(e) => return Err(e.into()),
-            Ok(()) => None,
-        };
+        let broke = factor_on_host(&mut d, kb, kb, k * self.rows.nb)?;
         gpu(self.lu.upload_factors(&d))?;
         gpu(self.lu.store_factors(lr, lc, kb))?;
+        self.factors = Some(k);
         Ok((d, broke))
     }
 
-    fn solve_l(&mut self, diag: &[T::Acc], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
-        gpu(self.lu.upload_factors(diag))?;
+    fn solve_l(&mut self, k: usize, diag: &[T::Acc], lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
+        self.factors_of(k, diag)?;
         gpu(self.lu.solve_l(lr1, lc, rows, kb))
     }
 
-    fn solve_u(&mut self, diag: &[T::Acc], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
-        gpu(self.lu.upload_factors(diag))?;
+    fn solve_u(&mut self, k: usize, diag: &[T::Acc], lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
+        self.factors_of(k, diag)?;
         gpu(self.lu.solve_u(lr, lc1, kb, cols))
     }
 
@@ -262,7 +268,7 @@ where
     agreed(ctx, fits)?;
     let made = DeviceLu::<T::Acc>::new(&dev.gpu, rows.local_len(), cols.local_len(), s.nb, true).map_err(error);
     let lu = agreed(ctx, made)?;
-    let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, generated: None, f64_loaded: false, energy: None, window: None, no_energy: None };
+    let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, generated: None, factors: None, f64_loaded: false, energy: None, window: None, no_energy: None };
     let mut record = solve::<T, _>(ctx, s, peaks, &grid, &mut blocks, s.gemm, None)?;
     let info = &dev.gpu.info;
     for (k, v) in [
