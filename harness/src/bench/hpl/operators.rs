@@ -68,7 +68,7 @@ pub fn generate<A: Real>(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleComm
             }
         });
     });
-    let generated = from_units(m, scale, grid, world, rows, &units);
+    let generated = from_units(m, scale, grid, world, &units);
     set_diagonal(&generated.diag, a);
     generated
 }
@@ -88,24 +88,15 @@ pub fn diagonal(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator,
             }
         });
     });
-    from_units(m, scale, grid, world, rows, &units)
+    from_units(m, scale, grid, world, &units)
 }
 
 /// The diagonal and ‖A‖∞ from my rows' partial sums of |off-diagonal| (summed across the
 /// process row here).
-fn from_units(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator, rows: Axis, units: &[u128]) -> Generated {
-    let nb = rows.nb;
+fn from_units(m: &Matrix, scale: f64, grid: &Grid, world: &SimpleCommunicator, units: &[u128]) -> Generated {
     let units = sum_units(&grid.row_comm, units);
-    let mut diag = vec![0.0; rows.local_len()];
-    let mut row_max = 0f64;
-    for (b, lr0, len) in rows.my_blocks() {
-        for r in 0..len {
-            let d = m.diagonal_from_units(units[lr0 + r]) * scale;
-            diag[lr0 + r] = d;
-            row_max = row_max.max(d.abs() + effcal_kernels::hpl_mxp::matgen::units_to_f64(units[lr0 + r]) * scale);
-            debug_assert!(b * nb + r < m.n());
-        }
-    }
+    let diag: Vec<f64> = units.iter().map(|&u| m.diagonal_from_units(u) * scale).collect();
+    let row_max = diag.iter().zip(&units).fold(0f64, |mx, (d, &u)| mx.max(d.abs() + effcal_kernels::hpl_mxp::matgen::units_to_f64(u) * scale));
     let mut a_inf = 0.0;
     world.all_reduce_into(&row_max, &mut a_inf, SystemOperation::max());
     Generated { diag, a_inf }
@@ -238,11 +229,10 @@ pub fn matvec(world: &SimpleCommunicator, rows: Axis, cols: Axis, x: &[f64], y: 
     let xl: Vec<f64> = cols.my_blocks().flat_map(|(b, _, w)| x[b * cols.nb..b * cols.nb + w].iter().copied()).collect();
     let part = product(&xl);
     // Every rank takes part in the sum, also one whose product failed (it then says why).
-    let ok = part.as_ref().map_or(Vec::new(), |p| p.clone());
     y.fill(0.0);
-    if ok.len() == rows.local_len() {
+    if let Ok(p) = &part {
         for (b, lr0, len) in rows.my_blocks() {
-            y[b * nb..b * nb + len].copy_from_slice(&ok[lr0..lr0 + len]);
+            y[b * nb..b * nb + len].copy_from_slice(&p[lr0..lr0 + len]);
         }
     }
     sum_everywhere(world, y);
