@@ -175,13 +175,7 @@ fn gpu_gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
 
 /// `effcal hpl-mxp --device gpu`: each solve on one GPU per rank, after the GPUs' peaks.
 fn gpu_hpl(a: &HplArgs, mut runs: Vec<HplSettings>, threads: Option<usize>, given: &Given) -> Result<Outcome> {
-    for s in runs.iter_mut() {
-        if a.nb.is_none() && a.dat.is_none() {
-            s.nb = hpl::gpu::GPU_NB;
-            if a.progress_every.is_none() {
-                s.progress_every = s.n.div_ceil(s.nb).div_ceil(10).max(1);
-            }
-        }
+    for s in &runs {
         hpl::gpu::check(s)?;
     }
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
@@ -194,13 +188,7 @@ fn gpu_hpl(a: &HplArgs, mut runs: Vec<HplSettings>, threads: Option<usize>, give
     let mut dev = Device::open(&ctx)?;
     check_json(&ctx, a.json.as_deref())?;
     let mut session = Session::start_gpu(&ctx, a.json.as_deref(), &mut dev, &GPU_GEMM_PEAKS, given.peaks)?;
-    session.print(&output::hpl_header());
-    for s in &runs {
-        let record = hpl::gpu::measure(&ctx, &dev, s, session.doc.peaks.as_ref())?;
-        let text = output::hpl_block(&record) + &output::gpu_power_line(&record);
-        session.add(record, &text)?;
-    }
-    session.annotate(output::apply_speedups)?;
+    run_gpu_hpl(&ctx, &dev, &mut session, &runs)?;
     session.finish()
 }
 
@@ -216,12 +204,7 @@ fn gpu_stencil(a: &StencilArgs, ctx: &Ctx, runs: &[StencilSettings], given: &Giv
     let mut dev = Device::open(ctx)?;
     check_json(ctx, a.json.as_deref())?;
     let mut session = Session::start_gpu(ctx, a.json.as_deref(), &mut dev, &GPU_STENCIL_PEAKS, given.peaks)?;
-    session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
-    for s in runs {
-        let record = bench::stencil::gpu::measure(ctx, &dev, s, session.doc.peaks.as_ref())?;
-        let text = output::stencil_row(&record) + &output::gpu_power_line(&record);
-        session.add(record, &text)?;
-    }
+    run_gpu_stencils(ctx, &dev, &mut session, runs)?;
     session.finish()
 }
 
@@ -326,7 +309,7 @@ pub fn plan_runs(checked: &config::Checked, sizes: &config::Sizes, ranks: usize)
             .hpl_precisions
             .iter()
             .map(|&precision| {
-                let nb = h.nb.unwrap_or(hpl::default_nb(precision));
+                let nb = h.nb.unwrap_or(hpl::default_nb_on(precision, plan.run.gpu()));
                 let scaling = if precision.is_fp8() { base.scaling } else { ScaleMode::None };
                 HplSettings { n: sizes.hpl_n, nb, precision, scaling, ..base }
             })
@@ -462,13 +445,7 @@ pub fn run(a: &RunArgs, threads: Option<usize>, given: &Given) -> Result<Outcome
         }
         return Ok(Outcome::Passed);
     }
-    check_output(&ctx, &out, "--out", named_out.is_none())?;
-    // Rank 0 writes the file: its view decides, on every rank alike.
-    let exists = !ctx.world.all(!(ctx.world.is_root() && out.exists()));
-    if exists && !a.resume && !a.force {
-        return Err(Error::invalid("--out", out.display(), "a new file: it exists (--resume continues it, --force overwrites it)"));
-    }
-    let resumed = if a.resume { resume(&ctx, &out)? } else { None };
+    let resumed = plan_output(&ctx, a, &out, named_out.is_none())?;
     let s = peak_settings(plan.peak.fma_seconds, Some(plan.peak.triad_elements), given);
     let mut session = Session::start(&ctx, Some(&out), &s, resumed)?;
     if let Some(n) = &plan.net {
@@ -519,10 +496,7 @@ fn gpu_plan(a: &RunArgs, ctx: &Ctx, checked: &config::Checked, mut runs: PlanRun
         }
         gemms.push(GpuGemmSettings { scaling: g.scaling, ..GpuGemmSettings::square(arith, g.n, g.samples) });
     }
-    for h in runs.hpl.iter_mut() {
-        if plan.hpl_mxp.as_ref().is_some_and(|x| x.nb.is_none()) {
-            h.nb = hpl::gpu::GPU_NB;
-        }
+    for h in &runs.hpl {
         hpl::gpu::check(h).map_err(|e| cfg(format!("hpl_mxp: {e}")))?;
         hpl::check(h, ctx.world.size())?;
     }
@@ -539,12 +513,7 @@ fn gpu_plan(a: &RunArgs, ctx: &Ctx, checked: &config::Checked, mut runs: PlanRun
         }
         return Ok(Outcome::Passed);
     }
-    check_output(ctx, &out, "--out", named_out.is_none())?;
-    let exists = !ctx.world.all(!(ctx.world.is_root() && out.exists()));
-    if exists && !a.resume && !a.force {
-        return Err(Error::invalid("--out", out.display(), "a new file: it exists (--resume continues it, --force overwrites it)"));
-    }
-    let resumed = if a.resume { resume(ctx, &out)? } else { None };
+    let resumed = plan_output(ctx, a, &out, named_out.is_none())?;
     let mut dev = Device::open(ctx)?;
     let triad = if plan.peak.triad_elements > 0 { plan.peak.triad_elements } else { 1 << 27 };
     let peaks = GpuPeakSettings { fma_seconds: plan.peak.fma_seconds, gemm_n: 8192, triad_elements: Some(triad) };
@@ -565,25 +534,50 @@ fn gpu_plan(a: &RunArgs, ctx: &Ctx, checked: &config::Checked, mut runs: PlanRun
     }
     runs.hpl.retain(|h| !session.skip("hpl-mxp", h.precision, &[("n", serde_json::json!(h.n)), ("nb", serde_json::json!(h.nb))]));
     if !runs.hpl.is_empty() {
-        session.print(&output::hpl_header());
+        run_gpu_hpl(ctx, &dev, &mut session, &runs.hpl)?;
     }
-    for h in &runs.hpl {
-        let record = hpl::gpu::measure(ctx, &dev, h, session.doc.peaks.as_ref())?;
-        let text = output::hpl_block(&record) + &output::gpu_power_line(&record);
-        session.add(record, &text)?;
-    }
-    session.annotate(output::apply_speedups)?;
     let key = |s: &StencilSettings| [("size", serde_json::json!(s.global)), ("iters", serde_json::json!(s.iters))];
     runs.stencils.retain(|s| !session.skip(stencil::record_kernel(s.kind), s.precision, &key(s)));
     if !runs.stencils.is_empty() {
-        session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
+        run_gpu_stencils(ctx, &dev, &mut session, &runs.stencils)?;
     }
-    for s in &runs.stencils {
-        let record = bench::stencil::gpu::measure(ctx, &dev, s, session.doc.peaks.as_ref())?;
+    session.finish()
+}
+
+/// Checks a plan's output file before anything is measured (writable; new unless resumed
+/// or forced, as rank 0 sees it, on every rank alike) and reads the calibration `--resume`
+/// continues.
+fn plan_output(ctx: &Ctx, a: &RunArgs, out: &std::path::Path, default_out: bool) -> Result<Option<Calibration>> {
+    check_output(ctx, out, "--out", default_out)?;
+    // Rank 0 writes the file: its view decides, on every rank alike.
+    let exists = !ctx.world.all(!(ctx.world.is_root() && out.exists()));
+    if exists && !a.resume && !a.force {
+        return Err(Error::invalid("--out", out.display(), "a new file: it exists (--resume continues it, --force overwrites it)"));
+    }
+    if a.resume { resume(ctx, out) } else { Ok(None) }
+}
+
+/// Runs HPL-MxP settings on the ranks' GPUs in order, as [`run_hpl`] on their cores: HPL's
+/// block (with the power line) for each, then the speed-ups over f64.
+fn run_gpu_hpl(ctx: &Ctx, dev: &Device, session: &mut Session<'_>, runs: &[HplSettings]) -> Result<()> {
+    session.print(&output::hpl_header());
+    for s in runs {
+        let record = hpl::gpu::measure(ctx, dev, s, session.doc.peaks.as_ref())?;
+        let text = output::hpl_block(&record) + &output::gpu_power_line(&record);
+        session.add(record, &text)?;
+    }
+    session.annotate(output::apply_speedups)
+}
+
+/// Runs stencil settings on the ranks' GPUs in order, a row (and power line) for each.
+fn run_gpu_stencils(ctx: &Ctx, dev: &Device, session: &mut Session<'_>, runs: &[StencilSettings]) -> Result<()> {
+    session.print(&output::stencil_header(ctx.world.size(), ctx.threads));
+    for s in runs {
+        let record = bench::stencil::gpu::measure(ctx, dev, s, session.doc.peaks.as_ref())?;
         let text = output::stencil_row(&record) + &output::gpu_power_line(&record);
         session.add(record, &text)?;
     }
-    session.finish()
+    Ok(())
 }
 
 /// What `effcal run --dry-run` prints: every run of the plan with its size, the memory it
@@ -724,7 +718,7 @@ fn hpl_runs(a: &HplArgs) -> Result<Vec<HplSettings>> {
         None => {
             let n = a.n.expect("clap requires --n without --dat") as usize;
             for &precision in &a.precision {
-                let nb = a.nb.map_or(hpl::default_nb(precision), |v| v as usize);
+                let nb = a.nb.map_or(hpl::default_nb_on(precision, a.device == "gpu"), |v| v as usize);
                 runs.push(HplSettings { n, nb, progress_every: steps(n, nb), ..base(precision) });
             }
         }

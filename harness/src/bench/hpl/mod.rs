@@ -83,6 +83,12 @@ pub struct HplSettings {
 
 pub use effcal_kernels::hpl_mxp::default_nb;
 
+/// The block size when none is given: per precision on CPUs ([`default_nb`]),
+/// [`gpu::GPU_NB`] on GPUs.
+pub fn default_nb_on(precision: Precision, gpu: bool) -> usize {
+    if gpu { gpu::GPU_NB } else { default_nb(precision) }
+}
+
 impl HplSettings {
     /// A solve of order `n` in `precision` with block size `nb`, every other choice at its
     /// default: the most square grid for the rank count (p = q = 0 until MPI runs), rows
