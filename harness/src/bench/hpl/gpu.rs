@@ -236,7 +236,6 @@ where
 pub fn measure(ctx: &Ctx, dev: &Device, s: &HplSettings, peaks: Option<&Peaks>) -> Result<Record> {
     check(s)?;
     super::check(s, ctx.world.size())?;
-    let s = &HplSettings { keep_f64: true, ..*s };
     match s.precision {
         Precision::F64 => run::<f64>(ctx, dev, s, peaks),
         Precision::F32 => run::<f32>(ctx, dev, s, peaks),

@@ -73,7 +73,7 @@ where
     let answer = (0..s.iters).try_for_each(|_| step(&mut st, &mut halo, &mut mirror, &region)).and_then(|()| st.field()).map_err(error);
     let got = agreed(ctx, answer)?;
     let got = effcal_kernels::stencil::Block::<T> { data: wire::read::<T>(&got, start.data.len()).0, ..start.clone() };
-    let mut host = State::<T>::new(s.kind, &pl, s.global, ctx.seed, Stores::Normal, Arithmetic::Wide);
+    let mut host = State::<T> { u: start.clone(), v: start.clone(), coefficients: None, stores: Stores::Normal, arithmetic: Arithmetic::Wide, gosa: 0.0, halo_s: 0.0 };
     for _ in 0..s.iters {
         host.step(s.kind, &mut halo, &pl.region, false);
     }
