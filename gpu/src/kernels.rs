@@ -45,10 +45,22 @@ pub const TRIAD_SCALAR: f64 = 0.4;
 /// Threads per block of every kernel.
 const BLOCK: u32 = 1024;
 
-/// Conversions the LU and stencil kernels share: f32 to bf16 and f16, nearest even,
-/// saturating at the format's largest finite value (effcal-kernels' `Overflow::Saturate`),
-/// NaN kept; bf16 and f16 widened to f32 (exact).
-pub const CONVERSIONS: &str = r#"
+/// Device code the LU and stencil kernels share: conversions from f32 to bf16 and f16,
+/// nearest even, saturating at the format's largest finite value (effcal-kernels'
+/// `Overflow::Saturate`), NaN kept; bf16 and f16 widened to f32 (exact); and `PACK`, the 2D
+/// copy kernel ([`copy_2d`] launches it).
+pub const SHARED: &str = r#"
+// dst (rows × cols, row stride ldd) = src (row stride lds): one thread per column, rows
+// strided over the grid's y.
+#define PACK(NAME, T)                                                                   \
+extern "C" __global__ void NAME(const T *src, long long lds, T *dst, long long ldd,     \
+                                long long rows, long long cols) {                      \
+    long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x;                     \
+    if (c >= cols) return;                                                              \
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y)                            \
+        dst[r * ldd + c] = src[r * lds + c];                                            \
+}
+
 // f32 -> bf16, nearest even, saturating at bf16's largest finite value (as the CPU's
 // rounding: effcal-kernels' Overflow::Saturate); NaN stays NaN.
 __device__ unsigned short bf16_rn(float x) {
@@ -76,6 +88,29 @@ __device__ float f16_f32(unsigned short h) {
     return f;
 }
 "#;
+
+/// Threads per block of the 2D kernels (a multiple of 32: the LU's products use warps).
+pub(crate) const BLOCK_2D: u32 = 256;
+
+/// Rows × cols launch of a 2D kernel: threads over columns, the grid's y over rows (at most
+/// 65535, the kernels stride over the rest).
+pub(crate) fn grid_2d(rows: usize, cols: usize) -> LaunchConfig {
+    LaunchConfig { grid_dim: (cols.div_ceil(BLOCK_2D as usize).max(1) as u32, rows.clamp(1, 65535) as u32, 1), block_dim: (BLOCK_2D, 1, 1), shared_mem_bytes: 0 }
+}
+
+/// Queues `f`, a `PACK` kernel, on `stream`: dst (rows × cols, row stride ldd) ← src (row
+/// stride lds), in `f`'s elements; nothing for an empty block.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn copy_2d(stream: &std::sync::Arc<cudarc::driver::CudaStream>, f: &CudaFunction, src: u64, lds: usize, dst: u64, ldd: usize, rows: usize, cols: usize) -> Result<()> {
+    if rows == 0 || cols == 0 {
+        return Ok(());
+    }
+    let (lds, ldd, r, c) = (lds as i64, ldd as i64, rows as i64, cols as i64);
+    // SAFETY: PACK kernels take (const T*, long long, T*, long long, long long, long long);
+    // src and dst hold rows × cols elements at their strides (the callers' ranges).
+    unsafe { stream.launch_builder(f).arg(&src).arg(&lds).arg(&dst).arg(&ldd).arg(&r).arg(&c).launch(grid_2d(rows, cols))? };
+    Ok(())
+}
 
 /// Compiles [`SOURCE`] to PTX for compute capability `cc` (NVRTC must be present).
 pub fn compile(cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {

@@ -15,21 +15,12 @@ use crate::{Gpu, GpuError, Result};
 use cudarc::cublas::sys::{self as blas, cublasDiagType_t as Diag, cublasFillMode_t as Fill, cublasOperation_t as Op, cublasSideMode_t as Side, cudaDataType as Dt};
 use cudarc::driver::{CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg, ValidAsZeroBits};
 use std::sync::Arc;
+use crate::kernels::{BLOCK_2D, copy_2d, grid_2d};
 use std::ffi::c_void;
 
 /// effcal's CUDA C for the LU (no headers: NVRTC alone compiles it), after
-/// [`crate::kernels::CONVERSIONS`]: [`source`].
+/// [`crate::kernels::SHARED`]: [`source`].
 pub const SOURCE: &str = r#"
-// dst (rows × cols, row stride ldd) = src (row stride lds): one thread per column, rows
-// strided over the grid's y.
-#define PACK(NAME, T)                                                                   \
-extern "C" __global__ void NAME(const T *src, long long lds, T *dst, long long ldd,     \
-                                long long rows, long long cols) {                      \
-    long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x;                     \
-    if (c >= cols) return;                                                              \
-    for (long long r = blockIdx.y; r < rows; r += gridDim.y)                            \
-        dst[r * ldd + c] = src[r * lds + c];                                            \
-}
 PACK(pack_f32, float)
 PACK(pack_f64, double)
 
@@ -64,7 +55,7 @@ PRODUCTS(products_f64, double)
 
 /// The whole CUDA C of the LU: the conversions and [`SOURCE`].
 pub fn source() -> String {
-    format!("{}{SOURCE}", crate::kernels::CONVERSIONS)
+    format!("{}{SOURCE}", crate::kernels::SHARED)
 }
 
 /// The kernels of [`SOURCE`] and their names.
@@ -149,9 +140,6 @@ pub struct Panel {
     pub storage: Storage,
 }
 
-/// Threads per block of the element-wise kernels (a multiple of 32: the products' warps).
-const BLOCK: u32 = 256;
-
 fn blas_err(what: &'static str) -> impl Fn(blas::cublasStatus_t) -> GpuError {
     move |s| GpuError::Blas(format!("{what}: {s:?}"))
 }
@@ -161,11 +149,6 @@ fn check(status: blas::cublasStatus_t, what: &'static str) -> Result<()> {
         blas::cublasStatus_t::CUBLAS_STATUS_SUCCESS => Ok(()),
         s => Err(blas_err(what)(s)),
     }
-}
-
-/// Rows × cols launch: threads over columns, the grid's y over rows (at most 65535).
-fn grid_2d(rows: usize, cols: usize) -> LaunchConfig {
-    LaunchConfig { grid_dim: (cols.div_ceil(BLOCK as usize).max(1) as u32, rows.clamp(1, 65535) as u32, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 }
 }
 
 /// A cuBLAS TRSM on column-major views, op N: `side` (the factors on the left or right of
@@ -313,20 +296,10 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
     /// Queues dst ← src for a rows × cols block (row strides given), by the pack kernel, on
     /// the main stream.
     fn pack_launch(&self, src: u64, lds: usize, dst: u64, ldd: usize, rows: usize, cols: usize) -> Result<()> {
-        self.pack_on(&self.gpu.stream, src, lds, dst, ldd, rows, cols)
+        copy_2d(&self.gpu.stream, &self.pack, src, lds, dst, ldd, rows, cols)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn pack_on(&self, stream: &Arc<CudaStream>, src: u64, lds: usize, dst: u64, ldd: usize, rows: usize, cols: usize) -> Result<()> {
-        if rows == 0 || cols == 0 {
-            return Ok(());
-        }
-        let (lds, ldd, r, c) = (lds as i64, ldd as i64, rows as i64, cols as i64);
-        // SAFETY: pack_T(const T*, long long, T*, long long, long long, long long); src and
-        // dst hold rows × cols elements at their strides (the callers' ranges).
-        unsafe { stream.launch_builder(&self.pack).arg(&src).arg(&lds).arg(&dst).arg(&ldd).arg(&r).arg(&c).launch(grid_2d(rows, cols))? };
-        Ok(())
-    }
+
 
     /// Marks the main stream's queued work: the next [`Self::download_block`] waits for
     /// that work only, not for what is queued after the mark (the rest of a step's trailing
@@ -354,7 +327,7 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         match self.mark.take() {
             Some(event) => {
                 self.side.wait(&event)?;
-                self.pack_on(&self.side, self.ptr_a(r0, c0), self.ld, self.staging_ptr, kb, kb, kb)?;
+                copy_2d(&self.side, &self.pack, self.ptr_a(r0, c0), self.ld, self.staging_ptr, kb, kb, kb)?;
                 // SAFETY: the staging block holds kb × kb elements, written by the pack just
                 // queued on the same stream; the host buffer has room for them.
                 unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut host[..], self.staging_ptr, self.side.cu_stream())? };
@@ -505,8 +478,8 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         let mut out = s.alloc_zeros::<f64>(rows)?;
         let a = self.ptr_a(r0, lc);
         let (ld, n, kb) = (self.ld as i64, rows as i64, piece.len() as i64);
-        let warps = BLOCK as usize / 32;
-        let cfg = LaunchConfig { grid_dim: (rows.div_ceil(warps) as u32, 1, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
+        let warps = BLOCK_2D as usize / 32;
+        let cfg = LaunchConfig { grid_dim: (rows.div_ceil(warps) as u32, 1, 1), block_dim: (BLOCK_2D, 1, 1), shared_mem_bytes: 0 };
         // SAFETY: products_T(const T*, long long, long long, long long, const double*,
         // double*): rows × kb of the matrix at stride ld, kb piece values, rows outputs.
         unsafe { s.launch_builder(&self.products).arg(&a).arg(&ld).arg(&n).arg(&kb).arg(&piece_d).arg(&mut out).launch(cfg)? };

@@ -11,7 +11,7 @@ use crate::{Gpu, GpuError, Result};
 use cudarc::driver::{CudaFunction, CudaSlice, DevicePtr, DevicePtrMut, LaunchConfig, PushKernelArg};
 use std::ops::Range;
 
-/// effcal's CUDA C of the sweeps, after [`crate::kernels::CONVERSIONS`]: [`source`].
+/// effcal's CUDA C of the sweeps, after [`crate::kernels::SHARED`]: [`source`].
 pub const SOURCE: &str = r#"
 #define AT(i, j, k) (((long long)(i) * n1 + (j)) * n2 + (k))
 #define LD_F64(x) (x)
@@ -69,19 +69,13 @@ TWENTY_SEVEN(twentyseven_f32, float, float, LD_F32, ST_F32)
 TWENTY_SEVEN(twentyseven_bf16, unsigned short, float, LD_BF16, ST_BF16)
 TWENTY_SEVEN(twentyseven_f16, unsigned short, float, LD_F16, ST_F16)
 
-// A 2D copy of bytes: dst (rows × cols, row stride ldd) = src (row stride lds); the halo's
-// boxes on their way to and from the host.
-extern "C" __global__ void copy_bytes(const unsigned char *src, long long lds, unsigned char *dst,
-                                      long long ldd, long long rows, long long cols) {
-    long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (c >= cols) return;
-    for (long long r = blockIdx.y; r < rows; r += gridDim.y) dst[r * ldd + c] = src[r * lds + c];
-}
+// The halo's boxes on their way to and from the host, as bytes.
+PACK(copy_bytes, unsigned char)
 "#;
 
 /// The whole CUDA C of the sweeps: the conversions and [`SOURCE`].
 pub fn source() -> String {
-    format!("{}{SOURCE}", crate::kernels::CONVERSIONS)
+    format!("{}{SOURCE}", crate::kernels::SHARED)
 }
 
 /// NVRTC options of the sweeps: no FMA contraction (the CPU's sweeps round each product).
@@ -203,19 +197,6 @@ impl<'g> DeviceStencil<'g> {
         Ok(())
     }
 
-    /// Queues a 2D byte copy (addresses and strides in bytes).
-    fn copy_launch(&self, src: u64, lds: usize, dst: u64, ldd: usize, rows: usize, cols: usize) -> Result<()> {
-        if rows == 0 || cols == 0 {
-            return Ok(());
-        }
-        let (lds, ldd, r, c) = (lds as i64, ldd as i64, rows as i64, cols as i64);
-        let cfg = LaunchConfig { grid_dim: (cols.div_ceil(BLOCK as usize) as u32, rows.clamp(1, 65535) as u32, 1), block_dim: (BLOCK, 1, 1), shared_mem_bytes: 0 };
-        // SAFETY: copy_bytes(const uchar*, long long, uchar*, long long, long long, long
-        // long): both sides hold rows × cols bytes at their strides (the callers' boxes).
-        unsafe { self.gpu.stream.launch_builder(&self.copy).arg(&src).arg(&lds).arg(&dst).arg(&ldd).arg(&r).arg(&c).launch(cfg)? };
-        Ok(())
-    }
-
     fn rows_of(&self, b: &[Range<usize>; 3]) -> Result<(usize, usize, usize, usize)> {
         box_rows(self.n, b).ok_or_else(|| GpuError::Unsupported(format!("a halo box {b:?} whose rows are not evenly spaced")))
     }
@@ -230,7 +211,7 @@ impl<'g> DeviceStencil<'g> {
         let mut staging = s.alloc_zeros::<u8>((rows * cols * e).max(1))?;
         let src = self.u.device_ptr(s).0;
         let dst = staging.device_ptr_mut(s).0;
-        self.copy_launch(src + (first * e) as u64, stride * e, dst, cols * e, rows, cols * e)?;
+        crate::kernels::copy_2d(&self.gpu.stream, &self.copy, src + (first * e) as u64, stride * e, dst, cols * e, rows, cols * e)?;
         let mut host = s.clone_dtoh(&staging)?;
         host.truncate(rows * cols * e);
         Ok(host)
@@ -249,7 +230,7 @@ impl<'g> DeviceStencil<'g> {
         let staging = s.clone_htod(bytes)?;
         let src = staging.device_ptr(s).0;
         let dst = self.u.device_ptr_mut(s).0;
-        self.copy_launch(src, cols * e, dst + (first * e) as u64, stride * e, rows, cols * e)?;
+        crate::kernels::copy_2d(&self.gpu.stream, &self.copy, src, cols * e, dst + (first * e) as u64, stride * e, rows, cols * e)?;
         // The staging buffer is freed in stream order, after the copy.
         drop(staging);
         Ok(())
