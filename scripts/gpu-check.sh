@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU figures of one node, in a few minutes: effcal's GPU peaks (FMA kernels, cuBLASLt
 # GEMMs, device triad), a GEMM per precision at n = 8192 (and 16384 for the tensor-core
-# formats), the 7- and 27-point stencils at 512³, and HPL-MxP in BF16 and FP16 (with the
-# FP64 LU of the same N) at the largest N that fits in 60 % of the GPU's memory, each
-# against those peaks, with energy where NVML reads it. Runs the bundle of
+# formats), the 7- and 27-point stencils at 512³, HPL-MxP's FP8 what-if (E4M3) at N =
+# 16384, and HPL-MxP in BF16 and FP16 (with the FP64 LU of the same N) at the largest N
+# that fits in 60 % of the GPU's memory, each against those peaks, with energy where NVML reads it. Runs the bundle of
 # scripts/gpu-bundle.sh (no Rust or MPI needed on the node):
 #
 #   scripts/gpu-bundle.sh                      # where Rust is
@@ -67,6 +67,9 @@ done
 # records before it are kept) for the speed-up.
 step "${peaks[@]}" hpl-mxp --device gpu --precision bf16 --n 8192 --reps 2 --json "$out/runs/hpl-mxp-8192.json"
 [ -f "$out/runs/hpl-mxp-8192.json" ] && runs+=("$out/runs/hpl-mxp-8192.json")
+# The FP8 what-if (E4M3 panels scaled per panel, cuBLASLt's FP8 update), with BF16 beside it.
+step "${peaks[@]}" hpl-mxp --device gpu --precision bf16,e4m3 --n 16384 --reps 2 --json "$out/runs/hpl-mxp-e4m3-16384.json"
+[ -f "$out/runs/hpl-mxp-e4m3-16384.json" ] && runs+=("$out/runs/hpl-mxp-e4m3-16384.json")
 # Stencils on the GPU (one rank): 7- and 27-point at 512³ in every storage the GPU sweeps,
 # each field checked bit for bit against the host's sweeps.
 for kind in 7pt 27pt; do

@@ -425,7 +425,10 @@ fn gpu_flags_are_checked_before_anything_runs() {
     refused(&["gemm", "--device", "gpu", "--precision", "e4m3", "--n", "64", "--scaling", "mx"], "invalid --scaling 'mx': none or tensor for e4m3/e5m2 on --device gpu");
     refused(&["gemm", "--device", "gpu", "--precision", "bf16", "--n", "64", "--scaling", "tensor"], "invalid --scaling 'tensor': none for bf16 on --device gpu");
     refused(&["gemm", "--device", "tpu", "--precision", "f16", "--n", "64"], "invalid value 'tpu' for '--device <DEVICE>'");
-    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "bf16,e4m3"], "invalid --precision 'e4m3': f64, f32, bf16 or f16 with --device gpu");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "bf16,e5m2"], "invalid --precision 'e5m2': f64, f32, bf16, f16 or e4m3 with --device gpu (Hopper's FP8 GEMMs take E4M3 × E4M3, not E5M2 × E5M2)");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "100", "--precision", "e4m3"], "invalid --n '100': a multiple of 16 for e4m3 with --device gpu");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "e4m3", "--chunk", "40"], "invalid --chunk '40': a multiple of 16 for e4m3 with --device gpu");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "e4m3", "--scaling", "mx"], "invalid --scaling 'mx': tensor (the default for FP8) or none with --device gpu");
     refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "f16", "--scaling", "tensor"], "invalid --scaling 'tensor': none with --device gpu");
     refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--precision", "f16", "--accumulate", "f16"], "invalid --accumulate 'f16': wide (the default) with --device gpu");
     refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--backend", "portable"], "invalid --backend 'portable': fastest (the default) with --device gpu");

@@ -184,6 +184,95 @@ pub struct DeviceGemm<'g> {
     pub algo_workspace: usize,
 }
 
+/// A cuBLASLt error as effcal's, naming the call.
+pub(crate) fn blas(what: &'static str) -> impl Fn(lt::CublasError) -> GpuError {
+    move |err| GpuError::Blas(format!("{what}: {err}"))
+}
+
+/// A matmul descriptor for the "TN" form ([`Layout`]): op(first) = T, op(second) = N, with
+/// `compute` and `scale` types; for FP8, FAST_ACCUM off (partial sums promoted to FP32).
+/// The caller destroys it (`lt::destroy_matmul_desc`).
+pub(crate) fn tn_desc(compute: sys::cublasComputeType_t, scale: sys::cudaDataType, fp8: bool) -> Result<sys::cublasLtMatmulDesc_t> {
+    use cudarc::cublas::sys::cublasOperation_t as Op;
+    use sys::cublasLtMatmulDescAttributes_t as A;
+    let desc = lt::create_matmul_desc(compute, scale).map_err(blas("cublasLtMatmulDescCreate"))?;
+    let (t, n) = (Op::CUBLAS_OP_T, Op::CUBLAS_OP_N);
+    let fast: i8 = 0;
+    // SAFETY: each attribute is given a value of its documented type and size.
+    let set = unsafe {
+        lt::set_matmul_desc_attribute(desc, A::CUBLASLT_MATMUL_DESC_TRANSA, &t as *const _ as *const c_void, size_of::<Op>())
+            .and_then(|()| lt::set_matmul_desc_attribute(desc, A::CUBLASLT_MATMUL_DESC_TRANSB, &n as *const _ as *const c_void, size_of::<Op>()))
+            .and_then(|()| if fp8 { lt::set_matmul_desc_attribute(desc, A::CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast as *const _ as *const c_void, 1) } else { Ok(()) })
+    };
+    if let Err(e) = set {
+        // SAFETY: created above, not used after.
+        let _ = unsafe { lt::destroy_matmul_desc(desc) };
+        return Err(blas("cublasLtMatmulDescSetAttribute")(e));
+    }
+    Ok(desc)
+}
+
+/// Points an FP8 descriptor's dequantisation factors at device floats `first` and `second`
+/// (cuBLASLt's A/B_SCALE_POINTER: D = α·first·second·op(A)·op(B) + β·C).
+///
+/// # Safety
+/// `desc` is a live descriptor; the pointers stay valid until the products that use them
+/// have run.
+pub(crate) unsafe fn set_scale_pointers(desc: sys::cublasLtMatmulDesc_t, first: u64, second: u64) -> Result<()> {
+    use sys::cublasLtMatmulDescAttributes_t as A;
+    unsafe {
+        lt::set_matmul_desc_attribute(desc, A::CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &first as *const _ as *const c_void, size_of::<u64>())
+            .and_then(|()| lt::set_matmul_desc_attribute(desc, A::CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &second as *const _ as *const c_void, size_of::<u64>()))
+    }
+    .map_err(blas("cublasLtMatmulDescSetAttribute"))
+}
+
+/// cuBLASLt's first choice of algorithm for `desc` on the layouts (first, second, C = D),
+/// within effcal's workspace.
+pub(crate) fn first_algo(gpu: &Gpu, desc: sys::cublasLtMatmulDesc_t, layouts: &[sys::cublasLtMatrixLayout_t; 3]) -> std::result::Result<sys::cublasLtMatmulHeuristicResult_t, lt::CublasError> {
+    let pref = lt::create_matmul_pref()?;
+    let ws = WORKSPACE_BYTES as u64;
+    // SAFETY: the preference is live until destroyed below; the descriptor and layouts are
+    // the caller's live objects.
+    let chosen = unsafe {
+        lt::set_matmul_pref_attribute(pref, sys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws as *const _ as *const c_void, size_of::<u64>())
+            .and_then(|()| lt::get_matmul_algo_heuristic(gpu.lt, desc, layouts[0], layouts[1], layouts[2], layouts[2], pref))
+    };
+    // SAFETY: created above, not used after.
+    let _ = unsafe { lt::destroy_matmul_pref(pref) };
+    chosen
+}
+
+/// Queues `D = α·op(first)·op(second) + β·C` (C = D, in place) on the GPU's stream.
+///
+/// # Safety
+/// The operands and C are live device buffers of the sizes the layouts describe; α and β
+/// point to host values of the descriptor's scale type.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn matmul(gpu: &Gpu, desc: sys::cublasLtMatmulDesc_t, alpha: *const c_void, beta: *const c_void, first: u64, second: u64, c: u64, layouts: &[sys::cublasLtMatrixLayout_t; 3], algo: &sys::cublasLtMatmulAlgo_t) -> std::result::Result<(), lt::CublasError> {
+    let (ws, _rw) = gpu.workspace_ptr();
+    unsafe {
+        lt::matmul(
+            gpu.lt,
+            desc,
+            alpha,
+            beta,
+            first as *const c_void,
+            layouts[0],
+            second as *const c_void,
+            layouts[1],
+            c as *const c_void,
+            layouts[2],
+            c as *mut c_void,
+            layouts[2],
+            algo,
+            ws as *mut c_void,
+            WORKSPACE_BYTES,
+            gpu.stream.cu_stream() as _,
+        )
+    }
+}
+
 impl<'g> DeviceGemm<'g> {
     /// Uploads `first` (row-major n×k: [`first_operand`] of B) and `second` (row-major A,
     /// m×k), each as its raw storage bytes, with the FP8 dequantisation factors `scales`
@@ -192,14 +281,13 @@ impl<'g> DeviceGemm<'g> {
         let (m, n, k) = (layout.cols as usize, layout.rows as usize, layout.k as usize);
         let e = arith.input_bytes();
         assert!(first.len() == n * k * e && second.len() == m * k * e, "DeviceGemm: operand sizes do not match the layout");
-        fn blas(what: &'static str) -> impl Fn(lt::CublasError) -> GpuError { move |err| GpuError::Blas(format!("{what}: {err}")) }
         let stream = &gpu.stream;
         let first_d = stream.clone_htod(first)?;
         let second_d = stream.clone_htod(second)?;
         let c = stream.alloc_zeros::<u8>(m * n * arith.output_bytes())?;
         let scales_d = if arith.scaled() { Some(stream.clone_htod(&scales)?) } else { None };
         let (storage, output, compute, scale) = arith.types();
-        let desc = lt::create_matmul_desc(compute, scale).map_err(blas("cublasLtMatmulDescCreate"))?;
+        let desc = tn_desc(compute, scale, arith.scaled())?;
         let mut this = DeviceGemm {
             gpu,
             arith,
@@ -214,33 +302,19 @@ impl<'g> DeviceGemm<'g> {
             algo_id: -1,
             algo_workspace: 0,
         };
-        // SAFETY: each attribute is given a value of its documented type and size; the
-        // descriptors and layouts are destroyed in Drop, after the last use.
+        // SAFETY: the scale pointers are this GEMM's own device floats, kept as long as the
+        // descriptor; the layouts are destroyed in Drop, after the last use.
         unsafe {
-            use sys::cublasLtMatmulDescAttributes_t as A;
-            let set = |attr: A, ptr: *const c_void, size: usize| lt::set_matmul_desc_attribute(this.desc, attr, ptr, size).map_err(blas("cublasLtMatmulDescSetAttribute"));
-            let (t, n_op) = (cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_T, cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_N);
-            set(A::CUBLASLT_MATMUL_DESC_TRANSA, &t as *const _ as *const c_void, size_of::<cudarc::cublas::sys::cublasOperation_t>())?;
-            set(A::CUBLASLT_MATMUL_DESC_TRANSB, &n_op as *const _ as *const c_void, size_of::<cudarc::cublas::sys::cublasOperation_t>())?;
             if let Some(s) = &scales_d {
                 let (ptr, _sync) = s.device_ptr(stream);
-                let (pa, pb) = (ptr, ptr + size_of::<f32>() as u64);
-                set(A::CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, &pa as *const _ as *const c_void, size_of::<u64>())?;
-                set(A::CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, &pb as *const _ as *const c_void, size_of::<u64>())?;
-                let fast: i8 = 0;
-                set(A::CUBLASLT_MATMUL_DESC_FAST_ACCUM, &fast as *const _ as *const c_void, 1)?;
+                set_scale_pointers(this.desc, ptr, ptr + size_of::<f32>() as u64)?;
             }
             this.layouts = [
                 lt::create_matrix_layout(storage, layout.k, layout.rows, layout.ld_first).map_err(blas("cublasLtMatrixLayoutCreate"))?,
                 lt::create_matrix_layout(storage, layout.k, layout.cols, layout.ld_second).map_err(blas("cublasLtMatrixLayoutCreate"))?,
                 lt::create_matrix_layout(output, layout.rows, layout.cols, layout.ld_c).map_err(blas("cublasLtMatrixLayoutCreate"))?,
             ];
-            let pref = lt::create_matmul_pref().map_err(blas("cublasLtMatmulPreferenceCreate"))?;
-            let ws = WORKSPACE_BYTES as u64;
-            let chosen = lt::set_matmul_pref_attribute(pref, sys::cublasLtMatmulPreferenceAttributes_t::CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws as *const _ as *const c_void, size_of::<u64>())
-                .and_then(|()| lt::get_matmul_algo_heuristic(gpu.lt, this.desc, this.layouts[0], this.layouts[1], this.layouts[2], this.layouts[2], pref));
-            let _ = lt::destroy_matmul_pref(pref);
-            let heuristic = chosen.map_err(|e| {
+            let heuristic = first_algo(gpu, this.desc, &this.layouts).map_err(|e| {
                 if e.0 == sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED {
                     GpuError::Unsupported(format!(
                         "cuBLASLt {} on {} has no {} GEMM kernel (storage {storage:?}, compute {compute:?}){}",
@@ -278,30 +352,9 @@ impl<'g> DeviceGemm<'g> {
         let (a, _ra) = self.first.device_ptr(stream);
         let (b, _rb) = self.second.device_ptr(stream);
         let (c, _rc) = self.c.device_ptr_mut(stream);
-        let (ws, _rw) = self.gpu.workspace_ptr();
-        // SAFETY: the operands, C and the workspace are live device buffers of the sizes the
-        // layouts describe; alpha and beta point to host values of the scale type.
-        unsafe {
-            lt::matmul(
-                self.gpu.lt,
-                self.desc,
-                alpha,
-                beta,
-                a as *const c_void,
-                self.layouts[0],
-                b as *const c_void,
-                self.layouts[1],
-                c as *const c_void,
-                self.layouts[2],
-                c as *mut c_void,
-                self.layouts[2],
-                &self.algo,
-                ws as *mut c_void,
-                WORKSPACE_BYTES,
-                stream.cu_stream() as _,
-            )
-        }
-        .map_err(|e| GpuError::Blas(format!("cublasLtMatmul ({}): {e}", self.arith.name())))
+        // SAFETY: the operands and C are live device buffers of the sizes the layouts
+        // describe; alpha and beta point to host values of the scale type.
+        unsafe { matmul(self.gpu, self.desc, alpha, beta, a, b, c, &self.layouts, &self.algo) }.map_err(|e| GpuError::Blas(format!("cublasLtMatmul ({}): {e}", self.arith.name())))
     }
 
     /// C's raw bytes (row-major m×n of f64, f32 or i32), after the queued work.
@@ -327,7 +380,7 @@ impl Drop for DeviceGemm<'_> {
 }
 
 impl Gpu {
-    fn workspace_ptr(&self) -> (cudarc::driver::sys::CUdeviceptr, cudarc::driver::SyncOnDrop<'_>) {
+    pub(crate) fn workspace_ptr(&self) -> (cudarc::driver::sys::CUdeviceptr, cudarc::driver::SyncOnDrop<'_>) {
         self.workspace.device_ptr(&self.stream)
     }
 }

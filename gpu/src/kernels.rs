@@ -234,7 +234,8 @@ impl Triad {
 
 /// effcal's CUDA C as plain C for the host (tests): each launch a loop over blocks and
 /// threads (for kernels whose threads are independent), the PTX conversions between f32
-/// and f16 replaced by GCC's `_Float16` (also nearest even, exact widening), the warp
+/// and f16 replaced by GCC's `_Float16` (also nearest even, exact widening), the rounding
+/// intrinsics plain C arithmetic (IEEE, contraction off), atomics sequential, the warp
 /// shuffle a stub (kernels that use it are not run this way).
 #[cfg(test)]
 pub(crate) fn as_host_c(source: &str) -> String {
@@ -250,6 +251,9 @@ static dim_t blockIdx, blockDim, gridDim, threadIdx;
 static float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
 static unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
 static double __shfl_down_sync(unsigned m, double v, int o) { (void)m; (void)o; return v; }
+static float __fadd_rn(float a, float b) { return a + b; }
+static float __fmul_rn(float a, float b) { return a * b; }
+static unsigned atomicMax(unsigned *a, unsigned v) { unsigned o = *a; if (v > o) *a = v; return o; }
 static unsigned short host_f16(float x) { _Float16 h = (_Float16)x; unsigned short u; memcpy(&u, &h, 2); return u; }
 static float host_f16_f32(unsigned short u) { _Float16 h; memcpy(&h, &u, 2); return (float)h; }
 "#;

@@ -3,7 +3,8 @@
 //! operations the harness's distributed LU and refinement call on them, each a thin call:
 //! cuBLAS TRSM for the L and U panels, rounding to the storage format by an NVRTC kernel,
 //! the trailing update by cuBLAS's GemmEx (BF16/FP16 on the tensor cores with FP32
-//! accumulation, FP32 and FP64 as IEEE FMAs), the preconditioner's products by a kernel
+//! accumulation, FP32 and FP64 as IEEE FMAs) or, for the FP8 what-if (E4M3 panels with a
+//! per-panel scale), by cuBLASLt, which alone has FP8 kernels; the preconditioner's products by a kernel
 //! (f32 or f64 factors times an f64 vector, f64 sums), and the residual's f64 product by
 //! DGEMV on a kept f64 copy. The diagonal blocks go to the host and back (the harness
 //! factors them there with the CPU's code, so the factors are the same bits).
@@ -35,6 +36,63 @@ extern "C" __global__ void NAME(const float *src, long long lds, unsigned short 
 ROUND(round_bf16, bf16_rn)
 ROUND(round_f16, f16_rn)
 
+// f32 -> OCP E4M3 (bias 7, largest 448, NaN S.1111.111, no infinities), nearest even,
+// saturating at 448: effcal-kernels' encode_f32 for this layout, step for step (the normal
+// range rounded in the integers, the subnormal one by an f32 add whose ulp is E4M3's
+// subnormal quantum).
+__device__ unsigned char e4m3_rn(float x) {
+    unsigned int bits = __float_as_uint(x);
+    unsigned int sign = (bits >> 31) << 7, abs = bits & 0x7fffffffu;
+    unsigned int normal = (abs - (120u << 23) + 0x7ffffu + ((abs >> 20) & 1u)) >> 20;
+    float magic = __uint_as_float(141u << 23);
+    unsigned int sub = __float_as_uint(__fadd_rn(__uint_as_float(abs), magic)) - __float_as_uint(magic);
+    unsigned int mag = abs < (121u << 23) ? sub : normal;
+    if (mag > 0x7eu || abs >= 0x7f800000u) mag = 0x7eu;
+    if (abs > 0x7f800000u) mag = 0x7fu;
+    return (unsigned char)(sign | mag);
+}
+
+// *amax = max(*amax, |x|) over a rows × cols block (row stride lds), NaN skipped (as the
+// CPU's f32::max), as f32 bits (non-negative floats order as their bits); *amax is zeroed
+// before. A thread stores only when it beats what is there.
+extern "C" __global__ void amax_f32(const float *src, long long lds, long long rows,
+                                    long long cols, unsigned int *amax) {
+    long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    float m = 0.0f;
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        float v = fabsf(src[r * lds + c]);
+        if (v > m) m = v;
+    }
+    if (m > __uint_as_float(*(volatile unsigned int *)amax)) atomicMax(amax, __float_as_uint(m));
+}
+
+// The per-tensor scale of a block whose largest magnitude is *amax: fmt_max / amax,
+// divided in f64 and rounded to f32 (effcal-kernels' tensor_scale), 1 when amax is 0 or
+// not finite; scales[0] = it (stored = real · scale), scales[1] = 1 / it (what cuBLASLt
+// multiplies the products by).
+extern "C" __global__ void tensor_scale(const unsigned int *amax, double fmt_max, float *scales) {
+    float a = __uint_as_float(*amax);
+    float s = (a > 0.0f && a <= __uint_as_float(0x7f7fffffu)) ? (float)(fmt_max / (double)a) : 1.0f;
+    scales[0] = s;
+    scales[1] = 1.0f / s;
+}
+
+// dst = E4M3(src · scales[0]) for a rows × cols block (row stride lds): row-major, or
+// transposed (cols × rows, row-major: the block's rows made contiguous, the layout
+// cuBLASLt's FP8 kernels take for the U panel).
+extern "C" __global__ void round_e4m3(const float *src, long long lds, unsigned char *dst,
+                                      long long rows, long long cols, const float *scales,
+                                      int transposed) {
+    long long c = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    float s = scales[0];
+    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+        unsigned char q = e4m3_rn(__fmul_rn(src[r * lds + c], s));
+        if (transposed) dst[c * rows + r] = q; else dst[r * cols + c] = q;
+    }
+}
+
 // out[i] = sum_c a[i, c] * piece[c] in f64, i < rows, c < kb: one warp per row (the
 // lanes read the row together), the lanes' sums added by shuffles.
 #define PRODUCTS(NAME, T)                                                               \
@@ -59,7 +117,7 @@ pub fn source() -> String {
 }
 
 /// The kernels of [`SOURCE`] and their names.
-pub const ENTRIES: [&str; 6] = ["pack_f32", "pack_f64", "round_bf16", "round_f16", "products_f32", "products_f64"];
+pub const ENTRIES: [&str; 9] = ["pack_f32", "pack_f64", "round_bf16", "round_f16", "amax_f32", "tensor_scale", "round_e4m3", "products_f32", "products_f64"];
 
 /// What a panel is stored in on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +126,8 @@ pub enum Storage {
     F32,
     Bf16,
     F16,
+    /// OCP FP8 E4M3 (LU panels only: the FP8 what-if), with a scale per panel.
+    E4m3,
 }
 
 impl Storage {
@@ -84,11 +144,18 @@ impl Storage {
         }
     }
 
+    /// The storage of a precision's LU panels: [`Self::of`], and E4M3 (Hopper's FP8 GEMMs
+    /// take E4M3 × E4M3, not E5M2 × E5M2).
+    pub fn of_panels(p: effcal_kernels::Precision) -> Option<Self> {
+        if p == effcal_kernels::Precision::E4m3 { Some(Self::E4m3) } else { Self::of(p) }
+    }
+
     pub const fn bytes(self) -> usize {
         match self {
             Self::F64 => 8,
             Self::F32 => 4,
             Self::Bf16 | Self::F16 => 2,
+            Self::E4m3 => 1,
         }
     }
 
@@ -98,6 +165,7 @@ impl Storage {
             Self::F32 => Dt::CUDA_R_32F,
             Self::Bf16 => Dt::CUDA_R_16BF,
             Self::F16 => Dt::CUDA_R_16F,
+            Self::E4m3 => Dt::CUDA_R_8F_E4M3,
         }
     }
 
@@ -107,6 +175,7 @@ impl Storage {
             Self::F64 => "f64 (cuBLAS GemmEx, FP64)",
             Self::F32 => "f32 (cuBLAS GemmEx, FP32 FMAs)",
             Self::Bf16 | Self::F16 => "tensor cores, f32 accumulation (cuBLAS GemmEx)",
+            Self::E4m3 => "fp8 tensor cores, E4M3 panels with a scale each, f32 accumulation (cuBLASLt, FAST_ACCUM off)",
         }
     }
 }
@@ -132,12 +201,37 @@ impl Acc for f64 {
     }
 }
 
-/// A panel on the device: rows × cols, row-major and contiguous, in `storage`'s bits.
+/// Which operand of the trailing update a panel is: L (rows × kb, k along its columns) or
+/// U (kb × cols, k along its rows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operand {
+    L,
+    U,
+}
+
+/// A panel on the device: rows × cols in `storage`'s bits, contiguous; row-major, except
+/// an FP8 U panel, held transposed (cols × rows row-major: k contiguous, as cuBLASLt's FP8
+/// kernels take their operands).
 pub struct Panel {
     pub bytes: CudaSlice<u8>,
     pub rows: usize,
     pub cols: usize,
     pub storage: Storage,
+    pub transposed: bool,
+    /// FP8: [scale, 1 / scale] on the device (stored = real · scale; 1 and 1 unscaled).
+    pub scales: Option<CudaSlice<f32>>,
+}
+
+/// The row-major rows × cols matrix `src` transposed (cols × rows, row-major).
+pub fn transpose<T: Copy + Default>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
+    assert_eq!(src.len(), rows * cols, "transpose: not rows × cols");
+    let mut out = vec![T::default(); src.len()];
+    for (r, row) in src.chunks_exact(cols.max(1)).enumerate() {
+        for (c, &b) in row.iter().enumerate() {
+            out[c * rows + r] = b;
+        }
+    }
+    out
 }
 
 fn blas_err(what: &'static str) -> impl Fn(blas::cublasStatus_t) -> GpuError {
@@ -211,12 +305,126 @@ impl GemmCall {
     }
 }
 
+/// A cuBLASLt GEMM `D = α·sa·sb·op(A)·op(B) + β·C` in the "TN" form FP8 requires (op(A) =
+/// T, op(B) = N), column-major, C = D: the FP8 trailing update. Offsets in elements: A's
+/// into the transposed U panel, C's into the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LtCall {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a_offset: usize,
+    pub lda: usize,
+    pub ldb: usize,
+    pub c_offset: usize,
+    pub ldc: usize,
+}
+
+impl LtCall {
+    /// A(r0.., c0 + uc0..c0 + uc1) −= L·U(:, uc0..uc1), L rows × kb (contiguous), U held
+    /// transposed (u_cols × kb). Row-major C −= L·U is column-major Cᵀ −= Uᵀ·Lᵀ: the first
+    /// operand, read column-major, is U itself (kb × u_cols, ld kb; its columns uc0..
+    /// start uc0·kb elements in), taken transposed; the second is Lᵀ (kb × rows, ld kb).
+    pub fn update(ld: usize, (r0, c0): (usize, usize), rows: usize, kb: usize, (uc0, uc1): (usize, usize)) -> Self {
+        LtCall { m: uc1 - uc0, n: rows, k: kb, a_offset: uc0 * kb, lda: kb, ldb: kb, c_offset: r0 * ld + c0 + uc0, ldc: ld }
+    }
+
+    /// cuBLASLt's FP8 kernels want 16-byte aligned operands: dimensions, leading
+    /// dimensions and offsets in multiples of 16 elements (FP8 bytes; f32 C in 4s).
+    pub fn aligned(&self) -> bool {
+        [self.m, self.n, self.k, self.lda, self.ldb, self.a_offset].iter().all(|v| v % 16 == 0) && self.ldc % 4 == 0 && self.c_offset % 4 == 0
+    }
+
+    /// The call with its offsets cleared: what its layouts and algorithm depend on.
+    fn shape(&self) -> Self {
+        LtCall { a_offset: 0, c_offset: 0, ..*self }
+    }
+}
+
+/// The FP8 update's cuBLASLt objects: one descriptor (scale pointers set per call), the
+/// layouts and the algorithm per shape (a factorisation repeats a few shapes).
+struct LtUpdate {
+    desc: cudarc::cublaslt::sys::cublasLtMatmulDesc_t,
+    plans: std::collections::HashMap<LtCall, ([cudarc::cublaslt::sys::cublasLtMatrixLayout_t; 3], cudarc::cublaslt::sys::cublasLtMatmulAlgo_t)>,
+}
+
+impl LtUpdate {
+    fn new() -> Result<Self> {
+        use cudarc::cublaslt::sys as lts;
+        Ok(LtUpdate { desc: crate::gemm::tn_desc(lts::cublasComputeType_t::CUBLAS_COMPUTE_32F, lts::cudaDataType::CUDA_R_32F, true)?, plans: Default::default() })
+    }
+
+    /// The layouts and algorithm of `call`'s shape, made on first use.
+    fn plan(&mut self, gpu: &Gpu, call: &LtCall) -> Result<&([cudarc::cublaslt::sys::cublasLtMatrixLayout_t; 3], cudarc::cublaslt::sys::cublasLtMatmulAlgo_t)> {
+        use cudarc::cublaslt::result as lt;
+        use crate::gemm::blas;
+        let shape = call.shape();
+        if !self.plans.contains_key(&shape) {
+            use cudarc::cublaslt::sys::cudaDataType as LtDt;
+            let f8 = LtDt::CUDA_R_8F_E4M3;
+            let made = [
+                lt::create_matrix_layout(f8, call.k as u64, call.m as u64, call.lda as i64),
+                lt::create_matrix_layout(f8, call.k as u64, call.n as u64, call.ldb as i64),
+                lt::create_matrix_layout(LtDt::CUDA_R_32F, call.m as u64, call.n as u64, call.ldc as i64),
+            ];
+            let layouts = made.map(|l| l.ok());
+            if layouts.iter().any(Option::is_none) {
+                for l in layouts.into_iter().flatten() {
+                    // SAFETY: created above, not used after.
+                    let _ = unsafe { lt::destroy_matrix_layout(l) };
+                }
+                return Err(GpuError::Blas("cublasLtMatrixLayoutCreate (FP8 update)".into()));
+            }
+            let layouts = layouts.map(|l| l.expect("checked"));
+            match crate::gemm::first_algo(gpu, self.desc, &layouts) {
+                Ok(h) => {
+                    self.plans.insert(shape, (layouts, h.algo));
+                }
+                Err(e) => {
+                    for l in layouts {
+                        // SAFETY: created above, not used after.
+                        let _ = unsafe { lt::destroy_matrix_layout(l) };
+                    }
+                    return Err(if e.0 == cudarc::cublaslt::sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED {
+                        GpuError::Unsupported(format!("cuBLASLt {} on {} has no E4M3 GEMM kernel for the update {call:?}", gpu.info.cublas_version, gpu.info.name))
+                    } else {
+                        blas("cublasLtMatmulAlgoGetHeuristic (FP8 update)")(e)
+                    });
+                }
+            }
+        }
+        Ok(&self.plans[&shape])
+    }
+}
+
+impl Drop for LtUpdate {
+    fn drop(&mut self) {
+        use cudarc::cublaslt::result as lt;
+        // SAFETY: made in new/plan, destroyed once; DeviceLu synchronises its stream first.
+        unsafe {
+            for (layouts, _) in self.plans.values() {
+                for &l in layouts {
+                    let _ = lt::destroy_matrix_layout(l);
+                }
+            }
+            let _ = lt::destroy_matmul_desc(self.desc);
+        }
+    }
+}
+
 /// One rank's blocks on its GPU, with the scratch the operations need.
 pub struct DeviceLu<'g, A: Acc> {
     gpu: &'g Gpu,
     pack: CudaFunction,
     round_bf16: CudaFunction,
     round_f16: CudaFunction,
+    amax_f32: CudaFunction,
+    tensor_scale: CudaFunction,
+    round_e4m3: CudaFunction,
+    /// A panel's largest magnitude, as f32 bits (FP8 scaling).
+    amax: CudaSlice<u32>,
+    /// The FP8 update's cuBLASLt objects, made on its first call.
+    lt: Option<LtUpdate>,
     products: CudaFunction,
     /// The local matrix, rows × ld, row-major.
     pub a: CudaSlice<A>,
@@ -252,6 +460,11 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
             pack: module.load_function(if f64 { "pack_f64" } else { "pack_f32" })?,
             round_bf16: module.load_function("round_bf16")?,
             round_f16: module.load_function("round_f16")?,
+            amax_f32: module.load_function("amax_f32")?,
+            tensor_scale: module.load_function("tensor_scale")?,
+            round_e4m3: module.load_function("round_e4m3")?,
+            amax: s.alloc_zeros::<u32>(1)?,
+            lt: None,
             products: module.load_function(if f64 { "products_f64" } else { "products_f32" })?,
             a: s.alloc_zeros::<A>((rows * cols).max(1))?,
             rows,
@@ -384,49 +597,98 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
     }
 
     /// The rows × cols block at (r0, c0) rounded to `storage` (saturating, nearest even;
-    /// the accumulation type itself: a copy) as a contiguous panel.
-    pub fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, storage: Storage) -> Result<Panel> {
-        let mut bytes = self.gpu.stream.alloc_zeros::<u8>((rows * cols * storage.bytes()).max(1))?;
-        if rows > 0 && cols > 0 {
-            let (dst, _sync) = bytes.device_ptr_mut(&self.gpu.stream);
-            let src = self.ptr_a(r0, c0);
-            match storage {
-                s if s == A::STORAGE => self.pack_launch(src, self.ld, dst, cols, rows, cols)?,
-                Storage::Bf16 | Storage::F16 if A::STORAGE == Storage::F32 => {
-                    let f = if storage == Storage::Bf16 { &self.round_bf16 } else { &self.round_f16 };
-                    let (lds, r, c) = (self.ld as i64, rows as i64, cols as i64);
-                    // SAFETY: round_X(const float*, long long, unsigned short*, long long,
-                    // long long): src rows × cols at stride lds, dst rows × cols contiguous.
-                    unsafe { self.gpu.stream.launch_builder(f).arg(&src).arg(&lds).arg(&dst).arg(&r).arg(&c).launch(grid_2d(rows, cols))? };
+    /// the accumulation type itself: a copy) as a contiguous panel, the update's `operand`.
+    /// E4M3 panels are scaled by max / amax when `tensor_scaled` (else by 1), and a U panel
+    /// is held transposed.
+    pub fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, storage: Storage, operand: Operand, tensor_scaled: bool) -> Result<Panel> {
+        let s = self.gpu.stream.clone();
+        let mut bytes = s.alloc_zeros::<u8>((rows * cols * storage.bytes()).max(1))?;
+        let transposed = storage == Storage::E4m3 && operand == Operand::U;
+        let mut scales = None;
+        let src = self.ptr_a(r0, c0);
+        let (lds, r, c) = (self.ld as i64, rows as i64, cols as i64);
+        match storage {
+            Storage::E4m3 if A::STORAGE == Storage::F32 => {
+                let mut sc = s.clone_htod(&[1f32, 1f32])?;
+                if tensor_scaled && rows > 0 && cols > 0 {
+                    s.memset_zeros(&mut self.amax)?;
+                    let fmt_max = effcal_kernels::Precision::E4m3.info().max;
+                    // SAFETY: amax_f32(const float*, long long, long long, long long, unsigned*)
+                    // reads rows × cols at stride lds; tensor_scale(const unsigned*, double,
+                    // float*) writes two floats.
+                    unsafe {
+                        s.launch_builder(&self.amax_f32).arg(&src).arg(&lds).arg(&r).arg(&c).arg(&mut self.amax).launch(grid_2d(rows, cols))?;
+                        s.launch_builder(&self.tensor_scale).arg(&self.amax).arg(&fmt_max).arg(&mut sc).launch(LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 })?;
+                    }
                 }
-                s => return Err(GpuError::Unsupported(format!("panels of {s:?} from a matrix of {:?}", A::STORAGE))),
+                if rows > 0 && cols > 0 {
+                    let t = transposed as i32;
+                    // SAFETY: round_e4m3(const float*, long long, unsigned char*, long long,
+                    // long long, const float*, int): rows × cols in, as many bytes out.
+                    unsafe { s.launch_builder(&self.round_e4m3).arg(&src).arg(&lds).arg(&mut bytes).arg(&r).arg(&c).arg(&sc).arg(&t).launch(grid_2d(rows, cols))? };
+                }
+                scales = Some(sc);
             }
+            _ if rows == 0 || cols == 0 => {}
+            st if st == A::STORAGE => {
+                let (dst, _sync) = bytes.device_ptr_mut(&s);
+                self.pack_launch(src, self.ld, dst, cols, rows, cols)?
+            }
+            Storage::Bf16 | Storage::F16 if A::STORAGE == Storage::F32 => {
+                let f = if storage == Storage::Bf16 { &self.round_bf16 } else { &self.round_f16 };
+                // SAFETY: round_X(const float*, long long, unsigned short*, long long,
+                // long long): src rows × cols at stride lds, dst rows × cols contiguous.
+                unsafe { s.launch_builder(f).arg(&src).arg(&lds).arg(&mut bytes).arg(&r).arg(&c).launch(grid_2d(rows, cols))? };
+            }
+            st => return Err(GpuError::Unsupported(format!("panels of {st:?} from a matrix of {:?}", A::STORAGE))),
         }
-        Ok(Panel { bytes, rows, cols, storage })
+        Ok(Panel { bytes, rows, cols, storage, transposed, scales })
     }
 
-    /// A panel from its bits on the host (a broadcast's).
-    pub fn panel_from_host(&mut self, bits: &[u8], rows: usize, cols: usize, storage: Storage) -> Result<Panel> {
-        let mut bytes = self.gpu.stream.alloc_zeros::<u8>(bits.len().max(1))?;
-        if !bits.is_empty() {
-            let mut dst = bytes.slice_mut(0..bits.len());
-            self.gpu.stream.memcpy_htod(bits, &mut dst)?;
+    /// A panel from its row-major bits on the host (a broadcast's), the update's
+    /// `operand`, with its FP8 scale (stored = real · scale; None: 1).
+    pub fn panel_from_host(&mut self, bits: &[u8], rows: usize, cols: usize, storage: Storage, operand: Operand, scale: Option<f32>) -> Result<Panel> {
+        let s = &self.gpu.stream;
+        let fp8 = storage == Storage::E4m3;
+        let transposed = fp8 && operand == Operand::U;
+        let held = if transposed { std::borrow::Cow::Owned(transpose(bits, rows, cols)) } else { std::borrow::Cow::Borrowed(bits) };
+        let mut bytes = s.alloc_zeros::<u8>(held.len().max(1))?;
+        if !held.is_empty() {
+            let mut dst = bytes.slice_mut(0..held.len());
+            s.memcpy_htod(&held[..], &mut dst)?;
         }
-        Ok(Panel { bytes, rows, cols, storage })
+        let scales = if fp8 {
+            let sc = scale.unwrap_or(1.0);
+            Some(s.clone_htod(&[sc, 1.0 / sc])?)
+        } else {
+            None
+        };
+        Ok(Panel { bytes, rows, cols, storage, transposed, scales })
     }
 
-    /// A panel's bits on the host (for a broadcast; waits for the queued work).
-    pub fn panel_to_host(&mut self, p: &Panel) -> Result<Vec<u8>> {
+    /// A panel's row-major bits on the host and its FP8 scale (for a broadcast; waits for
+    /// the queued work).
+    pub fn panel_to_host(&mut self, p: &Panel) -> Result<(Vec<u8>, Option<f32>)> {
         let len = p.rows * p.cols * p.storage.bytes();
         let mut host = vec![0u8; len];
         if len > 0 {
             self.gpu.stream.memcpy_dtoh(&p.bytes.slice(0..len), &mut host)?;
         }
-        Ok(host)
+        if p.transposed {
+            host = transpose(&host, p.cols, p.rows);
+        }
+        let scale = match &p.scales {
+            Some(sc) => Some(self.gpu.stream.clone_dtoh(sc)?[0]),
+            None => None,
+        };
+        Ok((host, scale))
     }
 
     /// The trailing update of one column chunk ([`GemmCall::update`]).
     pub fn update(&mut self, at: (usize, usize), l: &Panel, u: &Panel, chunk: (usize, usize)) -> Result<()> {
+        if l.storage == Storage::E4m3 {
+            return self.update_fp8(at, l, u, chunk);
+        }
         let g = GemmCall::update(self.ld, at, l.rows, l.cols, u.cols, chunk);
         if g.m == 0 || g.n == 0 || g.k == 0 {
             return Ok(());
@@ -466,6 +728,46 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         };
         drop((sync_l, sync_u));
         check(status, "cublasGemmEx (trailing update)")
+    }
+
+    /// The FP8 trailing update of one column chunk ([`LtCall::update`]) by cuBLASLt, the
+    /// panels' dequantisation factors applied to the products.
+    fn update_fp8(&mut self, at: (usize, usize), l: &Panel, u: &Panel, chunk: (usize, usize)) -> Result<()> {
+        let call = LtCall::update(self.ld, at, l.rows, l.cols, chunk);
+        if call.m == 0 || call.n == 0 || call.k == 0 {
+            return Ok(());
+        }
+        if !call.aligned() || !u.transposed || A::STORAGE != Storage::F32 {
+            return Err(GpuError::Unsupported(format!("an FP8 update needs an f32 matrix, a transposed U panel and 16-element multiples (N, NB, the column chunk): {call:?}")));
+        }
+        let (Some(ls), Some(us)) = (&l.scales, &u.scales) else {
+            return Err(GpuError::Unsupported("an FP8 panel without its scales".into()));
+        };
+        let gpu = self.gpu;
+        let s = &gpu.stream;
+        let c = self.ptr_a(0, 0) + (call.c_offset * size_of::<A>()) as u64;
+        let lt_update = match &mut self.lt {
+            Some(x) => x,
+            None => self.lt.insert(LtUpdate::new()?),
+        };
+        let desc = lt_update.desc;
+        let (layouts, algo) = *lt_update.plan(gpu, &call)?;
+        let (lp, sync_l) = l.bytes.device_ptr(s);
+        let (up, sync_u) = u.bytes.device_ptr(s);
+        let (lsp, sync_ls) = ls.device_ptr(s);
+        let (usp, sync_us) = us.device_ptr(s);
+        let (alpha, beta) = (-1f32, 1f32);
+        let f = size_of::<f32>() as u64;
+        // SAFETY: the panels, their scales and C are live device memory of the sizes the
+        // call describes, on the handle's stream; α and β are host f32 scalars (the scale
+        // type); the descriptor's scale pointers are this call's panels' (set before it is
+        // queued, read when it is).
+        let done = unsafe {
+            crate::gemm::set_scale_pointers(desc, usp + f, lsp + f)?;
+            crate::gemm::matmul(gpu, desc, &alpha as *const f32 as *const c_void, &beta as *const f32 as *const c_void, up + call.a_offset as u64, lp, c, &layouts, &algo)
+        };
+        drop((sync_l, sync_u, sync_ls, sync_us));
+        done.map_err(crate::gemm::blas("cublasLtMatmul (FP8 trailing update)"))
     }
 
     /// Σ_c A(r0 + i, lc + c)·piece[c] in f64 for `rows` rows (the preconditioner's products).
@@ -697,6 +999,155 @@ int main(void) {
         }
     }
 
+    /// cuBLASLt's TN GEMM on the host: D = α·op(A)·op(B) + β·C, op(A) = T (A stored k × m,
+    /// column-major at lda), op(B) = N (k × n at ldb), C = D (m × n at ldc), at the call's
+    /// offsets (the dequantisation factors are 1 here).
+    fn lt_tn_on_host(g: &LtCall, a: &[f64], b: &[f64], c: &mut [f64], alpha: f64, beta: f64) {
+        for j in 0..g.n {
+            for i in 0..g.m {
+                let s: f64 = (0..g.k).map(|p| a[g.a_offset + p + i * g.lda] * b[p + j * g.ldb]).sum();
+                let at = g.c_offset + i + j * g.ldc;
+                c[at] = alpha * s + beta * c[at];
+            }
+        }
+    }
+
+    #[test]
+    fn the_fp8_update_posed_to_cublaslt_is_a_minus_l_times_u() {
+        let (ld, kb, rows, u_cols) = (17, 3, 6, 9);
+        let l = values(rows * kb, 0.29);
+        let u = values(kb * u_cols, 0.83);
+        let ut = transpose(&u, kb, u_cols);
+        let mat = values(10 * ld, 0.41);
+        for (at, chunk) in [((2, 5), (0, 9)), ((4, 1), (3, 7)), ((0, 0), (8, 9))] {
+            let mut want = mat.clone();
+            for i in 0..rows {
+                for j in chunk.0..chunk.1 {
+                    let s: f64 = (0..kb).map(|p| l[i * kb + p] * u[p * u_cols + j]).sum();
+                    want[(at.0 + i) * ld + at.1 + j] -= s;
+                }
+            }
+            let mut got = mat.clone();
+            lt_tn_on_host(&LtCall::update(ld, at, rows, kb, chunk), &ut, &l, &mut got, -1.0, 1.0);
+            assert!(want.iter().zip(&got).all(|(w, g)| (w - g).abs() < 1e-12), "update at {at:?}, chunk {chunk:?}");
+        }
+        // A step of a run whose N, NB and chunk are multiples of 16 is aligned; an odd
+        // leading dimension or chunk is not (the harness refuses those for FP8).
+        assert!(LtCall::update(4096, (1024, 1024), 2048, 1024, (2048, 4096)).aligned());
+        assert!(!LtCall::update(4090, (1024, 1024), 2048, 1024, (0, 2048)).aligned());
+        assert!(!LtCall::update(4096, (1024, 1024), 2048, 1024, (0, 2040)).aligned());
+    }
+
+    const FP8_MAIN: &str = r#"
+#define LAUNCH(CALL, ROWS, COLS) do {                                                   \
+    blockDim.x = 256; gridDim.x = ((COLS) + 255) / 256; gridDim.y = (ROWS) < 65535 ? (ROWS) : 65535; \
+    if (gridDim.y < 1) gridDim.y = 1;                                                   \
+    for (blockIdx.y = 0; blockIdx.y < gridDim.y; ++blockIdx.y)                          \
+        for (blockIdx.x = 0; blockIdx.x < gridDim.x; ++blockIdx.x)                      \
+            for (threadIdx.x = 0; threadIdx.x < blockDim.x; ++threadIdx.x) CALL;        \
+} while (0)
+/* stdin: rows, cols, lds, tensor-scaled (0/1) (long long), then rows × lds floats; stdout:
+   the scales (2 floats), the panel row-major, the panel transposed (rows × cols bytes each). */
+int main(void) {
+    long long hd[4];
+    if (fread(hd, sizeof hd, 1, stdin) != 1) return 2;
+    long long rows = hd[0], cols = hd[1], lds = hd[2];
+    float *src = malloc(rows * lds * 4), scales[2] = {1.0f, 1.0f};
+    unsigned char *q = malloc(rows * cols), *qt = malloc(rows * cols);
+    unsigned int amax = 0;
+    if (fread(src, 4, rows * lds, stdin) != (size_t)(rows * lds)) return 3;
+    if (hd[3]) {
+        LAUNCH(amax_f32(src, lds, rows, cols, &amax), rows, cols);
+        tensor_scale(&amax, 448.0, scales);
+    }
+    LAUNCH(round_e4m3(src, lds, q, rows, cols, scales, 0), rows, cols);
+    LAUNCH(round_e4m3(src, lds, qt, rows, cols, scales, 1), rows, cols);
+    fwrite(scales, 4, 2, stdout);
+    fwrite(q, 1, rows * cols, stdout);
+    fwrite(qt, 1, rows * cols, stdout);
+    return 0;
+}
+"#;
+
+    /// The FP8 kernels (largest magnitude, per-tensor scale, rounding to E4M3, plain and
+    /// transposed), compiled as C and run on the host, give the CPU's FP8 panels bit for
+    /// bit: effcal-kernels' `Quantized::from_f32` with per-tensor scaling (its scale too)
+    /// and without (a sweep of f32 bit patterns: normals, subnormals, the range's edges,
+    /// ±0, ±∞, NaN).
+    #[test]
+    fn the_fp8_kernels_give_the_cpus_panels_and_scales() {
+        use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
+        use effcal_kernels::precision::{E4M3, Element, Overflow};
+        use std::io::Write;
+        let source = crate::kernels::as_host_c(&source());
+        let dir = std::env::temp_dir().join(format!("effcal-lu-fp8-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (c, exe) = (dir.join("fp8.c"), dir.join("fp8"));
+        std::fs::write(&c, format!("{source}{FP8_MAIN}")).unwrap();
+        if !crate::kernels::build_host_c(&c, &exe) {
+            return;
+        }
+        let run = |src: &[f32], rows: usize, cols: usize, lds: usize, tensor: bool| -> (f32, Vec<u8>, Vec<u8>) {
+            let mut input: Vec<u8> = [rows as i64, cols as i64, lds as i64, tensor as i64].iter().flat_map(|v| v.to_ne_bytes()).collect();
+            input.extend(src.iter().flat_map(|v| v.to_ne_bytes()));
+            let mut child = std::process::Command::new(&exe).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            child.stdin.take().unwrap().write_all(&input).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "the host run of the FP8 kernels");
+            let f = |i: usize| f32::from_ne_bytes(out.stdout[4 * i..4 * i + 4].try_into().unwrap());
+            let (scale, inverse) = (f(0), f(1));
+            assert_eq!(inverse, 1.0 / scale, "the dequantisation factor is the scale's inverse");
+            let n = rows * cols;
+            (scale, out.stdout[8..8 + n].to_vec(), out.stdout[8 + n..8 + 2 * n].to_vec())
+        };
+        let dense = |src: &[f32], rows: usize, cols: usize, lds: usize| -> Vec<f32> { (0..rows * cols).map(|i| src[(i / cols) * lds + i % cols]).collect() };
+
+        // Every kind of f32, unscaled: the rounding itself.
+        let mut bits: Vec<u32> = (0..1u64 << 20).map(|i| (i * 4099 + (i >> 7)) as u32).collect();
+        for x in [0.0f32, -0.0, 448.0, 464.0, 464.01, 480.0, -480.0, 1e5, 2f32.powi(-6), 2f32.powi(-9), 2f32.powi(-10), 1.5 * 2f32.powi(-10), 1e-40, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
+            bits.push(x.to_bits());
+        }
+        // Every E4M3 value, the midpoints between neighbours (ties: to even) and either side
+        // of them, both signs.
+        let values: Vec<f32> = (0..=0x7eu8).map(|c| E4M3(c).to_f64() as f32).collect();
+        for w in values.windows(2) {
+            let mid = (w[0] + w[1]) / 2.0;
+            for x in [w[0], mid, f32::from_bits(mid.to_bits() - 1), f32::from_bits(mid.to_bits() + 1)] {
+                bits.extend([x.to_bits(), (-x).to_bits()]);
+            }
+        }
+        let (cols, lds) = (1000usize, 1003usize);
+        let rows = bits.len().div_ceil(cols);
+        let mut src = vec![0f32; rows * lds];
+        for (i, &b) in bits.iter().enumerate() {
+            src[(i / cols) * lds + i % cols] = f32::from_bits(b);
+        }
+        let d = dense(&src, rows, cols, lds);
+        let want = Quantized::<E4M3>::from_f32(&d, rows, cols, KAxis::Cols, ScaleMode::None, Overflow::Saturate);
+        let (scale, got, got_t) = run(&src, rows, cols, lds, false);
+        assert_eq!(scale, 1.0);
+        for (i, (w, g)) in want.data.iter().zip(&got).enumerate() {
+            assert_eq!(w.0, *g, "E4M3 of {:e} ({:#010x})", d[i], d[i].to_bits());
+        }
+        assert_eq!(got_t, transpose(&got, rows, cols), "the transposed panel");
+
+        // Panels as the LU makes them, scaled per tensor: small, large and mixed
+        // magnitudes (a NaN among them is skipped by both), and an all-zero panel.
+        for (rows, cols, lds, mag) in [(37usize, 19usize, 23usize, 1e-3f32), (5, 300, 301, 3e4), (64, 64, 64, 1.0), (3, 4, 4, 0.0)] {
+            let mut src: Vec<f32> = (0..rows * lds).map(|i| mag * ((i as f32 * 0.731).sin() * 2f32.powi((i % 23) as i32 - 11))).collect();
+            if rows * cols > 40 {
+                src[lds + 3] = f32::NAN;
+            }
+            let d = dense(&src, rows, cols, lds);
+            let want = Quantized::<E4M3>::from_f32(&d, rows, cols, KAxis::Rows, ScaleMode::Tensor, Overflow::Saturate);
+            let (scale, got, got_t) = run(&src, rows, cols, lds, true);
+            assert_eq!(scale, want.tensor_scale(), "the scale of a {rows}×{cols} panel of magnitude {mag}");
+            assert_eq!(want.data.iter().map(|q| q.0).collect::<Vec<u8>>(), got, "the {rows}×{cols} panel's bits");
+            assert_eq!(got_t, transpose(&got, rows, cols));
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Where NVRTC is at hand (see kernels.rs's test), the LU's CUDA C compiles for Hopper
     /// and every kernel the device code loads is in the PTX.
     #[test]
@@ -712,5 +1163,7 @@ int main(void) {
         }
         assert!(text.contains("cvt.rn.f16.f32"), "f16 rounding is the PTX conversion");
         assert!(text.contains("shfl.sync.down"), "the products add the lanes by shuffles");
+        assert!(text.contains("atom.global.max.u32"), "the FP8 panels' largest magnitude by atomic max on its bits");
+        assert!(text.contains("div.rn.f64") && text.contains("cvt.rn.f32.f64"), "the tensor scale divides in f64, rounds to f32 (as the CPU)");
     }
 }

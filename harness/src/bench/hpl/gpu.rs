@@ -9,7 +9,9 @@
 //!   bits, the same breakdown check), uploaded; the L and U panels by cuBLAS TRSM on the
 //!   device; rounding to BF16/FP16 by a kernel (nearest even, saturating, as the CPU's).
 //! - The trailing update: cuBLAS GemmEx, BF16/FP16 on the tensor cores with FP32
-//!   accumulation into the f32 matrix (FP32 and FP64 runs: IEEE FMAs).
+//!   accumulation into the f32 matrix (FP32 and FP64 runs: IEEE FMAs). The FP8 what-if
+//!   (`--precision e4m3`): panels rounded to E4M3 with a scale each (per tensor, the CPU's
+//!   scale and bits), the update by cuBLASLt's FP8 kernels, f32 accumulation.
 //! - Refinement in f64 as on the CPU: the residual's A·x by DGEMV on the f64 copy, the
 //!   preconditioner's products with the factors by a kernel (f64 sums), its diagonal
 //!   solves on the host.
@@ -24,11 +26,11 @@ use crate::bench::gpu::{Device, agreed, error};
 use crate::bench::wire::Pod;
 use crate::calibration::{Peaks, Record};
 use crate::error::{Error, Result};
-use effcal_gpu::lu::{Acc, DeviceLu, Panel, Storage};
+use effcal_gpu::lu::{Acc, DeviceLu, Operand, Panel, Storage};
 use effcal_kernels::gemm::{Accumulate, GemmElement, GemmParams, GemmPath};
 use effcal_kernels::hpl_mxp::matgen::Matrix;
 use effcal_kernels::precision::scaling::{KAxis, ScaleMode};
-use effcal_kernels::precision::{Precision, Real, bf16, f16};
+use effcal_kernels::precision::{E4M3, Precision, Real, bf16, f16};
 use mpi::topology::SimpleCommunicator;
 use serde_json::json;
 
@@ -42,11 +44,20 @@ pub const GPU_NB: usize = 1024;
 
 /// The settings a GPU run refuses, each by its field (checked before the device is opened).
 pub fn check(s: &HplSettings) -> Result<()> {
-    if Storage::of(s.precision).is_none() {
-        return Err(Error::invalid("--precision", s.precision.name(), "f64, f32, bf16 or f16 with --device gpu (FP8 factorisations run on the CPU only, as a what-if)"));
-    }
-    if s.scaling != ScaleMode::None {
-        return Err(Error::invalid("--scaling", s.scaling.name(), "none with --device gpu (panels are rounded without scales)"));
+    let Some(storage) = Storage::of_panels(s.precision) else {
+        return Err(Error::invalid("--precision", s.precision.name(), "f64, f32, bf16, f16 or e4m3 with --device gpu (Hopper's FP8 GEMMs take E4M3 × E4M3, not E5M2 × E5M2)"));
+    };
+    if storage == Storage::E4m3 {
+        if s.scaling == ScaleMode::Mx {
+            return Err(Error::invalid("--scaling", s.scaling.name(), "tensor (the default for FP8) or none with --device gpu"));
+        }
+        for (field, v) in [("--n", s.n), ("--nb", s.nb), ("--chunk", s.chunk)] {
+            if v % 16 != 0 {
+                return Err(Error::invalid(field, v, "a multiple of 16 for e4m3 with --device gpu (cuBLASLt's FP8 kernels take 16-byte aligned operands)"));
+            }
+        }
+    } else if s.scaling != ScaleMode::None {
+        return Err(Error::invalid("--scaling", s.scaling.name(), "none with --device gpu for f64, f32, bf16 and f16 (their panels are rounded without scales)"));
     }
     if !matches!(s.gemm.accumulate, Accumulate::Wide) && s.precision == Precision::F16 {
         return Err(Error::invalid("--accumulate", "f16", "wide (the default) with --device gpu: the tensor cores accumulate in f32"));
@@ -64,6 +75,8 @@ struct GpuBlocks<'g, A: Acc> {
     rows: Axis,
     cols: Axis,
     storage: Storage,
+    /// FP8 panels scaled per tensor (their scale rides on the wire).
+    tensor_scaled: bool,
     /// My rows' diagonal and ‖A‖∞: the matrix is the same every repetition.
     generated: Option<Generated>,
     /// The diagonal block whose factors the device holds for the panel solves (factored
@@ -79,6 +92,14 @@ struct GpuBlocks<'g, A: Acc> {
 
 fn gpu<T>(r: effcal_gpu::Result<T>) -> Result<T> {
     r.map_err(error)
+}
+
+/// The update's operand a panel with k along `k_axis` is.
+fn operand(k_axis: KAxis) -> Operand {
+    match k_axis {
+        KAxis::Cols => Operand::L,
+        KAxis::Rows => Operand::U,
+    }
 }
 
 impl<'g, A: Acc + Real + Pod> GpuBlocks<'g, A> {
@@ -164,20 +185,29 @@ where
         gpu(self.lu.solve_u(lr, lc1, kb, cols))
     }
 
-    fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, _k_axis: KAxis, mode: ScaleMode) -> Result<Panel> {
-        debug_assert_eq!(mode, ScaleMode::None, "checked before the run");
-        gpu(self.lu.round(r0, c0, rows, cols, self.storage))
+    fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode) -> Result<Panel> {
+        debug_assert!(mode != ScaleMode::Mx, "checked before the run");
+        gpu(self.lu.round(r0, c0, rows, cols, self.storage, operand(k_axis), mode == ScaleMode::Tensor))
     }
 
+    /// The CPU's wire form ([`crate::bench::wire::write_piece`]): the row-major bits, then
+    /// the scale (little-endian f32) when panels are scaled per tensor.
     fn write_panel(&mut self, p: &Panel, msg: &mut Vec<u8>) -> Result<()> {
-        msg.extend_from_slice(&gpu(self.lu.panel_to_host(p))?);
+        let (bits, scale) = gpu(self.lu.panel_to_host(p))?;
+        msg.extend_from_slice(&bits);
+        if let (Some(scale), true) = (scale, self.tensor_scaled) {
+            msg.extend_from_slice(&scale.to_le_bytes());
+        }
         Ok(())
     }
 
-    fn read_panel<'m>(&mut self, msg: &'m [u8], rows: usize, cols: usize, _k_axis: KAxis, _mode: ScaleMode) -> Result<(Panel, &'m [u8])> {
+    fn read_panel<'m>(&mut self, msg: &'m [u8], rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode) -> Result<(Panel, &'m [u8])> {
         let len = rows * cols * self.storage.bytes();
-        assert!(msg.len() >= len, "message shorter than its layout");
-        Ok((gpu(self.lu.panel_from_host(&msg[..len], rows, cols, self.storage))?, &msg[len..]))
+        let scaled = mode == ScaleMode::Tensor;
+        assert!(msg.len() >= len + if scaled { 4 } else { 0 }, "message shorter than its layout");
+        let (bits, rest) = msg.split_at(len);
+        let (scale, rest) = if scaled { (Some(f32::from_le_bytes(rest[..4].try_into().expect("4 bytes"))), &rest[4..]) } else { (None, rest) };
+        Ok((gpu(self.lu.panel_from_host(bits, rows, cols, self.storage, operand(k_axis), scale))?, rest))
     }
 
     fn update(&mut self, (r0, c0): (usize, usize), l: &Panel, u: &Panel, (uc0, uc1): (usize, usize), _gemm: &GemmParams) -> Result<Option<GemmPath>> {
@@ -241,6 +271,7 @@ pub fn measure(ctx: &Ctx, dev: &Device, s: &HplSettings, peaks: Option<&Peaks>) 
         Precision::F32 => run::<f32>(ctx, dev, s, peaks),
         Precision::Bf16 => run::<bf16>(ctx, dev, s, peaks),
         Precision::F16 => run::<f16>(ctx, dev, s, peaks),
+        Precision::E4m3 => run::<E4M3>(ctx, dev, s, peaks),
         p => unreachable!("{p} refused by check()"),
     }
 }
@@ -254,7 +285,7 @@ where
     // The matrix, its f64 copy, two blocks, a step's L and U panels (at most all my rows and
     // columns by NB, twice over while one step's are freed and the next's made), and room
     // for cuBLAS's workspace.
-    let storage = Storage::of(s.precision).expect("checked");
+    let storage = Storage::of_panels(s.precision).expect("checked");
     let panels = 2 * ((rows.local_len() + cols.local_len()) * s.nb * storage.bytes()) as u64;
     let need = DeviceLu::<T::Acc>::bytes_needed(rows.local_len(), cols.local_len(), s.nb, true) + panels + (256 << 20);
     let fits = dev.gpu.memory().map_err(error).and_then(|(free, _)| {
@@ -267,13 +298,13 @@ where
     agreed(ctx, fits)?;
     let made = DeviceLu::<T::Acc>::new(&dev.gpu, rows.local_len(), cols.local_len(), s.nb, true).map_err(error);
     let lu = agreed(ctx, made)?;
-    let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, generated: None, factors: None, f64_loaded: false, energy: None, window: None, no_energy: None };
+    let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, tensor_scaled: s.scaling == ScaleMode::Tensor, generated: None, factors: None, f64_loaded: false, energy: None, window: None, no_energy: None };
     let mut record = solve::<T, _>(ctx, s, peaks, &grid, &mut blocks, s.gemm, None)?;
     let info = &dev.gpu.info;
     for (k, v) in [
         ("device", json!("gpu")),
         ("gpu", json!(info.name)),
-        ("path", json!("cublas-gemmex")),
+        ("path", json!(if storage == Storage::E4m3 { "cublaslt-fp8" } else { "cublas-gemmex" })),
         ("library", json!(format!("cuBLAS {}", info.cublas_version))),
         ("arithmetic", json!(storage.arithmetic())),
         ("backend", json!("cuda")),

@@ -110,7 +110,7 @@ where
         ("overlap", json!(false)),
         ("device", json!("gpu")),
         ("gpu", json!(info.name)),
-        ("path", json!(format!("cuda-{}", sweep.kernel(Storage::of(s.precision).expect("checked"))))),
+        ("path", json!(format!("cuda-{}", sweep.kernel(Storage::of(s.precision).expect("checked")).expect("a field storage")))),
         ("bytes_per_point", json!(cost::stencil::bytes_per_point(s.kind, s.precision))),
         ("arithmetic", json!(s.precision.compute().name())),
         ("launches_per_rep", json!(batch.launches)),
