@@ -123,7 +123,13 @@ fn a_gpu_plan_lists_its_runs_and_is_refused_without_a_gpu() {
         assert!(err.contains(&format!("config {}: {want}", cfg.display())), "{name}: {err}");
     };
     refused("gpu-device.toml", "[run]\ndevice = \"tpu\"\n", "run.device = \"tpu\": allowed: \"cpu\", \"gpu\"");
-    refused("gpu-fraction.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nmemory_fraction = 0.5\nprecisions = [\"bf16\"]\n", "hpl_mxp.memory_fraction with run.device = \"gpu\": allowed: a size");
+    refused("gpu-fraction.toml", "[run]\ndevice = \"gpu\"\n[gemm]\nmemory_fraction = 0.5\nprecisions = [\"bf16\"]\n", "gemm.memory_fraction with run.device = \"gpu\": allowed: a size (n or size); on GPUs only hpl_mxp.memory_fraction");
+    // HPL-MxP's memory fraction is of each GPU's memory: sized when the GPUs are open.
+    let cfg = plan("gpu-hpl-fraction.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nmemory_fraction = 0.6\nprecisions = [\"bf16\", \"e4m3\"]\n");
+    let out = ok(&effcal(&["run", "--dry-run", "--config", cfg.to_str().unwrap()]));
+    for line in ["hpl-mxp  bf16  n=(0.6 of each GPU's memory) nb=1024 1×1", "hpl-mxp  e4m3  n=(0.6 of each GPU's memory) nb=1024 1×1"] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
     refused("gpu-fp8.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nn = 1024\nprecisions = [\"e5m2\"]\n", "hpl_mxp: invalid --precision 'e5m2': f64, f32, bf16, f16 or e4m3 with --device gpu");
     refused("gpu-fp8-n.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nn = 1000\nprecisions = [\"e4m3\"]\n", "hpl_mxp: invalid --n '1000': a multiple of 16 for e4m3 with --device gpu");
     refused("gpu-himeno.toml", "[run]\ndevice = \"gpu\"\n[stencil]\nkinds = [\"himeno\"]\nprecisions = [\"f32\"]\nsize = [34, 34, 66]\niters = 2\n", "stencil: invalid --kind 'himeno': 7pt or 27pt with --device gpu");

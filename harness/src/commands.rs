@@ -496,9 +496,13 @@ fn gpu_plan(a: &RunArgs, ctx: &Ctx, checked: &config::Checked, mut runs: PlanRun
         }
         gemms.push(GpuGemmSettings { scaling: g.scaling, ..GpuGemmSettings::square(arith, g.n, g.samples) });
     }
+    // hpl_mxp.memory_fraction: N is sized when the GPUs are open (n = 0 until then; the
+    // checks here see a stand-in order of whole blocks).
+    let fraction = plan.hpl_mxp.as_ref().and_then(|h| h.memory_fraction);
     for h in &runs.hpl {
-        hpl::gpu::check(h).map_err(|e| cfg(format!("hpl_mxp: {e}")))?;
-        hpl::check(h, ctx.world.size())?;
+        let h = HplSettings { n: if h.n == 0 { 16 * h.nb } else { h.n }, ..*h };
+        hpl::gpu::check(&h).map_err(|e| cfg(format!("hpl_mxp: {e}")))?;
+        hpl::check(&h, ctx.world.size())?;
     }
     for s in &runs.stencils {
         bench::stencil::gpu::check(s, false).map_err(|e| cfg(format!("stencil: {e}")))?;
@@ -507,7 +511,8 @@ fn gpu_plan(a: &RunArgs, ctx: &Ctx, checked: &config::Checked, mut runs: PlanRun
         if ctx.world.is_root() {
             let mut t = format!("Dry run of {} on {} GPU(s), one per rank; nothing measured.\n", checked.file, ctx.world.size());
             t += &gemms.iter().map(|g| format!("gemm     {:<5} n={}\n", g.arith.name(), g.n)).collect::<String>();
-            t += &runs.hpl.iter().map(|h| format!("hpl-mxp  {:<5} n={} nb={} {}×{}\n", h.precision.name(), h.n, h.nb, h.p, h.q)).collect::<String>();
+            let n = |h: &HplSettings| if h.n == 0 { format!("({} of each GPU's memory)", fraction.unwrap_or_default()) } else { h.n.to_string() };
+            t += &runs.hpl.iter().map(|h| format!("hpl-mxp  {:<5} n={} nb={} {}×{}\n", h.precision.name(), n(h), h.nb, h.p, h.q)).collect::<String>();
             t += &runs.stencils.iter().map(|s| format!("{:<8} {:<5} {}×{}×{} iters={}\n", stencil::record_kernel(s.kind), s.precision.name(), s.global[0], s.global[1], s.global[2], s.iters)).collect::<String>();
             print!("{t}");
         }
@@ -515,6 +520,18 @@ fn gpu_plan(a: &RunArgs, ctx: &Ctx, checked: &config::Checked, mut runs: PlanRun
     }
     let resumed = plan_output(ctx, a, &out, named_out.is_none())?;
     let mut dev = Device::open(ctx)?;
+    if let Some(f) = fraction.filter(|_| runs.hpl.iter().any(|h| h.n == 0)) {
+        let memory = ctx.world.min(dev.gpu.info.memory_bytes as f64) as u64;
+        let n = hpl::gpu::n_for_memory(f, memory, ctx.world.size(), &runs.hpl);
+        for h in &mut runs.hpl {
+            h.n = n;
+            hpl::gpu::check(h).map_err(|e| cfg(format!("hpl_mxp: {e}")))?;
+            hpl::check(h, ctx.world.size())?;
+        }
+        if ctx.world.is_root() {
+            println!("hpl_mxp.memory_fraction = {f}: N = {n} ({} bytes an element on {} GPU(s) of {:.1} GiB)", runs.hpl.iter().map(|h| hpl::gpu::bytes_per_element(h.precision)).max().unwrap_or(12), ctx.world.size(), memory as f64 / (1u64 << 30) as f64);
+        }
+    }
     let triad = if plan.peak.triad_elements > 0 { plan.peak.triad_elements } else { 1 << 27 };
     let peaks = GpuPeakSettings { fma_seconds: plan.peak.fma_seconds, gemm_n: 8192, triad_elements: Some(triad) };
     let mut session = Session::start_gpu(ctx, Some(&out), &mut dev, &peaks, given.peaks)?;

@@ -229,13 +229,12 @@ impl Plan {
             return Err(err(format!("run.device = \"{}\": allowed: \"cpu\", \"gpu\"", plan.run.device)));
         }
         if plan.run.gpu() {
-            // A GPU plan is sized by hand: the memory rules here are the CPU runs'.
-            let fraction = [plan.gemm.as_ref().map(|g| ("gemm", g.memory_fraction)), plan.hpl_mxp.as_ref().map(|h| ("hpl_mxp", h.memory_fraction)), plan.stencil.as_ref().map(|s| ("stencil", s.memory_fraction))]
-                .into_iter()
-                .flatten()
-                .find(|(_, f)| f.is_some());
+            // A GPU plan's GEMMs and stencils are sized by hand (the memory rules here are the
+            // CPU runs'); HPL-MxP's memory_fraction is of each GPU's memory, sized when the
+            // GPUs are open.
+            let fraction = [plan.gemm.as_ref().map(|g| ("gemm", g.memory_fraction)), plan.stencil.as_ref().map(|s| ("stencil", s.memory_fraction))].into_iter().flatten().find(|(_, f)| f.is_some());
             if let Some((section, _)) = fraction {
-                return Err(err(format!("{section}.memory_fraction with run.device = \"gpu\": allowed: a size (n or size); sizes from a GPU's memory are not derived yet")));
+                return Err(err(format!("{section}.memory_fraction with run.device = \"gpu\": allowed: a size (n or size); on GPUs only hpl_mxp.memory_fraction (of each GPU's memory) is sized for you")));
             }
         }
         if !(plan.peak.fma_seconds > 0.0 && plan.peak.fma_seconds <= 60.0) {
@@ -372,6 +371,7 @@ pub struct Memory {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Sizes {
     pub gemm_n: usize,
+    /// 0: sized on the GPUs (a GPU plan's hpl_mxp.memory_fraction).
     pub hpl_n: usize,
     /// Global grid, boundary planes included.
     pub stencil: [usize; 3],
@@ -390,9 +390,11 @@ impl Checked {
     /// a given size that cannot fit is refused, naming the key, what it needs and what fits.
     pub fn sizes(&self, mem: Memory, dims: impl Fn([usize; 3]) -> [usize; 3]) -> Result<Sizes> {
         let err = |message: String| Error::Config { file: self.file.clone(), message };
-        // Memory unknown (no /proc/meminfo): given sizes go unchecked, fractions cannot be sized.
+        // Memory unknown (no /proc/meminfo; a GPU plan's host memory): given sizes go
+        // unchecked, fractions cannot be sized (a GPU plan's hpl_mxp one is sized on the GPUs).
+        let gpu = self.plan.run.gpu();
         if mem.per_rank == 0 {
-            let fraction = [self.plan.gemm.as_ref().map(|g| ("gemm", g.memory_fraction)), self.plan.hpl_mxp.as_ref().map(|h| ("hpl_mxp", h.memory_fraction)), self.plan.stencil.as_ref().map(|s| ("stencil", s.memory_fraction))]
+            let fraction = [self.plan.gemm.as_ref().map(|g| ("gemm", g.memory_fraction)), self.plan.hpl_mxp.as_ref().filter(|_| !gpu).map(|h| ("hpl_mxp", h.memory_fraction)), self.plan.stencil.as_ref().map(|s| ("stencil", s.memory_fraction))]
                 .into_iter()
                 .flatten()
                 .find(|(_, f)| f.is_some());
@@ -441,6 +443,7 @@ impl Checked {
                     }
                     n
                 }
+                (None, Some(_)) if gpu => 0,
                 (None, Some(f)) => fit(f),
                 (None, None) => unreachable!("checked by parse"),
             };
@@ -486,7 +489,7 @@ impl Checked {
     }
 }
 
-fn lcm(a: usize, b: usize) -> usize {
+pub(crate) fn lcm(a: usize, b: usize) -> usize {
     fn gcd(a: usize, b: usize) -> usize {
         if b == 0 { a } else { gcd(b, a % b) }
     }

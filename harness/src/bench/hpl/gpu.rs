@@ -42,6 +42,22 @@ const UPLOAD_BYTES: usize = 256 << 20;
 pub const GPU_NB: usize = 1024;
 
 
+/// Bytes a GPU holds per matrix element of a solve in `p`: the matrix in the accumulation
+/// type (f32; f64 for the FP64 LU) and its f64 copy for the residual.
+pub fn bytes_per_element(p: Precision) -> usize {
+    if p == Precision::F64 { 16 } else { 12 }
+}
+
+/// The largest N, a multiple of every run's NB, whose matrix takes at most `fraction` of
+/// each of `gpus` GPUs' `memory` bytes ([`bytes_per_element`] of the most demanding of the
+/// runs' precisions, so that every precision solves the same system): a plan's
+/// `hpl_mxp.memory_fraction` on GPUs.
+pub fn n_for_memory(fraction: f64, memory: u64, gpus: usize, runs: &[HplSettings]) -> usize {
+    let bpe = runs.iter().map(|h| bytes_per_element(h.precision)).max().unwrap_or(12) as f64;
+    let nb = runs.iter().map(|h| h.nb).fold(1, crate::config::lcm);
+    ((fraction * memory as f64 * gpus as f64 / bpe).sqrt() as usize / nb * nb).max(nb)
+}
+
 /// The settings a GPU run refuses, each by its field (checked before the device is opened).
 pub fn check(s: &HplSettings) -> Result<()> {
     let Some(storage) = Storage::of_panels(s.precision) else {
@@ -288,6 +304,7 @@ where
     let storage = Storage::of_panels(s.precision).expect("checked");
     let panels = 2 * ((rows.local_len() + cols.local_len()) * s.nb * storage.bytes()) as u64;
     let need = DeviceLu::<T::Acc>::bytes_needed(rows.local_len(), cols.local_len(), s.nb, true) + panels + (256 << 20);
+    debug_assert_eq!(DeviceLu::<T::Acc>::bytes_needed(1, 1, 0, true), bytes_per_element(s.precision) as u64);
     let fits = dev.gpu.memory().map_err(error).and_then(|(free, _)| {
         if need > free {
             Err(Error::invalid("--n", s.n, format!("an order whose blocks fit the GPU: N = {} on {}×{} needs {:.1} GiB a GPU (the f32 or f64 matrix, its f64 copy, panels), {:.1} GiB are free", s.n, s.p, s.q, need as f64 / (1u64 << 30) as f64, free as f64 / (1u64 << 30) as f64)))
@@ -336,4 +353,27 @@ where
         record.results.insert("power_unavailable".into(), json!(blocks.no_energy.unwrap_or_else(|| "no energy reading on another rank".into())));
     }
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_memory_fraction_gives_the_largest_n_of_whole_blocks_that_fits() {
+        let run = |p: Precision, nb: usize| HplSettings::new(0, nb, p);
+        // 60 % of 80 GiB at 12 bytes an element: N² ≤ 4.29e9, N = 65536 + a part block.
+        let gib80 = 80u64 << 30;
+        let n = n_for_memory(0.6, gib80, 1, &[run(Precision::Bf16, 1024)]);
+        assert_eq!(n, 65536);
+        assert!(12.0 * (n as f64).powi(2) <= 0.6 * gib80 as f64 && 12.0 * ((n + 1024) as f64).powi(2) > 0.6 * gib80 as f64);
+        // The FP64 LU in the list sizes every run (16 bytes), four GPUs hold four times the matrix.
+        let both = [run(Precision::Bf16, 1024), run(Precision::F64, 1024)];
+        let n = n_for_memory(0.6, gib80, 4, &both);
+        assert_eq!(n % 1024, 0);
+        assert!(16.0 * (n as f64).powi(2) <= 0.6 * 4.0 * gib80 as f64 && 16.0 * ((n + 1024) as f64).powi(2) > 0.6 * 4.0 * gib80 as f64);
+        // Block sizes that differ: a multiple of each; a tiny memory still gives one block.
+        assert_eq!(n_for_memory(0.6, gib80, 1, &[run(Precision::Bf16, 768), run(Precision::F16, 1024)]) % 3072, 0);
+        assert_eq!(n_for_memory(0.1, 1 << 20, 1, &[run(Precision::Bf16, 1024)]), 1024);
+    }
 }
