@@ -332,7 +332,7 @@ impl LtCall {
     /// cuBLASLt's FP8 kernels want 16-byte aligned operands: dimensions, leading
     /// dimensions and offsets in multiples of 16 elements (FP8 bytes; f32 C in 4s).
     pub fn aligned(&self) -> bool {
-        [self.m, self.n, self.k, self.lda, self.ldb, self.a_offset].iter().all(|v| v % 16 == 0) && self.ldc % 4 == 0 && self.c_offset % 4 == 0
+        [self.m, self.n, self.k, self.lda, self.ldb, self.a_offset].iter().all(|v| v.is_multiple_of(16)) && self.ldc.is_multiple_of(4) && self.c_offset.is_multiple_of(4)
     }
 
     /// The call with its offsets cleared: what its layouts and algorithm depend on.
@@ -596,11 +596,11 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         self.trsm(TrsmCall::u_panel(self.ld, lr, lc1, kb, cols))
     }
 
-    /// The rows × cols block at (r0, c0) rounded to `storage` (saturating, nearest even;
+    /// The rows × cols block at `(r0, c0)` rounded to `storage` (saturating, nearest even;
     /// the accumulation type itself: a copy) as a contiguous panel, the update's `operand`.
     /// E4M3 panels are scaled by max / amax when `tensor_scaled` (else by 1), and a U panel
     /// is held transposed.
-    pub fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, storage: Storage, operand: Operand, tensor_scaled: bool) -> Result<Panel> {
+    pub fn round(&mut self, (r0, c0): (usize, usize), rows: usize, cols: usize, storage: Storage, operand: Operand, tensor_scaled: bool) -> Result<Panel> {
         let s = self.gpu.stream.clone();
         let mut bytes = s.alloc_zeros::<u8>((rows * cols * storage.bytes()).max(1))?;
         let transposed = storage == Storage::E4m3 && operand == Operand::U;
@@ -877,7 +877,9 @@ mod tests {
         d
     }
 
-    const HOST_MAIN: &str = r#"
+    /// The 2D launch of the kernels as host C: every block and thread of grid_2d's grid for
+    /// a rows × cols block, in turn.
+    const HOST_LAUNCH: &str = r#"
 #define LAUNCH(CALL, ROWS, COLS) do {                                                   \
     blockDim.x = 256; gridDim.x = ((COLS) + 255) / 256; gridDim.y = (ROWS) < 65535 ? (ROWS) : 65535; \
     if (gridDim.y < 1) gridDim.y = 1;                                                   \
@@ -885,8 +887,68 @@ mod tests {
         for (blockIdx.x = 0; blockIdx.x < gridDim.x; ++blockIdx.x)                      \
             for (threadIdx.x = 0; threadIdx.x < blockDim.x; ++threadIdx.x) CALL;        \
 } while (0)
-/* stdin: rows, cols, lds (long long), then rows × lds floats; stdout: the bf16 panel, the
-   f16 panel (rows × cols u16 each), then the packed floats (rows × cols). */
+"#;
+
+    /// The LU's CUDA C as host C with a `main`, built in a temporary folder (removed when
+    /// this drops).
+    struct HostProgram {
+        dir: std::path::PathBuf,
+        exe: std::path::PathBuf,
+    }
+
+    impl HostProgram {
+        /// None (said) where there is no C compiler.
+        fn build(name: &str, main: &str) -> Option<Self> {
+            let dir = std::env::temp_dir().join(format!("effcal-lu-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let (c, exe) = (dir.join(format!("{name}.c")), dir.join(name));
+            std::fs::write(&c, format!("{}{HOST_LAUNCH}{main}", crate::kernels::as_host_c(&source()))).unwrap();
+            let program = HostProgram { dir, exe };
+            crate::kernels::build_host_c(&c, &program.exe).then_some(program)
+        }
+
+        /// Its stdout, given `header` (long longs) and then `floats` on stdin.
+        fn run(&self, header: &[i64], floats: &[f32]) -> Vec<u8> {
+            use std::io::Write;
+            let mut input: Vec<u8> = header.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            input.extend(floats.iter().flat_map(|v| v.to_ne_bytes()));
+            let mut child = std::process::Command::new(&self.exe).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            child.stdin.take().unwrap().write_all(&input).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "the host run of the kernels");
+            out.stdout
+        }
+    }
+
+    impl Drop for HostProgram {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// f32 bit patterns, a stride through all of them and then `edges`, laid out as a
+    /// block of 1000 columns at row stride 1003 (the kernels read strided blocks): rows,
+    /// cols, lds and the block.
+    fn sweep_of_bit_patterns(edges: impl IntoIterator<Item = u32>) -> (usize, usize, usize, Vec<f32>) {
+        let mut bits: Vec<u32> = (0..1u64 << 20).map(|i| (i * 4099 + (i >> 7)) as u32).collect();
+        bits.extend(edges);
+        let (cols, lds) = (1000usize, 1003usize);
+        let rows = bits.len().div_ceil(cols);
+        let mut src = vec![0f32; rows * lds];
+        for (i, &b) in bits.iter().enumerate() {
+            src[(i / cols) * lds + i % cols] = f32::from_bits(b);
+        }
+        (rows, cols, lds, src)
+    }
+
+    /// The rows × cols block of `src` (row stride lds), contiguous.
+    fn dense(src: &[f32], rows: usize, cols: usize, lds: usize) -> Vec<f32> {
+        (0..rows * cols).map(|i| src[(i / cols) * lds + i % cols]).collect()
+    }
+
+    /// stdin: rows, cols, lds (long long), then rows × lds floats; stdout: the bf16 panel,
+    /// the f16 panel (rows × cols u16 each), then the packed floats (rows × cols).
+    const ROUND_MAIN: &str = r#"
 int main(void) {
     long long hd[3];
     if (fread(hd, sizeof hd, 1, stdin) != 1) return 2;
@@ -911,39 +973,16 @@ int main(void) {
     #[test]
     fn the_rounding_kernels_give_the_cpus_bits() {
         use effcal_kernels::precision::{Element, Overflow, bf16, f16};
-        use std::io::Write;
-        let source = crate::kernels::as_host_c(&source());
-        let dir = std::env::temp_dir().join(format!("effcal-lu-kernels-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (c, exe) = (dir.join("lu.c"), dir.join("lu"));
-        std::fs::write(&c, format!("{source}{HOST_MAIN}")).unwrap();
-        if !crate::kernels::build_host_c(&c, &exe) {
-            return;
-        }
-        // Bit patterns: a stride through all of them, and the edges.
-        let mut bits: Vec<u32> = (0..1u64 << 20).map(|i| (i * 4099 + (i >> 7)) as u32).collect();
-        for x in [0.0f32, -0.0, 1.0, 65504.0, 65519.99, 65520.0, -65520.0, 1e5, -1e5, 6.0e-8, 3.0e-5, f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-40, f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
-            bits.push(x.to_bits());
-        }
-        bits.extend([0x7f7f_0000, 0x7f7f_7fff, 0x7f7f_8000, 0x7f7f_8001, 0x7f7f_ffff, 0xff7f_8000, 0x0000_8000, 0x0000_7fff, 0x8000_0001]);
-        let (cols, lds) = (1000usize, 1003usize);
-        let rows = bits.len().div_ceil(cols);
-        let mut src = vec![0f32; rows * lds];
-        for (i, &b) in bits.iter().enumerate() {
-            src[(i / cols) * lds + i % cols] = f32::from_bits(b);
-        }
-        let mut input: Vec<u8> = [rows as i64, cols as i64, lds as i64].iter().flat_map(|v| v.to_ne_bytes()).collect();
-        input.extend(src.iter().flat_map(|v| v.to_ne_bytes()));
-        let mut child = std::process::Command::new(&exe).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-        child.stdin.take().unwrap().write_all(&input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
-        assert!(out.status.success(), "the host run of the kernels");
+        let Some(program) = HostProgram::build("round", ROUND_MAIN) else { return };
+        let edges = [0.0f32, -0.0, 1.0, 65504.0, 65519.99, 65520.0, -65520.0, 1e5, -1e5, 6.0e-8, 3.0e-5, f32::MAX, f32::MIN, f32::MIN_POSITIVE, 1e-40, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
+        let more = [0x7f7f_0000, 0x7f7f_7fff, 0x7f7f_8000, 0x7f7f_8001, 0x7f7f_ffff, 0xff7f_8000, 0x0000_8000, 0x0000_7fff, 0x8000_0001];
+        let (rows, cols, lds, src) = sweep_of_bit_patterns(edges.iter().map(|x| x.to_bits()).chain(more));
+        let out = program.run(&[rows as i64, cols as i64, lds as i64], &src);
         let n = rows * cols;
         let u16s = |b: &[u8]| b.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]])).collect::<Vec<_>>();
-        let (gb, gh) = (u16s(&out.stdout[..2 * n]), u16s(&out.stdout[2 * n..4 * n]));
-        let packed: Vec<u32> = out.stdout[4 * n..].chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let dense: Vec<f32> = (0..n).map(|i| src[(i / cols) * lds + i % cols]).collect();
+        let (gb, gh) = (u16s(&out[..2 * n]), u16s(&out[2 * n..4 * n]));
+        let packed: Vec<u32> = out[4 * n..].chunks_exact(4).map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let dense = dense(&src, rows, cols, lds);
         let mut wb = vec![bf16::default(); n];
         let mut wh = vec![f16::default(); n];
         bf16::from_acc_slice(&dense, &mut wb, Overflow::Saturate);
@@ -1038,16 +1077,10 @@ int main(void) {
         assert!(!LtCall::update(4096, (1024, 1024), 2048, 1024, (0, 2040)).aligned());
     }
 
+    /// stdin: rows, cols, lds, tensor-scaled (0/1) (long long), then rows × lds floats;
+    /// stdout: the scales (2 floats), the panel row-major, the panel transposed (rows × cols
+    /// bytes each).
     const FP8_MAIN: &str = r#"
-#define LAUNCH(CALL, ROWS, COLS) do {                                                   \
-    blockDim.x = 256; gridDim.x = ((COLS) + 255) / 256; gridDim.y = (ROWS) < 65535 ? (ROWS) : 65535; \
-    if (gridDim.y < 1) gridDim.y = 1;                                                   \
-    for (blockIdx.y = 0; blockIdx.y < gridDim.y; ++blockIdx.y)                          \
-        for (blockIdx.x = 0; blockIdx.x < gridDim.x; ++blockIdx.x)                      \
-            for (threadIdx.x = 0; threadIdx.x < blockDim.x; ++threadIdx.x) CALL;        \
-} while (0)
-/* stdin: rows, cols, lds, tensor-scaled (0/1) (long long), then rows × lds floats; stdout:
-   the scales (2 floats), the panel row-major, the panel transposed (rows × cols bytes each). */
 int main(void) {
     long long hd[4];
     if (fread(hd, sizeof hd, 1, stdin) != 1) return 2;
@@ -1078,50 +1111,28 @@ int main(void) {
     fn the_fp8_kernels_give_the_cpus_panels_and_scales() {
         use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
         use effcal_kernels::precision::{E4M3, Element, Overflow};
-        use std::io::Write;
-        let source = crate::kernels::as_host_c(&source());
-        let dir = std::env::temp_dir().join(format!("effcal-lu-fp8-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let (c, exe) = (dir.join("fp8.c"), dir.join("fp8"));
-        std::fs::write(&c, format!("{source}{FP8_MAIN}")).unwrap();
-        if !crate::kernels::build_host_c(&c, &exe) {
-            return;
-        }
+        let Some(program) = HostProgram::build("fp8", FP8_MAIN) else { return };
         let run = |src: &[f32], rows: usize, cols: usize, lds: usize, tensor: bool| -> (f32, Vec<u8>, Vec<u8>) {
-            let mut input: Vec<u8> = [rows as i64, cols as i64, lds as i64, tensor as i64].iter().flat_map(|v| v.to_ne_bytes()).collect();
-            input.extend(src.iter().flat_map(|v| v.to_ne_bytes()));
-            let mut child = std::process::Command::new(&exe).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
-            child.stdin.take().unwrap().write_all(&input).unwrap();
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success(), "the host run of the FP8 kernels");
-            let f = |i: usize| f32::from_ne_bytes(out.stdout[4 * i..4 * i + 4].try_into().unwrap());
+            let out = program.run(&[rows as i64, cols as i64, lds as i64, tensor as i64], src);
+            let f = |i: usize| f32::from_ne_bytes(out[4 * i..4 * i + 4].try_into().unwrap());
             let (scale, inverse) = (f(0), f(1));
             assert_eq!(inverse, 1.0 / scale, "the dequantisation factor is the scale's inverse");
             let n = rows * cols;
-            (scale, out.stdout[8..8 + n].to_vec(), out.stdout[8 + n..8 + 2 * n].to_vec())
+            (scale, out[8..8 + n].to_vec(), out[8 + n..8 + 2 * n].to_vec())
         };
-        let dense = |src: &[f32], rows: usize, cols: usize, lds: usize| -> Vec<f32> { (0..rows * cols).map(|i| src[(i / cols) * lds + i % cols]).collect() };
 
-        // Every kind of f32, unscaled: the rounding itself.
-        let mut bits: Vec<u32> = (0..1u64 << 20).map(|i| (i * 4099 + (i >> 7)) as u32).collect();
-        for x in [0.0f32, -0.0, 448.0, 464.0, 464.01, 480.0, -480.0, 1e5, 2f32.powi(-6), 2f32.powi(-9), 2f32.powi(-10), 1.5 * 2f32.powi(-10), 1e-40, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN] {
-            bits.push(x.to_bits());
-        }
-        // Every E4M3 value, the midpoints between neighbours (ties: to even) and either side
-        // of them, both signs.
+        // Every kind of f32, unscaled: the rounding itself. Besides the sweep, every E4M3
+        // value, the midpoints between neighbours (ties: to even) and either side of them,
+        // both signs.
+        let mut edges: Vec<f32> = vec![0.0, -0.0, 448.0, 464.0, 464.01, 480.0, -480.0, 1e5, 2f32.powi(-6), 2f32.powi(-9), 2f32.powi(-10), 1.5 * 2f32.powi(-10), 1e-40, f32::MAX, f32::INFINITY, f32::NEG_INFINITY, f32::NAN];
         let values: Vec<f32> = (0..=0x7eu8).map(|c| E4M3(c).to_f64() as f32).collect();
         for w in values.windows(2) {
             let mid = (w[0] + w[1]) / 2.0;
             for x in [w[0], mid, f32::from_bits(mid.to_bits() - 1), f32::from_bits(mid.to_bits() + 1)] {
-                bits.extend([x.to_bits(), (-x).to_bits()]);
+                edges.extend([x, -x]);
             }
         }
-        let (cols, lds) = (1000usize, 1003usize);
-        let rows = bits.len().div_ceil(cols);
-        let mut src = vec![0f32; rows * lds];
-        for (i, &b) in bits.iter().enumerate() {
-            src[(i / cols) * lds + i % cols] = f32::from_bits(b);
-        }
+        let (rows, cols, lds, src) = sweep_of_bit_patterns(edges.iter().map(|x| x.to_bits()));
         let d = dense(&src, rows, cols, lds);
         let want = Quantized::<E4M3>::from_f32(&d, rows, cols, KAxis::Cols, ScaleMode::None, Overflow::Saturate);
         let (scale, got, got_t) = run(&src, rows, cols, lds, false);
@@ -1145,7 +1156,6 @@ int main(void) {
             assert_eq!(want.data.iter().map(|q| q.0).collect::<Vec<u8>>(), got, "the {rows}×{cols} panel's bits");
             assert_eq!(got_t, transpose(&got, rows, cols));
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Where NVRTC is at hand (see kernels.rs's test), the LU's CUDA C compiles for Hopper

@@ -68,7 +68,7 @@ pub fn check(s: &HplSettings) -> Result<()> {
             return Err(Error::invalid("--scaling", s.scaling.name(), "tensor (the default for FP8) or none with --device gpu"));
         }
         for (field, v) in [("--n", s.n), ("--nb", s.nb), ("--chunk", s.chunk)] {
-            if v % 16 != 0 {
+            if !v.is_multiple_of(16) {
                 return Err(Error::invalid(field, v, "a multiple of 16 for e4m3 with --device gpu (cuBLASLt's FP8 kernels take 16-byte aligned operands)"));
             }
         }
@@ -203,7 +203,7 @@ where
 
     fn round(&mut self, r0: usize, c0: usize, rows: usize, cols: usize, k_axis: KAxis, mode: ScaleMode) -> Result<Panel> {
         debug_assert!(mode != ScaleMode::Mx, "checked before the run");
-        gpu(self.lu.round(r0, c0, rows, cols, self.storage, operand(k_axis), mode == ScaleMode::Tensor))
+        gpu(self.lu.round((r0, c0), rows, cols, self.storage, operand(k_axis), mode == ScaleMode::Tensor))
     }
 
     /// The CPU's wire form ([`crate::bench::wire::write_piece`]): the row-major bits, then
