@@ -227,6 +227,31 @@ pub(crate) unsafe fn set_scale_pointers(desc: sys::cublasLtMatmulDesc_t, first: 
     .map_err(blas("cublasLtMatmulDescSetAttribute"))
 }
 
+/// The three layouts of `l`'s TN product (the operands in `storage`, C = D in `output`),
+/// made together: where one cannot be made, none is left behind.
+pub(crate) fn tn_layouts(storage: sys::cudaDataType, output: sys::cudaDataType, l: &Layout) -> Result<[sys::cublasLtMatrixLayout_t; 3]> {
+    let specs = [(storage, l.k, l.rows, l.ld_first), (storage, l.k, l.cols, l.ld_second), (output, l.rows, l.cols, l.ld_c)];
+    let mut made = Vec::with_capacity(3);
+    for (t, rows, cols, ld) in specs {
+        match lt::create_matrix_layout(t, rows, cols, ld) {
+            Ok(x) => made.push(x),
+            Err(e) => {
+                destroy_layouts(&made);
+                return Err(blas("cublasLtMatrixLayoutCreate")(e));
+            }
+        }
+    }
+    Ok(made.try_into().expect("three layouts"))
+}
+
+/// Destroys layouts made by [`tn_layouts`] (null ones skipped), once each.
+pub(crate) fn destroy_layouts(layouts: &[sys::cublasLtMatrixLayout_t]) {
+    for &l in layouts.iter().filter(|l| !l.is_null()) {
+        // SAFETY: a live layout, not used after (the callers' contract).
+        let _ = unsafe { lt::destroy_matrix_layout(l) };
+    }
+}
+
 /// cuBLASLt's first choice of algorithm for `desc` on the layouts (first, second, C = D),
 /// within effcal's workspace.
 pub(crate) fn first_algo(gpu: &Gpu, desc: sys::cublasLtMatmulDesc_t, layouts: &[sys::cublasLtMatrixLayout_t; 3]) -> std::result::Result<sys::cublasLtMatmulHeuristicResult_t, lt::CublasError> {
@@ -309,11 +334,7 @@ impl<'g> DeviceGemm<'g> {
                 let (ptr, _sync) = s.device_ptr(stream);
                 set_scale_pointers(this.desc, ptr, ptr + size_of::<f32>() as u64)?;
             }
-            this.layouts = [
-                lt::create_matrix_layout(storage, layout.k, layout.rows, layout.ld_first).map_err(blas("cublasLtMatrixLayoutCreate"))?,
-                lt::create_matrix_layout(storage, layout.k, layout.cols, layout.ld_second).map_err(blas("cublasLtMatrixLayoutCreate"))?,
-                lt::create_matrix_layout(output, layout.rows, layout.cols, layout.ld_c).map_err(blas("cublasLtMatrixLayoutCreate"))?,
-            ];
+            this.layouts = tn_layouts(storage, output, &layout)?;
             let heuristic = first_algo(gpu, this.desc, &this.layouts).map_err(|e| {
                 if e.0 == sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED {
                     GpuError::Unsupported(format!(
@@ -368,12 +389,8 @@ impl Drop for DeviceGemm<'_> {
         // SAFETY: created in `new`, destroyed once; the stream is synchronised first so no
         // queued product still reads them.
         let _ = self.gpu.stream.synchronize();
+        destroy_layouts(&self.layouts);
         unsafe {
-            for l in self.layouts {
-                if !l.is_null() {
-                    let _ = lt::destroy_matrix_layout(l);
-                }
-            }
             let _ = lt::destroy_matmul_desc(self.desc);
         }
     }

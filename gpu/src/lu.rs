@@ -335,6 +335,11 @@ impl LtCall {
         [self.m, self.n, self.k, self.lda, self.ldb, self.a_offset].iter().all(|v| v.is_multiple_of(16)) && self.ldc.is_multiple_of(4) && self.c_offset.is_multiple_of(4)
     }
 
+    /// The call as the [`crate::gemm::Layout`] of a TN product (its operands' and C's shapes).
+    fn layout(&self) -> crate::gemm::Layout {
+        crate::gemm::Layout { rows: self.m as u64, cols: self.n as u64, k: self.k as u64, ld_first: self.lda as i64, ld_second: self.ldb as i64, ld_c: self.ldc as i64 }
+    }
+
     /// The call with its offsets cleared: what its layouts and algorithm depend on.
     fn shape(&self) -> Self {
         LtCall { a_offset: 0, c_offset: 0, ..*self }
@@ -356,42 +361,19 @@ impl LtUpdate {
 
     /// The layouts and algorithm of `call`'s shape, made on first use.
     fn plan(&mut self, gpu: &Gpu, call: &LtCall) -> Result<&([cudarc::cublaslt::sys::cublasLtMatrixLayout_t; 3], cudarc::cublaslt::sys::cublasLtMatmulAlgo_t)> {
-        use cudarc::cublaslt::result as lt;
-        use crate::gemm::blas;
+        use cudarc::cublaslt::sys::{cublasStatus_t, cudaDataType as LtDt};
         let shape = call.shape();
         if !self.plans.contains_key(&shape) {
-            use cudarc::cublaslt::sys::cudaDataType as LtDt;
-            let f8 = LtDt::CUDA_R_8F_E4M3;
-            let made = [
-                lt::create_matrix_layout(f8, call.k as u64, call.m as u64, call.lda as i64),
-                lt::create_matrix_layout(f8, call.k as u64, call.n as u64, call.ldb as i64),
-                lt::create_matrix_layout(LtDt::CUDA_R_32F, call.m as u64, call.n as u64, call.ldc as i64),
-            ];
-            let layouts = made.map(|l| l.ok());
-            if layouts.iter().any(Option::is_none) {
-                for l in layouts.into_iter().flatten() {
-                    // SAFETY: created above, not used after.
-                    let _ = unsafe { lt::destroy_matrix_layout(l) };
+            let layouts = crate::gemm::tn_layouts(LtDt::CUDA_R_8F_E4M3, LtDt::CUDA_R_32F, &call.layout())?;
+            let heuristic = crate::gemm::first_algo(gpu, self.desc, &layouts).map_err(|e| {
+                crate::gemm::destroy_layouts(&layouts);
+                if e.0 == cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED {
+                    GpuError::Unsupported(format!("cuBLASLt {} on {} has no E4M3 GEMM kernel for the update {call:?}", gpu.info.cublas_version, gpu.info.name))
+                } else {
+                    crate::gemm::blas("cublasLtMatmulAlgoGetHeuristic (FP8 update)")(e)
                 }
-                return Err(GpuError::Blas("cublasLtMatrixLayoutCreate (FP8 update)".into()));
-            }
-            let layouts = layouts.map(|l| l.expect("checked"));
-            match crate::gemm::first_algo(gpu, self.desc, &layouts) {
-                Ok(h) => {
-                    self.plans.insert(shape, (layouts, h.algo));
-                }
-                Err(e) => {
-                    for l in layouts {
-                        // SAFETY: created above, not used after.
-                        let _ = unsafe { lt::destroy_matrix_layout(l) };
-                    }
-                    return Err(if e.0 == cudarc::cublaslt::sys::cublasStatus_t::CUBLAS_STATUS_NOT_SUPPORTED {
-                        GpuError::Unsupported(format!("cuBLASLt {} on {} has no E4M3 GEMM kernel for the update {call:?}", gpu.info.cublas_version, gpu.info.name))
-                    } else {
-                        blas("cublasLtMatmulAlgoGetHeuristic (FP8 update)")(e)
-                    });
-                }
-            }
+            })?;
+            self.plans.insert(shape, (layouts, heuristic.algo));
         }
         Ok(&self.plans[&shape])
     }
@@ -399,16 +381,13 @@ impl LtUpdate {
 
 impl Drop for LtUpdate {
     fn drop(&mut self) {
-        use cudarc::cublaslt::result as lt;
-        // SAFETY: made in new/plan, destroyed once; DeviceLu synchronises its stream first.
-        unsafe {
-            for (layouts, _) in self.plans.values() {
-                for &l in layouts {
-                    let _ = lt::destroy_matrix_layout(l);
-                }
-            }
-            let _ = lt::destroy_matmul_desc(self.desc);
+        // The descriptor and layouts are host objects cuBLASLt reads when a product is
+        // queued, not while it runs.
+        for (layouts, _) in self.plans.values() {
+            crate::gemm::destroy_layouts(layouts);
         }
+        // SAFETY: made in new, destroyed once.
+        let _ = unsafe { cudarc::cublaslt::result::destroy_matmul_desc(self.desc) };
     }
 }
 
@@ -609,17 +588,19 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         let (lds, r, c) = (self.ld as i64, rows as i64, cols as i64);
         match storage {
             Storage::E4m3 if A::STORAGE == Storage::F32 => {
-                let mut sc = s.clone_htod(&[1f32, 1f32])?;
-                if tensor_scaled && rows > 0 && cols > 0 {
-                    s.memset_zeros(&mut self.amax)?;
-                    let fmt_max = effcal_kernels::Precision::E4m3.info().max;
-                    // SAFETY: amax_f32(const float*, long long, long long, long long, unsigned*)
-                    // reads rows × cols at stride lds; tensor_scale(const unsigned*, double,
-                    // float*) writes two floats.
-                    unsafe {
+                // The scales from the block's largest magnitude, on the device (no host copy
+                // on the stream the update runs on); unscaled, it stays 0, which gives 1.
+                let mut sc = s.alloc_zeros::<f32>(2)?;
+                s.memset_zeros(&mut self.amax)?;
+                let fmt_max = effcal_kernels::Precision::E4m3.info().max;
+                // SAFETY: amax_f32(const float*, long long, long long, long long, unsigned*)
+                // reads rows × cols at stride lds; tensor_scale(const unsigned*, double,
+                // float*) writes two floats.
+                unsafe {
+                    if tensor_scaled && rows > 0 && cols > 0 {
                         s.launch_builder(&self.amax_f32).arg(&src).arg(&lds).arg(&r).arg(&c).arg(&mut self.amax).launch(grid_2d(rows, cols))?;
-                        s.launch_builder(&self.tensor_scale).arg(&self.amax).arg(&fmt_max).arg(&mut sc).launch(LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 })?;
                     }
+                    s.launch_builder(&self.tensor_scale).arg(&self.amax).arg(&fmt_max).arg(&mut sc).launch(LaunchConfig { grid_dim: (1, 1, 1), block_dim: (1, 1, 1), shared_mem_bytes: 0 })?;
                 }
                 if rows > 0 && cols > 0 {
                     let t = transposed as i32;
@@ -1085,14 +1066,12 @@ int main(void) {
     long long hd[4];
     if (fread(hd, sizeof hd, 1, stdin) != 1) return 2;
     long long rows = hd[0], cols = hd[1], lds = hd[2];
-    float *src = malloc(rows * lds * 4), scales[2] = {1.0f, 1.0f};
+    float *src = malloc(rows * lds * 4), scales[2] = {0.0f, 0.0f};
     unsigned char *q = malloc(rows * cols), *qt = malloc(rows * cols);
     unsigned int amax = 0;
     if (fread(src, 4, rows * lds, stdin) != (size_t)(rows * lds)) return 3;
-    if (hd[3]) {
-        LAUNCH(amax_f32(src, lds, rows, cols, &amax), rows, cols);
-        tensor_scale(&amax, 448.0, scales);
-    }
+    if (hd[3]) LAUNCH(amax_f32(src, lds, rows, cols, &amax), rows, cols);
+    tensor_scale(&amax, 448.0, scales);
     LAUNCH(round_e4m3(src, lds, q, rows, cols, scales, 0), rows, cols);
     LAUNCH(round_e4m3(src, lds, qt, rows, cols, scales, 1), rows, cols);
     fwrite(scales, 4, 2, stdout);
