@@ -107,6 +107,35 @@ fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
     let doc = calibration(&rendered);
     assert_eq!(doc["system"]["ranks"], 2);
     assert!(doc["records"].as_array().unwrap().iter().all(|r| r["valid"] == true));
+
+    // The GPU script on the node's two stand-in GPUs: one rank per GPU the job holds, up to
+    // effcal's own refusal (no CUDA here), said once, exit 2, nothing written; a CPU plan
+    // is refused by the script itself.
+    let gpu_json = dir.join("gpu.json");
+    let gpu_job = |plan: &str, log: &str| {
+        let out = Command::new("sbatch")
+            .current_dir(ROOT)
+            .env("SLURM_CONF", &cluster.conf)
+            .env("EFFCAL_BIN", BIN)
+            .env("EFFCAL_PLAN", plan)
+            .env("EFFCAL_OUT", &gpu_json)
+            .args(["--wait", "--gpus-per-node=2"])
+            .arg(format!("--output={}", dir.join(format!("{log}-%j.out")).display()))
+            .arg("slurm/effcal-gpu.sbatch")
+            .output()
+            .expect("sbatch runs");
+        let logs: String = std::fs::read_dir(&dir).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(log)).map(|e| std::fs::read_to_string(e.path()).unwrap_or_default()).collect();
+        (out.status.code(), logs)
+    };
+    let (code, logs) = gpu_job("configs/gpu-node.toml", "gpu");
+    assert_eq!(code, Some(2), "job output:\n{logs}");
+    let threads = (cores.len() / 2).max(1);
+    assert!(logs.contains(&format!(": 2 rank(s), one per GPU, × {threads} thread(s); configs/gpu-node.toml")), "job output:\n{logs}");
+    assert_eq!(logs.matches("effcal: error: invalid --device 'gpu': a machine with a usable NVIDIA GPU").count(), 1, "job output:\n{logs}");
+    assert!(!gpu_json.exists());
+    let (code, logs) = gpu_job("tests/slurm/plan.toml", "gpu-cpu-plan");
+    assert_eq!(code, Some(2), "job output:\n{logs}");
+    assert!(logs.contains("effcal-gpu.sbatch: tests/slurm/plan.toml is not a GPU plan"), "job output:\n{logs}");
 }
 
 /// Runs a rendered script with `sbatch --wait` and returns its calibration.

@@ -185,6 +185,9 @@ pub struct JobSection {
     pub mpi: String,
     /// PJM resource group (Fugaku), for `effcal slurm --pjm`.
     pub rscgrp: Option<String>,
+    /// GPUs per node a GPU plan asks Slurm for (--gpus-per-node): one rank each, so
+    /// ranks_per_node when absent.
+    pub gpus_per_node: Option<usize>,
 }
 
 fn default_job_name() -> String {
@@ -325,7 +328,7 @@ impl Plan {
             return Err(err(format!("system.sources.{k}: not a field of [system] (allowed: {SYSTEM_KEYS})")));
         }
         if let Some(job) = &plan.job {
-            job.check().map_err(err)?;
+            job.check(plan.run.gpu()).map_err(err)?;
         }
         Ok(Checked { file: file.to_string(), plan, gemm_precisions, hpl_precisions, stencil_kinds, stencil_precisions, fp8_scaling, flop_per_cycle })
     }
@@ -338,7 +341,19 @@ impl Plan {
 }
 
 impl JobSection {
-    fn check(&self) -> std::result::Result<(), String> {
+    /// The GPUs per node the scripts ask for: a GPU plan's, one per rank.
+    pub fn gpus(&self, gpu_plan: bool) -> Option<usize> {
+        gpu_plan.then(|| self.gpus_per_node.unwrap_or(self.ranks_per_node))
+    }
+
+    fn check(&self, gpu_plan: bool) -> std::result::Result<(), String> {
+        match self.gpus_per_node {
+            Some(g) if !gpu_plan => return Err(format!("job.gpus_per_node = {g} with run.device = \"cpu\": allowed only in a GPU plan (run.device = \"gpu\")")),
+            Some(g) if g != self.ranks_per_node => {
+                return Err(format!("job.gpus_per_node = {g} with job.ranks_per_node = {}: a GPU plan runs one rank per GPU; allowed: the same number for both", self.ranks_per_node));
+            }
+            _ => {}
+        }
         if self.nodes.is_empty() || self.nodes.contains(&0) {
             return Err(format!("job.nodes = {:?}: allowed: a list of node counts ≥ 1, e.g. [1, 2, 4]", self.nodes));
         }
@@ -538,6 +553,9 @@ mod tests {
         let h = example("hpci-cluster.toml");
         assert_eq!(h.plan.job.as_ref().unwrap().nodes, vec![1, 2, 4, 8]);
         assert!(h.plan.system.sources.contains_key("memory_bandwidth_gbs"));
+        let g = example("gpu-node.toml");
+        assert!(g.plan.run.gpu());
+        assert_eq!(g.plan.job.as_ref().unwrap().gpus(true), Some(4));
     }
 
     #[test]

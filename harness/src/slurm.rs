@@ -12,8 +12,12 @@ use std::path::{Path, PathBuf};
 /// Writes the scripts of `plan` (read from `plan_path`) under `dir`; returns their paths.
 pub fn render(plan: &Checked, plan_path: &Path, dir: &Path, pjm: bool) -> Result<Vec<PathBuf>> {
     let err = |message: String| Error::Config { file: plan.file.clone(), message };
-    let job = plan.plan.job.as_ref().ok_or_else(|| err("no [job] section: effcal slurm needs one (keys: name, nodes, ranks_per_node, time, partition, account, mpi, rscgrp)".into()))?;
+    let job = plan.plan.job.as_ref().ok_or_else(|| err("no [job] section: effcal slurm needs one (keys: name, nodes, ranks_per_node, gpus_per_node, time, partition, account, mpi, rscgrp)".into()))?;
     let threads = plan.plan.run.threads.ok_or_else(|| err("run.threads is missing: effcal slurm needs the threads per rank (allowed: 1..=4096)".into()))?;
+    let gpus = job.gpus(plan.plan.run.gpu());
+    if pjm && gpus.is_some() {
+        return Err(err("run.device = \"gpu\" with --pjm: allowed: sbatch scripts (effcal slurm without --pjm) for GPU plans".into()));
+    }
     if pjm && job.rscgrp.is_none() {
         return Err(err("job.rscgrp is missing: a PJM script needs the resource group (e.g. \"small\")".into()));
     }
@@ -24,7 +28,7 @@ pub fn render(plan: &Checked, plan_path: &Path, dir: &Path, pjm: bool) -> Result
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let mut written = Vec::new();
     for &nodes in &job.nodes {
-        let (text, ext) = if pjm { (pjm_script(job, nodes, threads, &plan_arg), "pjm") } else { (sbatch_script(job, nodes, threads, &plan_arg), "sbatch") };
+        let (text, ext) = if pjm { (pjm_script(job, nodes, threads, &plan_arg), "pjm") } else { (sbatch_script(job, nodes, threads, gpus, &plan_arg), "sbatch") };
         let path = dir.join(format!("{}-{nodes}n.{ext}", job.name));
         std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
         written.push(path);
@@ -50,25 +54,32 @@ fn body(job: &JobSection, nodes: usize, threads: usize, plan: &str, launcher: &s
     s
 }
 
-fn header_comment(job: &JobSection, nodes: usize, threads: usize, plan: &str, submit: &str) -> String {
+fn header_comment(job: &JobSection, nodes: usize, threads: usize, gpus: Option<usize>, plan: &str, submit: &str) -> String {
     format!(
         "#!/bin/bash\n\
          # Rendered by `effcal slurm` from {plan} ([job] and run.threads): {name} on {nodes} node(s),\n\
-         # {r} rank(s) per node × {threads} thread(s). Submit from the project's root, as it is:\n\
+         # {r} rank(s) per node{each} × {threads} thread(s). Submit from the project's root, as it is:\n\
          #     {submit}\n\
          # Environment (optional): EFFCAL_BIN (default target/release/effcal), EFFCAL_OUT.\n\
          # Merge the node counts afterwards: effcal merge results/{name}-*n.json --out results/{name}.json\n",
         name = job.name,
-        r = job.ranks_per_node
+        r = job.ranks_per_node,
+        each = if gpus.is_some() { " (one GPU each)" } else { "" }
     )
 }
 
-fn sbatch_script(job: &JobSection, nodes: usize, threads: usize, plan: &str) -> String {
+/// `gpus`: a GPU plan's GPUs per node (one per rank), asked for with --gpus-per-node; srun
+/// hands every task the node's GPUs and effcal gives each rank its own (its place on the
+/// node), or the one a site's binding leaves it.
+fn sbatch_script(job: &JobSection, nodes: usize, threads: usize, gpus: Option<usize>, plan: &str) -> String {
     let stem = format!("{}-{nodes}n", job.name);
-    let mut s = header_comment(job, nodes, threads, plan, &format!("sbatch <this file>   (e.g. sbatch slurm/generated/{stem}.sbatch)"));
+    let mut s = header_comment(job, nodes, threads, gpus, plan, &format!("sbatch <this file>   (e.g. sbatch slurm/generated/{stem}.sbatch)"));
     let _ = writeln!(s, "#SBATCH --job-name={stem}");
     let _ = writeln!(s, "#SBATCH --nodes={nodes}");
     let _ = writeln!(s, "#SBATCH --ntasks-per-node={}", job.ranks_per_node);
+    if let Some(g) = gpus {
+        let _ = writeln!(s, "#SBATCH --gpus-per-node={g}");
+    }
     let _ = writeln!(s, "#SBATCH --cpus-per-task={threads}");
     let _ = writeln!(s, "#SBATCH --hint=nomultithread");
     let _ = writeln!(s, "#SBATCH --exclusive");
@@ -88,7 +99,7 @@ fn sbatch_script(job: &JobSection, nodes: usize, threads: usize, plan: &str) -> 
 
 fn pjm_script(job: &JobSection, nodes: usize, threads: usize, plan: &str) -> String {
     let stem = format!("{}-{nodes}n", job.name);
-    let mut s = header_comment(job, nodes, threads, plan, &format!("pjsub <this file>   (e.g. pjsub slurm/generated/{stem}.pjm)"));
+    let mut s = header_comment(job, nodes, threads, None, plan, &format!("pjsub <this file>   (e.g. pjsub slurm/generated/{stem}.pjm)"));
     let _ = writeln!(s, "#PJM -N {stem}");
     let _ = writeln!(s, "#PJM -L \"node={nodes}\"");
     let _ = writeln!(s, "#PJM -L \"rscgrp={}\"", job.rscgrp.as_deref().expect("checked by render"));
@@ -131,6 +142,30 @@ mod tests {
         for line in ["#PJM -L \"node=4\"", "#PJM -L \"rscgrp=small\"", "#PJM -L \"elapse=01:00:00\"", "#PJM --mpi \"proc=16\"", "#PJM --mpi \"max-proc-per-node=4\""] {
             assert!(s.lines().any(|l| l == line), "no '{line}' in\n{s}");
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_gpu_plan_asks_for_one_gpu_per_rank() {
+        let dir = std::env::temp_dir().join(format!("effcal-slurm-gpu-{}", std::process::id()));
+        let gpu = "[run]\nthreads = 8\ndevice = \"gpu\"\n[job]\nname = \"g\"\nnodes = [2]\nranks_per_node = 4\n";
+        let plan = Plan::parse(gpu, "g.toml").unwrap();
+        let paths = render(&plan, Path::new("configs/g.toml"), &dir, false).unwrap();
+        let s = std::fs::read_to_string(&paths[0]).unwrap();
+        for line in ["#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4", "#SBATCH --cpus-per-task=8"] {
+            assert!(s.lines().any(|l| l == line), "no '{line}' in\n{s}");
+        }
+        assert!(s.contains("4 rank(s) per node (one GPU each) × 8 thread(s)"), "{s}");
+        // A CPU plan asks for none.
+        let cpu = Plan::parse(PLAN, "p.toml").unwrap();
+        let s = std::fs::read_to_string(&render(&cpu, Path::new("configs/p.toml"), &dir, false).unwrap()[0]).unwrap();
+        assert!(!s.contains("gpus"), "{s}");
+        let e = render(&Plan::parse(&format!("{gpu}rscgrp = \"small\"\n"), "g.toml").unwrap(), Path::new("g.toml"), &dir, true).unwrap_err().to_string();
+        assert_eq!(e, "config g.toml: run.device = \"gpu\" with --pjm: allowed: sbatch scripts (effcal slurm without --pjm) for GPU plans");
+        let e = Plan::parse(&format!("{gpu}gpus_per_node = 8\n"), "g.toml").unwrap_err().to_string();
+        assert_eq!(e, "config g.toml: job.gpus_per_node = 8 with job.ranks_per_node = 4: a GPU plan runs one rank per GPU; allowed: the same number for both");
+        let e = Plan::parse(&format!("{PLAN}gpus_per_node = 4\n"), "p.toml").unwrap_err().to_string();
+        assert_eq!(e, "config p.toml: job.gpus_per_node = 4 with run.device = \"cpu\": allowed only in a GPU plan (run.device = \"gpu\")");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -5,7 +5,10 @@
 #   tests/slurm/cluster.sh up DIR     install what is missing (Debian: slurmctld slurmd
 #                                     slurm-client munge), write DIR/slurm.conf, start
 #                                     munged, slurmctld and slurmd, wait for the node;
-#                                     prints `export SLURM_CONF=DIR/slurm.conf`
+#                                     prints `export SLURM_CONF=DIR/slurm.conf`; the
+#                                     node has two stand-in GPUs (gres gpu:2 on /dev/null
+#                                     and /dev/zero, no CUDA behind them), so GPU batch
+#                                     scripts are taken and run up to effcal's own check
 #   tests/slurm/cluster.sh up DIR N   the same with N nodes (2 to 4) on the test bed
 #                                     (scripts/testbed.sh up N): one slurmd per host
 #                                     effh1..effhN, in its namespaces, on its CPU; slurmctld
@@ -71,7 +74,8 @@ mem=$(awk '/MemTotal/ { print int($2 / 1024 * 0.8) }' /proc/meminfo)
 # Ports away from the defaults (6817/6818), in case a real Slurm runs here too; a test-bed
 # cluster has its own, so it can run beside a one-node one.
 ctld="$host" ctld_port=16817 slurmd_port=16818 tmpfs_line=
-nodelines="NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN"
+nodelines="NodeName=$host CPUs=$cpus RealMemory=$mem Gres=gpu:2 State=UNKNOWN"
+printf 'Name=gpu File=/dev/null\nName=gpu File=/dev/zero\n' > "$dir/gres.conf"
 partition_nodes=$host
 if [ "$nodes" -gt 1 ]; then
     [ "$(id -u)" -eq 0 ] || { echo "cluster.sh: the test bed needs root" >&2; exit 77; }
@@ -88,6 +92,7 @@ if [ "$nodes" -gt 1 ]; then
     mkdir -p "$dir/tmp"
     tmpfs_line="TmpFS=$dir/tmp/%n"
     nodelines="" partition_nodes=""
+    : > "$dir/gres.conf"
     for i in $(seq 1 "$nodes"); do
         nodelines+="NodeName=effh$i NodeAddr=10.77.0.$i CPUs=1 RealMemory=$(( mem / nodes )) State=UNKNOWN"$'\n'
         partition_nodes+="${partition_nodes:+,}effh$i"
@@ -96,6 +101,7 @@ if [ "$nodes" -gt 1 ]; then
 fi
 cat > "$dir/slurm.conf" <<EOF
 ClusterName=effcal-test
+GresTypes=gpu
 SlurmctldHost=$ctld
 SlurmctldPort=$ctld_port
 SlurmdPort=$slurmd_port

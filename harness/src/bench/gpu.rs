@@ -57,24 +57,31 @@ pub(crate) fn agreed<T>(ctx: &Ctx, r: Result<T>) -> Result<T> {
     }
 }
 
+/// The first GPU two ranks of one host would share, said as such: `hosts[r]` and `buses[r]`
+/// are rank r's host and its GPU's PCI bus id.
+fn shared_gpu(hosts: &[String], buses: &[String]) -> Option<String> {
+    let mut seen = BTreeMap::new();
+    for (r, key) in hosts.iter().zip(buses).enumerate() {
+        if let Some(first) = seen.insert(key, r) {
+            return Some(format!("ranks {first} and {r} on {} would both use the GPU at {}", key.0, key.1));
+        }
+    }
+    None
+}
+
 impl Device {
     /// Opens this rank's GPU: the i-th of the GPUs the process sees for the i-th rank on
-    /// its host (with Slurm's --gpus-per-task each rank sees one, its own).
+    /// its host, or its only one (Slurm's --gpus-per-task, or a per-rank
+    /// CUDA_VISIBLE_DEVICES). Refused on every rank when two ranks of a host would share a
+    /// GPU (found by PCI bus id, so it holds however the GPUs were handed out).
     pub fn open(ctx: &Ctx) -> Result<Self> {
         let me = ctx.world.rank();
         let local = (0..me).filter(|&r| ctx.hosts[r] == ctx.node.host).count();
-        let opened = Gpu::open(local).map_err(error).and_then(|gpu| {
-            let per_host = ctx.local_ranks();
-            if per_host > gpu.info.visible {
-                return Err(Error::invalid(
-                    "--device",
-                    "gpu",
-                    format!("one GPU per rank: {per_host} ranks on {} see {} GPU(s); start at most {} rank(s) per node", ctx.node.host, gpu.info.visible, gpu.info.visible),
-                ));
-            }
-            Ok(gpu)
-        });
-        let gpu = agreed(ctx, opened)?;
+        let gpu = agreed(ctx, Gpu::open(local).map_err(error))?;
+        let buses = ctx.world.all_gather_string(&gpu.info.pci_bus_id);
+        if let Some(shared) = shared_gpu(&ctx.hosts, &buses) {
+            return Err(Error::invalid("--device", "gpu", format!("one GPU per rank: {shared}; start at most as many ranks per node as it has GPUs (with Slurm: --ntasks-per-node = --gpus-per-node)")));
+        }
         let power = Power::open(&gpu.info.pci_bus_id);
         Ok(Device { gpu, power, kernels: None })
     }
@@ -561,4 +568,26 @@ fn triad(ctx: &Ctx, dev: &Device, len: usize) -> Result<Triad> {
     let b = batched(ctx, dev, "gpu peak stream triad", 0.2, || t.launch(&dev.gpu, k))?;
     let valid = ctx.world.all(t.check(&dev.gpu).unwrap_or(false));
     Ok(Triad { elements_per_rank: len, bytes_per_element: cost::triad::BYTES_PER_ELEMENT, gbs: Stats::rate(bytes * ctx.world.size() as f64 / 1e9, &Stats::of(&b.per_launch)), valid })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shared_gpu;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn two_ranks_of_a_host_on_one_gpu_are_found_by_bus_id() {
+        // Every GPU visible to every rank (ordinal = place on the host), or one each (Slurm's
+        // --gpus-per-task: every rank's ordinal 0, distinct buses): both fine; the same bus
+        // id on another host is another GPU.
+        let hosts = strings(&["a", "a", "b", "b"]);
+        assert_eq!(shared_gpu(&hosts, &strings(&["0000:19:00.0", "0000:3b:00.0", "0000:19:00.0", "0000:3b:00.0"])), None);
+        // Two ranks on a host with one GPU visible (ordinal % 1 = 0 for both).
+        let e = shared_gpu(&hosts, &strings(&["0000:19:00.0", "0000:3b:00.0", "0000:3b:00.0", "0000:3b:00.0"])).unwrap();
+        assert_eq!(e, "ranks 2 and 3 on b would both use the GPU at 0000:3b:00.0");
+        assert_eq!(shared_gpu(&strings(&["a"]), &strings(&["0000:19:00.0"])), None);
+    }
 }
