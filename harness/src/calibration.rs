@@ -148,6 +148,15 @@ pub struct GpuEnvironment {
     /// The SM clock under the FP64 FMA load of the peak kernel, MHz (NVML, median of one
     /// reading per repetition); null where it was not read.
     pub sm_clock_mhz_under_load: Option<u32>,
+    /// How the ranks' messages (HPL-MxP's panels, the stencils' halos) travel: "host-staged"
+    /// (copied between the device and host memory around every MPI call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mpi_transfers: Option<String>,
+    /// The MPI library's own answer to whether it takes device buffers (Open MPI's
+    /// MPIX_Query_cuda_support, MPICH's MPIX_GPU_query_support); null where it has no such
+    /// query. effcal does not use it yet: transfers stay host-staged either way.
+    #[serde(default)]
+    pub mpi_cuda_aware: Option<bool>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

@@ -120,3 +120,46 @@ impl World {
 pub fn library_version() -> String {
     mpi::environment::library_version().map(|v| v.lines().next().unwrap_or("").trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string()).unwrap_or_default()
 }
+
+/// The MPI library's own answer to whether it takes CUDA device buffers: Open MPI's
+/// `MPIX_Query_cuda_support()` (mpi-ext.h) or MPICH's `MPIX_GPU_query_support(CUDA)`
+/// (mpi.h, MPICH ≥ 4), looked up in the process, so any MPI links; None where the
+/// library has neither (and in the build without MPI).
+pub fn cuda_aware() -> Option<bool> {
+    type OmpiQuery = unsafe extern "C" fn() -> libc::c_int;
+    type MpichQuery = unsafe extern "C" fn(libc::c_int, *mut libc::c_int) -> libc::c_int;
+    const MPIX_GPU_SUPPORT_CUDA: libc::c_int = 0;
+    // SAFETY: dlsym on the process's global scope with NUL-terminated names; a symbol found
+    // has the C signature its header declares (above), and both may be called at any time
+    // (they read what the library was built and started with).
+    unsafe {
+        let ompi = libc::dlsym(libc::RTLD_DEFAULT, c"MPIX_Query_cuda_support".as_ptr());
+        if !ompi.is_null() {
+            let query: OmpiQuery = std::mem::transmute::<*mut libc::c_void, OmpiQuery>(ompi);
+            return Some(query() == 1);
+        }
+        let mpich = libc::dlsym(libc::RTLD_DEFAULT, c"MPIX_GPU_query_support".as_ptr());
+        if !mpich.is_null() {
+            let query: MpichQuery = std::mem::transmute::<*mut libc::c_void, MpichQuery>(mpich);
+            let mut supported: libc::c_int = 0;
+            return (query(MPIX_GPU_SUPPORT_CUDA, &mut supported) == 0).then_some(supported != 0);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_libraries_own_cuda_query_is_found_where_it_has_one() {
+        // Open MPI has had MPIX_Query_cuda_support since 2.0 (Debian's builds the cuda
+        // extension); the build without MPI has none.
+        let library = super::library_version();
+        if cfg!(feature = "mpi") && library.starts_with("Open MPI") {
+            assert!(super::cuda_aware().is_some(), "{library}");
+        }
+        if cfg!(not(feature = "mpi")) {
+            assert_eq!(super::cuda_aware(), None);
+        }
+    }
+}

@@ -112,6 +112,8 @@ impl Device {
             power_limit_w: self.power.as_ref().ok().and_then(|p| p.limit_w),
             power_unavailable: self.power.as_ref().err().cloned(),
             sm_clock_mhz_under_load,
+            mpi_transfers: Some("host-staged".into()),
+            mpi_cuda_aware: crate::world::cuda_aware(),
         }
     }
 }
