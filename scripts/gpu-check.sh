@@ -3,7 +3,8 @@
 # GEMMs, device triad), a GEMM per precision at n = 8192 (and 16384 for the tensor-core
 # formats), the 7- and 27-point stencils at 512³, HPL-MxP's FP8 what-if (E4M3) at N =
 # 16384, and HPL-MxP in BF16 and FP16 (with the FP64 LU of the same N) at the largest N
-# that fits in 60 % of the GPU's memory, each against those peaks, with energy where NVML reads it. Runs the bundle of
+# that fits in 60 % of the GPU's memory (BF16 once more with the diagonal blocks factored on
+# the GPU), each against those peaks, with energy where NVML reads it. Runs the bundle of
 # scripts/gpu-bundle.sh (no Rust or MPI needed on the node):
 #
 #   scripts/gpu-bundle.sh                      # where Rust is
@@ -99,6 +100,11 @@ if [ -n "$mem_mib" ]; then
     say "gpu-check: HPL-MxP at N = $n (60 % of $mem_mib MiB at 12 bytes an element)"
     json="$out/runs/hpl-mxp-$n.json"
     step "${peaks[@]}" hpl-mxp --device gpu --precision bf16,f16,f64 --n "$n" --reps 2 --json "$json"
+    [ -f "$json" ] && runs+=("$json")
+    # The same BF16 solve with each diagonal block factored on the GPU (--diagonal gpu)
+    # instead of the host: which is faster on this node (the phases say where time went).
+    json="$out/runs/hpl-mxp-$n-diag-gpu.json"
+    step "${peaks[@]}" hpl-mxp --device gpu --precision bf16 --n "$n" --diagonal gpu --reps 2 --json "$json"
     [ -f "$json" ] && runs+=("$json")
 else
     say "gpu-check: nvidia-smi gave no memory size: the large HPL-MxP solve is left out"

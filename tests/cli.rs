@@ -437,6 +437,7 @@ fn gpu_flags_are_checked_before_anything_runs() {
     refused(&["stencil", "--device", "gpu", "--precision", "f16", "--arithmetic", "f16", "--size", "8", "8", "8"], "invalid --arithmetic 'f16': wide (the default) with --device gpu");
     refused(&["gemm", "--precision", "tf32", "--n", "8"], "invalid --precision 'tf32': one of f64, f32, bf16, f16, e4m3, e5m2 on the CPU; tf32 GEMMs run with --device gpu");
     refused(&["peak", "--gemm-n", "512"], "invalid --gemm-n '512': only with --device gpu");
+    refused(&["hpl-mxp", "--n", "64", "--diagonal", "gpu"], "invalid --diagonal 'gpu': host with --device cpu");
 }
 
 /// Whether this machine has a GPU effcal can use: where it has none, `--device gpu` is

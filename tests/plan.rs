@@ -101,7 +101,7 @@ fn a_system_description_gives_the_theoretical_peaks_and_bandwidth() {
 #[test]
 fn a_gpu_plan_lists_its_runs_and_is_refused_without_a_gpu() {
     let gpu = "[run]\nreps = 1\nwarmup = 0\ndevice = \"gpu\"\n[gemm]\nn = 1024\nprecisions = [\"f64\", \"e4m3\"]\n\
-               [hpl_mxp]\nn = 8192\nprecisions = [\"bf16\", \"f64\"]\n[stencil]\nkinds = [\"27pt\"]\nprecisions = [\"f16\"]\nsize = [66, 66, 66]\niters = 3\n";
+               [hpl_mxp]\nn = 8192\nprecisions = [\"bf16\", \"f64\"]\ndiagonal = \"gpu\"\n[stencil]\nkinds = [\"27pt\"]\nprecisions = [\"f16\"]\nsize = [66, 66, 66]\niters = 3\n";
     let cfg = plan("gpu.toml", gpu);
     let json = tmp("gpu-plan.json");
     let out = ok(&effcal(&["run", "--dry-run", "--config", cfg.to_str().unwrap(), "--out", json.to_str().unwrap()]));
@@ -132,5 +132,7 @@ fn a_gpu_plan_lists_its_runs_and_is_refused_without_a_gpu() {
     }
     refused("gpu-fp8.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nn = 1024\nprecisions = [\"e5m2\"]\n", "hpl_mxp: invalid --precision 'e5m2': f64, f32, bf16, f16 or e4m3 with --device gpu");
     refused("gpu-fp8-n.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nn = 1000\nprecisions = [\"e4m3\"]\n", "hpl_mxp: invalid --n '1000': a multiple of 16 for e4m3 with --device gpu");
+    refused("cpu-diagonal.toml", "[hpl_mxp]\nn = 1024\nprecisions = [\"bf16\"]\ndiagonal = \"gpu\"\n", "hpl_mxp.diagonal = \"gpu\" with run.device = \"cpu\": allowed: host");
+    refused("gpu-diagonal.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nn = 1024\nprecisions = [\"bf16\"]\ndiagonal = \"device\"\n", "hpl_mxp.diagonal = \"device\": allowed: host, gpu");
     refused("gpu-himeno.toml", "[run]\ndevice = \"gpu\"\n[stencil]\nkinds = [\"himeno\"]\nprecisions = [\"f32\"]\nsize = [34, 34, 66]\niters = 2\n", "stencil: invalid --kind 'himeno': 7pt or 27pt with --device gpu");
 }

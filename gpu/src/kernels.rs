@@ -236,7 +236,8 @@ impl Triad {
 /// threads (for kernels whose threads are independent), the PTX conversions between f32
 /// and f16 replaced by GCC's `_Float16` (also nearest even, exact widening), the rounding
 /// intrinsics plain C arithmetic (IEEE, contraction off), atomics sequential, the warp
-/// shuffle a stub (kernels that use it are not run this way).
+/// shuffle a stub (kernels that use it are not run this way), the barrier nothing (a kernel
+/// run so must give its answer with its threads in turn: lu_leaf does).
 #[cfg(test)]
 pub(crate) fn as_host_c(source: &str) -> String {
     const PRELUDE: &str = r#"
@@ -253,6 +254,12 @@ static unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return
 static double __shfl_down_sync(unsigned m, double v, int o) { (void)m; (void)o; return v; }
 static float __fadd_rn(float a, float b) { return a + b; }
 static float __fmul_rn(float a, float b) { return a * b; }
+static float __fsub_rn(float a, float b) { return a - b; }
+static float __fdiv_rn(float a, float b) { return a / b; }
+static double __dsub_rn(double a, double b) { return a - b; }
+static double __dmul_rn(double a, double b) { return a * b; }
+static double __ddiv_rn(double a, double b) { return a / b; }
+#define __syncthreads()
 static unsigned atomicMax(unsigned *a, unsigned v) { unsigned o = *a; if (v > o) *a = v; return o; }
 static unsigned short host_f16(float x) { _Float16 h = (_Float16)x; unsigned short u; memcpy(&u, &h, 2); return u; }
 static float host_f16_f32(unsigned short u) { _Float16 h; memcpy(&h, &u, 2); return (float)h; }

@@ -6,8 +6,10 @@
 //! accumulation, FP32 and FP64 as IEEE FMAs) or, for the FP8 what-if (E4M3 panels with a
 //! per-panel scale), by cuBLASLt, which alone has FP8 kernels; the preconditioner's products by a kernel
 //! (f32 or f64 factors times an f64 vector, f64 sums), and the residual's f64 product by
-//! DGEMV on a kept f64 copy. The diagonal blocks go to the host and back (the harness
-//! factors them there with the CPU's code, so the factors are the same bits).
+//! DGEMV on a kept f64 copy. The diagonal blocks go to the host and back: factored there
+//! by the harness with the CPU's code (the same bits), or on the device on their way
+//! ([`DeviceLu::download_factored_block`]: the CPU's recursion, its leaves by a kernel
+//! with the CPU's arithmetic, the rest by cuBLAS TRSM and GEMM).
 //!
 //! cuBLAS is column-major: a row-major matrix read column-major is its transpose, so each
 //! call below solves or multiplies the transposed problem (said at each call).
@@ -109,6 +111,29 @@ extern "C" __global__ void NAME(const T *a, long long ld, long long rows, long l
 }
 PRODUCTS(products_f32, float)
 PRODUCTS(products_f64, double)
+
+// The unblocked LU without pivoting of the n x n tile at a (row stride ld), n <= 32: the
+// leaves of a diagonal block's factorisation on the device (DiagStep::Leaf). Thread i
+// owns row i; at step j every row below j takes l = a[i][j] / a[j][j] and subtracts l times
+// row j from its columns after j, rounded as effcal-kernels' factor_unblocked does (no
+// contraction: the same bits). Row j is final once step j - 1 is done (the barrier), so
+// the threads run in turn give the same answer too (the host tests run it so). A zero or
+// non-finite pivot is left where it is, for the host to find in the factors.
+#define LU_LEAF(NAME, T, DIV, SUB, MUL)                                                 \
+extern "C" __global__ void NAME(T *a, long long ld, int n) {                            \
+    int i = threadIdx.x;                                                                \
+    for (int j = 0; j < n; ++j) {                                                       \
+        if (i > j && i < n) {                                                           \
+            T l = DIV(a[i * ld + j], a[j * ld + j]);                                    \
+            a[i * ld + j] = l;                                                          \
+            for (int c = j + 1; c < n; ++c)                                             \
+                a[i * ld + c] = SUB(a[i * ld + c], MUL(l, a[j * ld + c]));               \
+        }                                                                               \
+        __syncthreads();                                                                \
+    }                                                                                   \
+}
+LU_LEAF(lu_leaf_f32, float, __fdiv_rn, __fsub_rn, __fmul_rn)
+LU_LEAF(lu_leaf_f64, double, __ddiv_rn, __dsub_rn, __dmul_rn)
 "#;
 
 /// The whole CUDA C of the LU: the conversions and [`SOURCE`].
@@ -117,7 +142,7 @@ pub fn source() -> String {
 }
 
 /// The kernels of [`SOURCE`] and their names.
-pub const ENTRIES: [&str; 9] = ["pack_f32", "pack_f64", "round_bf16", "round_f16", "amax_f32", "tensor_scale", "round_e4m3", "products_f32", "products_f64"];
+pub const ENTRIES: [&str; 11] = ["pack_f32", "pack_f64", "round_bf16", "round_f16", "amax_f32", "tensor_scale", "round_e4m3", "products_f32", "products_f64", "lu_leaf_f32", "lu_leaf_f64"];
 
 /// What a panel is stored in on the device.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -181,7 +206,7 @@ impl Storage {
 }
 
 /// The accumulation types the device matrix is held in.
-pub trait Acc: DeviceRepr + ValidAsZeroBits + Copy + Default + Send + Sync + 'static {
+pub trait Acc: DeviceRepr + ValidAsZeroBits + Copy + Default + Into<f64> + Send + Sync + 'static {
     const STORAGE: Storage;
     /// The trailing update's α = −1, β = 1 in this type, as cuBLAS reads them.
     fn minus_one_one() -> [Self; 2];
@@ -245,10 +270,32 @@ fn check(status: blas::cublasStatus_t, what: &'static str) -> Result<()> {
     }
 }
 
+/// Queues `call` on `handle`'s stream: the factors at device address `factors` (ld
+/// call.lda), B at `base` + call.b_offset elements.
+fn trsm<A: Acc>(handle: blas::cublasHandle_t, factors: u64, base: u64, c: &TrsmCall) -> Result<()> {
+    if c.m == 0 || c.n == 0 {
+        return Ok(());
+    }
+    let b = base + (c.b_offset * size_of::<A>()) as u64;
+    let (m, n, lda, ldb) = (c.m as i64, c.n as i64, c.lda as i64, c.ldb as i64);
+    // SAFETY: the factors (k × k at lda) and B (m × n column-major at ldb) are live device
+    // memory on the handle's stream (the callers' ranges); α is a host scalar.
+    let status = unsafe {
+        if A::STORAGE == Storage::F64 {
+            let one = 1f64;
+            blas::cublasDtrsm_v2_64(handle, c.side, c.uplo, Op::CUBLAS_OP_N, c.diag, m, n, &one, factors as *const f64, lda, b as *mut f64, ldb)
+        } else {
+            let one = 1f32;
+            blas::cublasStrsm_v2_64(handle, c.side, c.uplo, Op::CUBLAS_OP_N, c.diag, m, n, &one, factors as *const f32, lda, b as *mut f32, ldb)
+        }
+    };
+    check(status, "cublasXtrsm")
+}
+
 /// A cuBLAS TRSM on column-major views, op N: `side` (the factors on the left or right of
-/// B), which triangle of the factors' buffer (kb × kb, ld kb) is read, unit diagonal or
-/// not, B's m × n, its first element's offset in the matrix and its ld (the matrix's row
-/// stride).
+/// B), which triangle of the factors' buffer (kb × kb, ld `lda`: kb for the factors'
+/// block) is read, unit diagonal or not, B's m × n, its first element's offset in the
+/// matrix and its ld (the matrix's row stride).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TrsmCall {
     pub side: Side,
@@ -256,6 +303,7 @@ pub struct TrsmCall {
     pub diag: Diag,
     pub m: usize,
     pub n: usize,
+    pub lda: usize,
     pub b_offset: usize,
     pub ldb: usize,
 }
@@ -265,20 +313,74 @@ impl TrsmCall {
     /// is column-major Uᵀ·Xᵀ = Aᵀ, and the factors' buffer read column-major holds Uᵀ in
     /// its lower triangle: a left solve, lower, non-unit.
     pub fn l_panel(ld: usize, lr1: usize, lc: usize, rows: usize, kb: usize) -> Self {
-        TrsmCall { side: Side::CUBLAS_SIDE_LEFT, uplo: Fill::CUBLAS_FILL_MODE_LOWER, diag: Diag::CUBLAS_DIAG_NON_UNIT, m: kb, n: rows, b_offset: lr1 * ld + lc, ldb: ld }
+        TrsmCall { side: Side::CUBLAS_SIDE_LEFT, uplo: Fill::CUBLAS_FILL_MODE_LOWER, diag: Diag::CUBLAS_DIAG_NON_UNIT, m: kb, n: rows, lda: kb, b_offset: lr1 * ld + lc, ldb: ld }
     }
 
     /// The U panel: rows lr..lr + kb of columns lc1.. (`cols`) ← L⁻¹·A. Row-major L·Y = A
     /// is column-major Yᵀ·Lᵀ = Aᵀ, Lᵀ the unit upper triangle of the factors read
     /// column-major: a right solve, upper, unit.
     pub fn u_panel(ld: usize, lr: usize, lc1: usize, kb: usize, cols: usize) -> Self {
-        TrsmCall { side: Side::CUBLAS_SIDE_RIGHT, uplo: Fill::CUBLAS_FILL_MODE_UPPER, diag: Diag::CUBLAS_DIAG_UNIT, m: cols, n: kb, b_offset: lr * ld + lc1, ldb: ld }
+        TrsmCall { side: Side::CUBLAS_SIDE_RIGHT, uplo: Fill::CUBLAS_FILL_MODE_UPPER, diag: Diag::CUBLAS_DIAG_UNIT, m: cols, n: kb, lda: kb, b_offset: lr * ld + lc1, ldb: ld }
     }
 
     /// The order of the triangular factor.
     pub fn k(&self) -> usize {
         if self.side == Side::CUBLAS_SIDE_LEFT { self.m } else { self.n }
     }
+}
+
+/// The largest tile [`DiagStep::Leaf`] factors (effcal-kernels' factor_block too goes
+/// unblocked at 32 columns and fewer).
+pub const LEAF: usize = 32;
+
+/// One step of a diagonal block's factorisation on the device, in the block (row-major
+/// kb × kb, row stride kb; offsets in elements): effcal-kernels' `factor_block`
+/// recursion, halving down to [`LEAF`] columns, each half's solves and Schur update by
+/// cuBLAS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiagStep {
+    /// The n × n tile at offset `at`, unblocked (the lu_leaf kernel).
+    Leaf { at: usize, n: usize },
+    /// A triangular solve with the factored tile at offset `factors`.
+    Solve { factors: usize, call: TrsmCall },
+    /// A22 −= A21·A12: `call` with A = A12 (its a_offset), B = A21 at `b_offset`.
+    Update { b_offset: usize, call: GemmCall },
+}
+
+/// The steps that factor a kb × kb block in place: the order the host's factor_block
+/// takes (A11, A12 ← L11⁻¹·A12, A21 ← A21·U11⁻¹, A22 −= A21·A12, A22).
+pub fn diag_steps(kb: usize) -> Vec<DiagStep> {
+    fn rec(kb: usize, o: usize, n: usize, steps: &mut Vec<DiagStep>) {
+        let at = o * kb + o;
+        if n <= LEAF {
+            if n > 0 {
+                steps.push(DiagStep::Leaf { at, n });
+            }
+            return;
+        }
+        let (n1, n2) = (n / 2, n - n / 2);
+        rec(kb, o, n1, steps);
+        // The solves take the factors at `at` with the block's row stride, B in the block.
+        let lda = kb;
+        steps.push(DiagStep::Solve { factors: at, call: TrsmCall { lda, ..TrsmCall::u_panel(kb, o, o + n1, n1, n2) } });
+        steps.push(DiagStep::Solve { factors: at, call: TrsmCall { lda, ..TrsmCall::l_panel(kb, o + n1, o, n2, n1) } });
+        // Row-major A22 −= A21·A12 is column-major A22ᵀ −= A12ᵀ·A21ᵀ.
+        let a12 = o * kb + o + n1;
+        let a21 = (o + n1) * kb + o;
+        let a22 = (o + n1) * kb + o + n1;
+        steps.push(DiagStep::Update { b_offset: a21, call: GemmCall { m: n2, n: n2, k: n1, a_offset: a12, lda: kb, ldb: kb, c_offset: a22, ldc: kb } });
+        rec(kb, o + n1, n2, steps);
+    }
+    let mut steps = Vec::new();
+    rec(kb, 0, kb, &mut steps);
+    steps
+}
+
+/// The first zero or non-finite pivot in U's diagonal of factors (row-major kb × kb) and
+/// the pivot: where a factorisation that goes on past a breakdown (the device's) had the
+/// one the CPU's stops at.
+pub fn first_breakdown<A: Acc>(factors: &[A], kb: usize) -> Option<(usize, f64)> {
+    (0..kb).map(|j| (j, factors[j * kb + j].into())).find(|&(_, p): &(usize, f64)| p == 0.0 || !p.is_finite())
 }
 
 /// A cuBLAS GEMM `C = α·A·B + β·C` on column-major views, op N on both: the trailing
@@ -419,6 +521,10 @@ pub struct DeviceLu<'g, A: Acc> {
     /// order is the mark's), and the mark: an event on the main stream after which the
     /// block is final ([`Self::mark`]).
     side: Arc<CudaStream>,
+    /// A cuBLAS handle on the second stream (a diagonal block factored there while the
+    /// main one updates: one handle per stream, so their workspaces are their own).
+    side_blas: cudarc::cublas::CudaBlas,
+    lu_leaf: CudaFunction,
     _staging: CudaSlice<A>,
     staging_ptr: u64,
     mark: Option<CudaEvent>,
@@ -434,6 +540,8 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         let staging = s.alloc_zeros::<A>((nb * nb).max(1))?;
         let (staging_ptr, sync) = staging.device_ptr(s);
         drop(sync);
+        let side = gpu.ctx.new_stream()?;
+        let side_blas = cudarc::cublas::CudaBlas::new(side.clone()).map_err(|e| GpuError::Blas(format!("creating the second stream's cuBLAS handle: {e}")))?;
         Ok(DeviceLu {
             gpu,
             pack: module.load_function(if f64 { "pack_f64" } else { "pack_f32" })?,
@@ -450,7 +558,9 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
             ld: cols,
             block: s.alloc_zeros::<A>((nb * nb).max(1))?,
             a64: if keep_f64 { Some(s.alloc_zeros::<f64>((rows * cols).max(1))?) } else { None },
-            side: gpu.ctx.new_stream()?,
+            side,
+            side_blas,
+            lu_leaf: module.load_function(if f64 { "lu_leaf_f64" } else { "lu_leaf_f32" })?,
             _staging: staging,
             staging_ptr,
             mark: None,
@@ -515,18 +625,35 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
     /// the mark where there is one (the copy then runs on the second stream), else after
     /// all the queued work.
     pub fn download_block(&mut self, r0: usize, c0: usize, kb: usize) -> Result<Vec<A>> {
+        self.fetch_block(r0, c0, kb, false)
+    }
+
+    /// [`Self::download_block`], factored on the device on its way ([`diag_steps`]; the
+    /// matrix itself is left as it was): unit-lower L and U, a zero or non-finite pivot
+    /// left in U's diagonal for the caller to find.
+    pub fn download_factored_block(&mut self, r0: usize, c0: usize, kb: usize) -> Result<Vec<A>> {
+        self.fetch_block(r0, c0, kb, true)
+    }
+
+    fn fetch_block(&mut self, r0: usize, c0: usize, kb: usize, factor: bool) -> Result<Vec<A>> {
         let mut host = vec![A::default(); kb * kb];
         match self.mark.take() {
             Some(event) => {
                 self.side.wait(&event)?;
                 copy_2d(&self.side, &self.pack, self.ptr_a(r0, c0), self.ld, self.staging_ptr, kb, kb, kb)?;
-                // SAFETY: the staging block holds kb × kb elements, written by the pack just
+                if factor {
+                    self.factor_block_on(&self.side, *self.side_blas.handle(), self.staging_ptr, kb)?;
+                }
+                // SAFETY: the staging block holds kb × kb elements, written by the work just
                 // queued on the same stream; the host buffer has room for them.
                 unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut host[..], self.staging_ptr, self.side.cu_stream())? };
                 self.side.synchronize()?;
             }
             None => {
                 self.pack_launch(self.ptr_a(r0, c0), self.ld, self.ptr_block(), kb, kb, kb)?;
+                if factor {
+                    self.factor_block_on(&self.gpu.stream, self.gpu.blas, self.ptr_block(), kb)?;
+                }
                 self.gpu.stream.memcpy_dtoh(&self.block.slice(0..kb * kb), &mut host)?;
             }
         }
@@ -544,35 +671,52 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
         self.pack_launch(self.ptr_block(), kb, self.ptr_a(r0, c0), self.ld, kb, kb)
     }
 
-    fn trsm(&self, c: TrsmCall) -> Result<()> {
-        if c.m == 0 || c.n == 0 {
-            return Ok(());
-        }
-        let f = self.ptr_block();
-        let b = self.ptr_a(0, 0) + (c.b_offset * size_of::<A>()) as u64;
-        let (m, n, kb, ldb) = (c.m as i64, c.n as i64, c.k() as i64, c.ldb as i64);
-        // SAFETY: the factors (kb × kb, ld kb) and B (m × n column-major at ldb) are live
-        // device memory on the handle's stream; α is a host scalar.
-        let status = unsafe {
-            if A::STORAGE == Storage::F64 {
-                let one = 1f64;
-                blas::cublasDtrsm_v2_64(self.gpu.blas, c.side, c.uplo, Op::CUBLAS_OP_N, c.diag, m, n, &one, f as *const f64, kb, b as *mut f64, ldb)
-            } else {
-                let one = 1f32;
-                blas::cublasStrsm_v2_64(self.gpu.blas, c.side, c.uplo, Op::CUBLAS_OP_N, c.diag, m, n, &one, f as *const f32, kb, b as *mut f32, ldb)
-            }
-        };
-        check(status, "cublasXtrsm")
-    }
-
     /// The L panel ([`TrsmCall::l_panel`]) with the uploaded factors.
     pub fn solve_l(&mut self, lr1: usize, lc: usize, rows: usize, kb: usize) -> Result<()> {
-        self.trsm(TrsmCall::l_panel(self.ld, lr1, lc, rows, kb))
+        trsm::<A>(self.gpu.blas, self.ptr_block(), self.ptr_a(0, 0), &TrsmCall::l_panel(self.ld, lr1, lc, rows, kb))
     }
 
     /// The U panel ([`TrsmCall::u_panel`]) with the uploaded factors.
     pub fn solve_u(&mut self, lr: usize, lc1: usize, kb: usize, cols: usize) -> Result<()> {
-        self.trsm(TrsmCall::u_panel(self.ld, lr, lc1, kb, cols))
+        trsm::<A>(self.gpu.blas, self.ptr_block(), self.ptr_a(0, 0), &TrsmCall::u_panel(self.ld, lr, lc1, kb, cols))
+    }
+
+    /// Queues the factorisation of the kb × kb block at device address `block` (row-major,
+    /// row stride kb) in place: [`diag_steps`], on `stream` (`handle` is a cuBLAS handle
+    /// on it).
+    fn factor_block_on(&self, stream: &Arc<CudaStream>, handle: blas::cublasHandle_t, block: u64, kb: usize) -> Result<()> {
+        let e = size_of::<A>() as u64;
+        let at = |offset: usize| block + offset as u64 * e;
+        for step in diag_steps(kb) {
+            match step {
+                DiagStep::Leaf { at: o, n } => {
+                    let (ptr, ld, n) = (at(o), kb as i64, n as i32);
+                    let cfg = LaunchConfig { grid_dim: (1, 1, 1), block_dim: (LEAF as u32, 1, 1), shared_mem_bytes: 0 };
+                    // SAFETY: lu_leaf takes (T*, long long, int); the n × n tile at its row
+                    // stride lies inside the block.
+                    unsafe { stream.launch_builder(&self.lu_leaf).arg(&ptr).arg(&ld).arg(&n).launch(cfg)? };
+                }
+                DiagStep::Solve { factors, call } => trsm::<A>(handle, at(factors), block, &call)?,
+                DiagStep::Update { b_offset, call } => {
+                    let (m, n, k) = (call.m as i64, call.n as i64, call.k as i64);
+                    let (a, b, c) = (at(call.a_offset), at(b_offset), at(call.c_offset));
+                    let (lda, ldb, ldc) = (call.lda as i64, call.ldb as i64, call.ldc as i64);
+                    // SAFETY: A, B and C are tiles of the block (live device memory on the
+                    // handle's stream) at its row stride; α and β are host scalars.
+                    let status = unsafe {
+                        if A::STORAGE == Storage::F64 {
+                            let (alpha, beta) = (-1f64, 1f64);
+                            blas::cublasDgemm_v2_64(handle, Op::CUBLAS_OP_N, Op::CUBLAS_OP_N, m, n, k, &alpha, a as *const f64, lda, b as *const f64, ldb, &beta, c as *mut f64, ldc)
+                        } else {
+                            let (alpha, beta) = (-1f32, 1f32);
+                            blas::cublasSgemm_v2_64(handle, Op::CUBLAS_OP_N, Op::CUBLAS_OP_N, m, n, k, &alpha, a as *const f32, lda, b as *const f32, ldb, &beta, c as *mut f32, ldc)
+                        }
+                    };
+                    check(status, "cublasXgemm (diagonal block's Schur update)")?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The rows × cols block at `(r0, c0)` rounded to `storage` (saturating, nearest even;
@@ -805,11 +949,10 @@ mod tests {
     use super::*;
     use effcal_kernels::hpl_mxp::lu::{factor_block, rm_mut, rm_ref, solve_l_panel, solve_u_panel};
 
-    /// cuBLAS's TRSM on the host (column-major, op N, α = 1): the factors f (k × k, ld k),
-    /// B in `b` at the call's offset and ld.
+    /// cuBLAS's TRSM on the host (column-major, op N, α = 1): the factors f (k × k, ld
+    /// c.lda), B in `b` at the call's offset and ld.
     fn trsm_on_host(c: &TrsmCall, f: &[f64], b: &mut [f64]) {
-        let k = c.k();
-        let fa = |i: usize, j: usize| f[i + j * k];
+        let fa = |i: usize, j: usize| f[i + j * c.lda];
         let unit = c.diag == Diag::CUBLAS_DIAG_UNIT;
         let at = |i: usize, j: usize| c.b_offset + i + j * c.ldb;
         let lower = c.uplo == Fill::CUBLAS_FILL_MODE_LOWER;
@@ -890,9 +1033,14 @@ mod tests {
 
         /// Its stdout, given `header` (long longs) and then `floats` on stdin.
         fn run(&self, header: &[i64], floats: &[f32]) -> Vec<u8> {
+            self.run_bytes(header, &floats.iter().flat_map(|v| v.to_ne_bytes()).collect::<Vec<u8>>())
+        }
+
+        /// Its stdout, given `header` (long longs) and then `bytes` on stdin.
+        fn run_bytes(&self, header: &[i64], bytes: &[u8]) -> Vec<u8> {
             use std::io::Write;
             let mut input: Vec<u8> = header.iter().flat_map(|v| v.to_ne_bytes()).collect();
-            input.extend(floats.iter().flat_map(|v| v.to_ne_bytes()));
+            input.extend_from_slice(bytes);
             let mut child = std::process::Command::new(&self.exe).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().unwrap();
             child.stdin.take().unwrap().write_all(&input).unwrap();
             let out = child.wait_with_output().unwrap();
@@ -1154,5 +1302,113 @@ int main(void) {
         assert!(text.contains("shfl.sync.down"), "the products add the lanes by shuffles");
         assert!(text.contains("atom.global.max.u32"), "the FP8 panels' largest magnitude by atomic max on its bits");
         assert!(text.contains("div.rn.f64") && text.contains("cvt.rn.f32.f64"), "the tensor scale divides in f64, rounds to f32 (as the CPU)");
+        assert!(text.contains("div.rn.f32") && text.contains("sub.rn.f32") && text.contains("sub.rn.f64"), "the LU's leaves round each operation (no contraction)");
+    }
+
+    /// lu_leaf run as C on the host: the n × n tile at row stride ld, f32 or f64 (the
+    /// header's third number), its 32 threads in turn.
+    const LEAF_MAIN: &str = r#"
+int main(void) {
+    long long h[3];
+    if (fread(h, sizeof h, 1, stdin) != 1) return 1;
+    long long n = h[0], ld = h[1], wide = h[2];
+    size_t e = wide ? 8 : 4, len = (size_t)(n > 0 ? (n - 1) * ld + n : 0);
+    char *a = malloc(len * e + 8);
+    if (fread(a, e, len, stdin) != len) return 1;
+    blockDim.x = 32;
+    for (threadIdx.x = 0; threadIdx.x < blockDim.x; ++threadIdx.x) {
+        if (wide) lu_leaf_f64((double *)a, ld, (int)n); else lu_leaf_f32((float *)a, ld, (int)n);
+    }
+    fwrite(a, e, len, stdout);
+    return 0;
+}
+"#;
+
+    /// A tile of n × n at row stride ld (ld − n columns of padding a row), diagonally
+    /// dominant.
+    fn tile(n: usize, ld: usize, seed: f64) -> Vec<f64> {
+        let len = if n == 0 { 0 } else { (n - 1) * ld + n };
+        let mut a = values(len, seed);
+        for i in 0..n {
+            a[i * ld + i] += n as f64;
+        }
+        a
+    }
+
+    /// The leaves of the device's factorisation give the CPU's unblocked LU bit for bit in
+    /// f32 and f64, whatever the threads' order; a zero pivot stays in U's diagonal where
+    /// first_breakdown finds the column and pivot the CPU reports.
+    #[test]
+    fn the_leaf_kernel_gives_the_cpus_bits_and_leaves_a_breakdown_in_place() {
+        let Some(program) = HostProgram::build("leaf", LEAF_MAIN) else { return };
+        for n in [1, 2, 7, 31, 32] {
+            let ld = n + 3;
+            let a = tile(n, ld, 0.43 + n as f64);
+            // f64
+            let mut want = a.clone();
+            factor_block(rm_mut(&mut want, n, n, ld), 0).unwrap();
+            let out = program.run_bytes(&[n as i64, ld as i64, 1], &a.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
+            let got: Vec<f64> = out.chunks_exact(8).map(|c| f64::from_ne_bytes(c.try_into().unwrap())).collect();
+            assert_eq!(got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "f64, n = {n}");
+            // f32
+            let a32: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+            let mut want = a32.clone();
+            factor_block(rm_mut(&mut want, n, n, ld), 0).unwrap();
+            let got: Vec<f32> = program.run(&[n as i64, ld as i64, 0], &a32).chunks_exact(4).map(|c| f32::from_ne_bytes(c.try_into().unwrap())).collect();
+            assert_eq!(got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), want.iter().map(|x| x.to_bits()).collect::<Vec<_>>(), "f32, n = {n}");
+            assert_eq!(first_breakdown(&got, n), None);
+        }
+        // A zero pivot at column 3 (the leading 4 × 4 is diag(2, 2, 2, 0)).
+        let n = 8;
+        let mut a = tile(n, n, 0.29);
+        for i in 0..4 {
+            for j in 0..4 {
+                a[i * n + j] = if i == j && i < 3 { 2.0 } else { 0.0 };
+            }
+        }
+        let a32: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+        let mut cpu = a32.clone();
+        let e = factor_block(rm_mut(&mut cpu, n, n, n), 100).unwrap_err();
+        assert_eq!(e, effcal_kernels::KernelError::Breakdown { column: 103, pivot: 0.0 });
+        let got: Vec<f32> = program.run(&[n as i64, n as i64, 0], &a32).chunks_exact(4).map(|c| f32::from_ne_bytes(c.try_into().unwrap())).collect();
+        assert_eq!(first_breakdown(&got, n), Some((3, 0.0)));
+    }
+
+    /// The device's recursion ([`diag_steps`]) run with host models of its calls (the
+    /// leaves as the CPU's unblocked LU, cuBLAS's TRSM and GEMM by definition) is the
+    /// CPU's factor_block, to rounding, for block sizes that split evenly and unevenly;
+    /// its shape for NB = 1024: 32 leaves, 31 halvings.
+    #[test]
+    fn the_diagonal_factorisation_posed_to_cublas_is_the_cpus() {
+        for kb in [1, 32, 33, 100, 257] {
+            let a = tile(kb, kb, 0.71);
+            let mut want = a.clone();
+            factor_block(rm_mut(&mut want, kb, kb, kb), 0).unwrap();
+            let mut got = a;
+            for step in diag_steps(kb) {
+                match step {
+                    DiagStep::Leaf { at, n } => factor_block(rm_mut(&mut got[at..], n, n, kb), 0).unwrap(),
+                    DiagStep::Solve { factors, call } => {
+                        let f = got[factors..].to_vec();
+                        trsm_on_host(&call, &f, &mut got);
+                    }
+                    DiagStep::Update { b_offset, call: g } => {
+                        let before = got.clone();
+                        for j in 0..g.n {
+                            for i in 0..g.m {
+                                let s: f64 = (0..g.k).map(|p| before[g.a_offset + i + p * g.lda] * before[b_offset + p + j * g.ldb]).sum();
+                                got[g.c_offset + i + j * g.ldc] -= s;
+                            }
+                        }
+                    }
+                }
+            }
+            let worst = want.iter().zip(&got).map(|(w, g)| (w - g).abs() / w.abs().max(1.0)).fold(0f64, f64::max);
+            assert!(worst < 1e-12, "kb = {kb}: worst {worst:e}");
+        }
+        let steps = diag_steps(1024);
+        let count = |f: fn(&DiagStep) -> bool| steps.iter().filter(|s| f(s)).count();
+        assert_eq!((count(|s| matches!(s, DiagStep::Leaf { .. })), count(|s| matches!(s, DiagStep::Solve { .. })), count(|s| matches!(s, DiagStep::Update { .. }))), (32, 62, 31));
+        assert!(diag_steps(0).is_empty());
     }
 }

@@ -271,6 +271,11 @@ pub struct HplArgs {
     /// portable scalar code, slow); the other precisions sum wide
     #[arg(long, default_value = "wide", value_parser = ["wide", "f16"])]
     pub accumulate: String,
+    /// Where each diagonal block is factored with --device gpu: host (the CPU's code, the
+    /// same bits, while the GPU updates) or gpu (on the GPU on its way to the host: the
+    /// CPU's recursion, cuBLAS TRSM and GEMM, a kernel for the 32-column leaves)
+    #[arg(long, default_value = "host", value_parser = ["host", "gpu"])]
+    pub diagonal: String,
     /// Terms of k summed in f16 before a block's sum goes to f32 (--accumulate f16)
     #[arg(long, default_value_t = ACC_BLOCK_DEFAULT, value_parser = clap::value_parser!(u32).range(1..=i64::from(ACC_BLOCK_MAX)))]
     pub acc_block: u32,

@@ -223,6 +223,9 @@ pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, given: &Given) -> Result<Out
     if a.device == "gpu" {
         return gpu_hpl(a, runs, threads, given);
     }
+    if a.diagonal == "gpu" {
+        return Err(Error::invalid("--diagonal", "gpu", "host with --device cpu (gpu factors the diagonal blocks on the GPU of a --device gpu run)"));
+    }
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
     for s in runs.iter_mut() {
         if s.p == 0 {
@@ -399,6 +402,12 @@ fn hpl_choices(checked: &config::Checked, h: &config::HplSection, ranks: usize) 
     let block = h.acc_block.unwrap_or(default);
     if !(1..=max).contains(&block) {
         return Err(err(format!("hpl_mxp.acc_block = {block}: must be in 1..={max}")));
+    }
+    if pick("diagonal", &h.diagonal, &["host", "gpu"])? == Some(1) {
+        if !checked.plan.run.gpu() {
+            return Err(err("hpl_mxp.diagonal = \"gpu\" with run.device = \"cpu\": allowed: host (gpu factors the diagonal blocks on the GPUs of a GPU plan)".into()));
+        }
+        s.diagonal_on_gpu = true;
     }
     if pick("accumulate", &h.accumulate, &["wide", "f16"])? == Some(1) {
         s.gemm.accumulate = Accumulate::F16 { block };
@@ -709,6 +718,7 @@ fn hpl_runs(a: &HplArgs) -> Result<Vec<HplSettings>> {
         progress_every: a.progress_every.unwrap_or(0),
         path: a.backend,
         gemm: GemmParams { accumulate: accumulation(&a.accumulate, a.acc_block), ..GemmParams::default() },
+        diagonal_on_gpu: a.diagonal == "gpu",
         ..HplSettings::new(0, 0, precision)
     };
     let mut runs = Vec::new();

@@ -125,6 +125,8 @@ pub struct HplSection {
     /// terms (as `--accumulate`, `--acc-block`).
     pub accumulate: Option<String>,
     pub acc_block: Option<usize>,
+    /// GPU plans: where the diagonal blocks are factored, "host" or "gpu".
+    pub diagonal: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

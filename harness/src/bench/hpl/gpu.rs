@@ -6,8 +6,10 @@
 //!   rounded to f32 (f64 for the FP64 baseline) and uploaded (untimed, as in HPL); its f64
 //!   copy for the residual is uploaded once and kept on the device (8 bytes an element).
 //! - The diagonal blocks: downloaded, factored on the host by the CPU's code (the same
-//!   bits, the same breakdown check), uploaded; the L and U panels by cuBLAS TRSM on the
-//!   device; rounding to BF16/FP16 by a kernel (nearest even, saturating, as the CPU's).
+//!   bits, the same breakdown check), uploaded; or (`--diagonal gpu`) factored on the GPU
+//!   on their way down by the same recursion (cuBLAS TRSM and GEMM, a kernel for the
+//!   leaves), the first zero or non-finite pivot found in the factors; the L and U panels
+//!   by cuBLAS TRSM on the device; rounding to BF16/FP16 by a kernel (nearest even, saturating, as the CPU's).
 //! - The trailing update: cuBLAS GemmEx, BF16/FP16 on the tensor cores with FP32
 //!   accumulation into the f32 matrix (FP32 and FP64 runs: IEEE FMAs). The FP8 what-if
 //!   (`--precision e4m3`): panels rounded to E4M3 with a scale each (per tensor, the CPU's
@@ -26,7 +28,7 @@ use crate::bench::gpu::{Device, agreed, error};
 use crate::bench::wire::Pod;
 use crate::calibration::{Peaks, Record};
 use crate::error::{Error, Result};
-use effcal_gpu::lu::{Acc, DeviceLu, Operand, Panel, Storage};
+use effcal_gpu::lu::{Acc, DeviceLu, Operand, Panel, Storage, first_breakdown};
 use effcal_kernels::gemm::{Accumulate, GemmElement, GemmParams, GemmPath};
 use effcal_kernels::hpl_mxp::matgen::Matrix;
 use effcal_kernels::precision::scaling::{KAxis, ScaleMode};
@@ -93,6 +95,8 @@ struct GpuBlocks<'g, A: Acc> {
     storage: Storage,
     /// FP8 panels scaled per tensor (their scale rides on the wire).
     tensor_scaled: bool,
+    /// The diagonal blocks factored on the GPU (else on the host).
+    diagonal_on_gpu: bool,
     /// My rows' diagonal and ‖A‖∞: the matrix is the same every repetition.
     generated: Option<Generated>,
     /// The diagonal block whose factors the device holds for the panel solves (factored
@@ -183,8 +187,16 @@ where
 
     fn factor_diag(&mut self, k: usize, lr: usize, lc: usize, kb: usize) -> Result<(Vec<T::Acc>, Breakdown)> {
         self.factors = None;
-        let mut d = gpu(self.lu.download_block(lr, lc, kb))?;
-        let broke = factor_on_host(&mut d, kb, kb, k * self.rows.nb)?;
+        let col0 = k * self.rows.nb;
+        let (d, broke) = if self.diagonal_on_gpu {
+            let d = gpu(self.lu.download_factored_block(lr, lc, kb))?;
+            let broke = first_breakdown(&d, kb).map(|(j, pivot)| (col0 + j, pivot));
+            (d, broke)
+        } else {
+            let mut d = gpu(self.lu.download_block(lr, lc, kb))?;
+            let broke = factor_on_host(&mut d, kb, kb, col0)?;
+            (d, broke)
+        };
         gpu(self.lu.upload_factors(&d))?;
         gpu(self.lu.store_factors(lr, lc, kb))?;
         self.factors = Some(k);
@@ -315,7 +327,7 @@ where
     agreed(ctx, fits)?;
     let made = DeviceLu::<T::Acc>::new(&dev.gpu, rows.local_len(), cols.local_len(), s.nb, true).map_err(error);
     let lu = agreed(ctx, made)?;
-    let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, tensor_scaled: s.scaling == ScaleMode::Tensor, generated: None, factors: None, f64_loaded: false, energy: None, window: None, no_energy: None };
+    let mut blocks = GpuBlocks { lu, dev, rows, cols, storage, tensor_scaled: s.scaling == ScaleMode::Tensor, diagonal_on_gpu: s.diagonal_on_gpu, generated: None, factors: None, f64_loaded: false, energy: None, window: None, no_energy: None };
     let mut record = solve::<T, _>(ctx, s, peaks, &grid, &mut blocks, s.gemm, None)?;
     let info = &dev.gpu.info;
     for (k, v) in [
@@ -327,7 +339,14 @@ where
         ("backend", json!("cuda")),
         ("f64_matrix", json!("kept on the device")),
         ("factor_precision", json!(s.precision.compute().name())),
-        ("diagonal_blocks", json!("factored on the host (the CPU's code), panels and updates on the GPU")),
+        (
+            "diagonal_blocks",
+            json!(if s.diagonal_on_gpu {
+                "factored on the GPU (the CPU's recursion: cuBLAS TRSM and GEMM, a kernel for the 32-column leaves), panels and updates on the GPU"
+            } else {
+                "factored on the host (the CPU's code), panels and updates on the GPU"
+            }),
+        ),
     ] {
         record.params.insert(k.to_string(), v);
     }

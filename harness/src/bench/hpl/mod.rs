@@ -79,6 +79,9 @@ pub struct HplSettings {
     /// How the trailing update's GEMM path is chosen; `gemm.backend` is set from it.
     pub path: PathChoice,
     pub gemm: GemmParams,
+    /// GPU runs: each diagonal block factored on the GPU on its way to the host (else on
+    /// the host, by the CPU's code).
+    pub diagonal_on_gpu: bool,
 }
 
 pub use effcal_kernels::hpl_mxp::default_nb;
@@ -94,7 +97,8 @@ impl HplSettings {
     /// default: the most square grid for the rank count (p = q = 0 until MPI runs), rows
     /// first, classical refinement, the reference generator, the precision's default
     /// scaling (per tensor for FP8), ring broadcasts with look-ahead, the f64 matrix
-    /// regenerated, 2048-column update chunks, the system unscaled, no progress lines.
+    /// regenerated, 2048-column update chunks, the system unscaled, no progress lines, the
+    /// diagonal blocks factored on the host.
     pub fn new(n: usize, nb: usize, precision: Precision) -> Self {
         HplSettings {
             n,
@@ -114,6 +118,7 @@ impl HplSettings {
             progress_every: 0,
             path: PathChoice::Fastest,
             gemm: GemmParams::default(),
+            diagonal_on_gpu: false,
         }
     }
 }
