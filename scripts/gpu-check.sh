@@ -54,6 +54,10 @@ for lib in libcuda.so.1 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13 libnvid
     found=$( { ldconfig -p | awk -v l="$lib" '$1 == l {print $NF; exit}'; for d in ${LD_LIBRARY_PATH//:/ }; do [ -e "$d/$lib" ] && echo "$d/$lib"; done; } | head -1)
     say "  $lib: ${found:-NOT FOUND}"
 done
+# What the figures depend on beside the GPU: its clocks, power limit, ECC and link, and the
+# host's CPU (the diagonal blocks and the stencils' checks run there).
+say "  $(nvidia-smi --query-gpu=clocks.max.sm,clocks.max.mem,power.limit,power.max_limit,ecc.mode.current,persistence_mode,pcie.link.gen.current,pcie.link.width.current --format=csv 2>&1 | tr '\n' ';')"
+say "  host: $(lscpu 2>/dev/null | awk -F: '/^Model name/ {gsub(/^ +/, "", $2); print $2; exit}'), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
 "$bundle/effcal" --version | tee -a "$log"
 
 peak="$out/gpu-peak.json"
