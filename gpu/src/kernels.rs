@@ -117,17 +117,59 @@ pub fn compile(cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {
     compile_source(SOURCE, cc, &[])
 }
 
-/// Compiles CUDA C `source` to PTX for compute capability `cc`, with NVRTC `options`
-/// besides the architecture.
-pub fn compile_source(source: &str, cc: (i32, i32), options: &[&str]) -> Result<cudarc::nvrtc::Ptx> {
+fn nvrtc_present() -> Result<()> {
     // SAFETY: a dlopen probe.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
         return Err(GpuError::Unavailable("CUDA 13's NVRTC (libnvrtc.so.13) was not found: effcal compiles its own kernels with it; install it or put it on LD_LIBRARY_PATH".into()));
     }
+    Ok(())
+}
+
+/// Compiles CUDA C `source` to PTX for compute capability `cc`, with NVRTC `options`
+/// besides the architecture (the tests read it; the device loads [`device_image`]'s).
+pub fn compile_source(source: &str, cc: (i32, i32), options: &[&str]) -> Result<cudarc::nvrtc::Ptx> {
+    nvrtc_present()?;
     let mut all = vec![format!("--gpu-architecture=compute_{}{}", cc.0, cc.1)];
     all.extend(options.iter().map(|o| o.to_string()));
     let opts = cudarc::nvrtc::CompileOptions { options: all, ..Default::default() };
     cudarc::nvrtc::compile_ptx_with_opts(source, opts).map_err(|e| GpuError::Nvrtc(e.to_string()))
+}
+
+/// Compiles CUDA C `source` to machine code (a CUBIN) for the device of compute capability
+/// `cc`, with NVRTC `options` besides the architecture: what the device loads. Machine
+/// code, not PTX, because the driver cannot compile PTX from an NVRTC newer than itself
+/// (CUDA's minor-version compatibility: a 13.x NVRTC on a 13.0 driver), and loads
+/// machine code for its architecture from any 13.x.
+pub fn device_image(source: &str, cc: (i32, i32), options: &[&str]) -> Result<cudarc::nvrtc::Ptx> {
+    cubin(source, cc, options).map(cudarc::nvrtc::Ptx::from_binary)
+}
+
+/// The CUBIN of [`device_image`], as bytes.
+pub fn cubin(source: &str, cc: (i32, i32), options: &[&str]) -> Result<Vec<u8>> {
+    use cudarc::nvrtc::{result, sys};
+    nvrtc_present()?;
+    let mut all = vec![format!("--gpu-architecture=sm_{}{}", cc.0, cc.1)];
+    all.extend(options.iter().map(|o| o.to_string()));
+    let src = std::ffi::CString::new(source).map_err(|_| GpuError::Nvrtc("the source has a NUL byte".into()))?;
+    let prog = result::create_program(&src, None).map_err(|e| GpuError::Nvrtc(e.to_string()))?;
+    // SAFETY: `prog` was created above from `src` (alive until the end of this function) and
+    // is destroyed once, below; the sizes NVRTC reports are the buffers' sizes.
+    let image = unsafe {
+        let compiled = result::compile_program(prog, &all).map_err(|e| {
+            let log = result::get_program_log(prog).map(|l| std::ffi::CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned()).unwrap_or_default();
+            GpuError::Nvrtc(format!("{e}: {log}"))
+        });
+        let image = compiled.and_then(|()| {
+            let mut size = 0usize;
+            sys::nvrtcGetCUBINSize(prog, &mut size).result().map_err(|e| GpuError::Nvrtc(e.to_string()))?;
+            let mut image = vec![0u8; size];
+            sys::nvrtcGetCUBIN(prog, image.as_mut_ptr().cast()).result().map_err(|e| GpuError::Nvrtc(e.to_string()))?;
+            Ok(image)
+        });
+        let _ = result::destroy_program(prog);
+        image?
+    };
+    Ok(image)
 }
 
 /// The kernels, loaded on a device.
@@ -140,7 +182,7 @@ pub struct Kernels {
 
 impl Kernels {
     pub fn load(gpu: &Gpu) -> Result<Self> {
-        let module = gpu.ctx.load_module(compile(gpu.info.compute_capability)?)?;
+        let module = gpu.ctx.load_module(device_image(SOURCE, gpu.info.compute_capability, &[])?)?;
         Ok(Kernels { fma_f64: module.load_function("fma_f64")?, fma_f32: module.load_function("fma_f32")?, triad_init: module.load_function("triad_init")?, triad: module.load_function("triad")? })
     }
 }
@@ -302,5 +344,18 @@ mod tests {
             assert!(text.contains(&format!(".entry {entry}(")), "{entry} is in the PTX");
         }
         assert!(text.contains("fma.rn.f64") && text.contains("fma.rn.f32"), "the FMA kernels use FMAs");
+        // What the device loads: machine code for its architecture, every kernel in it.
+        let sources: [(String, &[&str], Vec<&str>); 3] = [
+            (super::SOURCE.to_string(), &[], vec!["fma_f64", "fma_f32", "triad_init", "triad"]),
+            (crate::lu::source(), &[], crate::lu::ENTRIES.to_vec()),
+            (crate::stencil::source(), &crate::stencil::OPTIONS, vec!["copy_bytes"]),
+        ];
+        for (source, options, names) in sources {
+            let bytes = super::cubin(&source, (9, 0), options).expect("a CUBIN for sm_90");
+            assert_eq!(&bytes[..4], b"\x7fELF", "a CUBIN is an ELF file");
+            for name in names {
+                assert!(bytes.windows(name.len()).any(|w| w == name.as_bytes()), "{name} is in the CUBIN");
+            }
+        }
     }
 }

@@ -534,7 +534,7 @@ impl<'g, A: Acc> DeviceLu<'g, A> {
     /// Allocates the rows × cols local matrix (zeros) and an nb × nb block; compiles the
     /// kernels. `keep_f64`: room for an f64 copy of the matrix too.
     pub fn new(gpu: &'g Gpu, rows: usize, cols: usize, nb: usize, keep_f64: bool) -> Result<Self> {
-        let module = gpu.ctx.load_module(crate::kernels::compile_source(&source(), gpu.info.compute_capability, &[])?)?;
+        let module = gpu.ctx.load_module(crate::kernels::device_image(&source(), gpu.info.compute_capability, &[])?)?;
         let f64 = A::STORAGE == Storage::F64;
         let s = &gpu.stream;
         let staging = s.alloc_zeros::<A>((nb * nb).max(1))?;

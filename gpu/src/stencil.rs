@@ -156,7 +156,7 @@ impl<'g> DeviceStencil<'g> {
         if padded.iter().any(|&x| x > 65535 + 2) {
             return Err(GpuError::Unsupported(format!("a block of {padded:?} points: at most 65535 updated points per dimension on the device")));
         }
-        let module = gpu.ctx.load_module(crate::kernels::compile_source(&source(), gpu.info.compute_capability, &OPTIONS)?)?;
+        let module = gpu.ctx.load_module(crate::kernels::device_image(&source(), gpu.info.compute_capability, &OPTIONS)?)?;
         let f = module.load_function(sweep.kernel(storage).ok_or_else(|| GpuError::Unsupported(format!("stencil fields of {storage:?}")))?)?;
         let copy = module.load_function("copy_bytes")?;
         let s = &gpu.stream;
