@@ -23,19 +23,23 @@ log="$out/gpu-check.log"
 : > "$log"
 say() { echo "$*" | tee -a "$log"; }
 failed=0
-step() {
+# Runs effcal with its output in the log; returns effcal's exit code.
+run_effcal() {
     say "\$ effcal $*"
     "$bundle/effcal" "$@" 2>&1 | tee -a "$log"
-    local rc=${PIPESTATUS[0]}
+    return "${PIPESTATUS[0]}"
+}
+step() {
+    run_effcal "$@"
+    local rc=$?
     [ "$rc" -eq 0 ] || { say "gpu-check: exit $rc: effcal $*"; failed=1; }
     return "$rc"
 }
 # A measurement this GPU may not have (exit 2, refused by name: nothing measured) is said
 # as such, not counted as a failure.
 optional() {
-    say "\$ effcal $*"
-    "$bundle/effcal" "$@" 2>&1 | tee -a "$log"
-    local rc=${PIPESTATUS[0]}
+    run_effcal "$@"
+    local rc=$?
     case $rc in
         0) ;;
         2) say "gpu-check: not on this GPU (refused by name above): effcal $*" ;;

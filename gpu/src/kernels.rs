@@ -112,11 +112,6 @@ pub(crate) fn copy_2d(stream: &std::sync::Arc<cudarc::driver::CudaStream>, f: &C
     Ok(())
 }
 
-/// Compiles [`SOURCE`] to PTX for compute capability `cc` (NVRTC must be present).
-pub fn compile(cc: (i32, i32)) -> Result<cudarc::nvrtc::Ptx> {
-    compile_source(SOURCE, cc, &[])
-}
-
 fn nvrtc_present() -> Result<()> {
     // SAFETY: a dlopen probe.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
@@ -154,7 +149,7 @@ pub fn cubin(source: &str, cc: (i32, i32), options: &[&str]) -> Result<Vec<u8>> 
     let prog = result::create_program(&src, None).map_err(|e| GpuError::Nvrtc(e.to_string()))?;
     // SAFETY: `prog` was created above from `src` (alive until the end of this function) and
     // is destroyed once, below; the sizes NVRTC reports are the buffers' sizes.
-    let image = unsafe {
+    unsafe {
         let compiled = result::compile_program(prog, &all).map_err(|e| {
             let log = result::get_program_log(prog).map(|l| std::ffi::CStr::from_ptr(l.as_ptr()).to_string_lossy().into_owned()).unwrap_or_default();
             GpuError::Nvrtc(format!("{e}: {log}"))
@@ -167,9 +162,8 @@ pub fn cubin(source: &str, cc: (i32, i32), options: &[&str]) -> Result<Vec<u8>> 
             Ok(image)
         });
         let _ = result::destroy_program(prog);
-        image?
-    };
-    Ok(image)
+        image
+    }
 }
 
 /// The kernels, loaded on a device.
@@ -338,7 +332,7 @@ mod tests {
             eprintln!("skipped: set EFFCAL_NVRTC_TEST=1 with libnvrtc.so.13 on LD_LIBRARY_PATH to compile the CUDA source");
             return;
         }
-        let ptx = super::compile((9, 0)).expect("the CUDA source compiles");
+        let ptx = super::compile_source(super::SOURCE, (9, 0), &[]).expect("the CUDA source compiles");
         let text = ptx.to_src();
         for entry in ["fma_f64", "fma_f32", "triad_init", "triad"] {
             assert!(text.contains(&format!(".entry {entry}(")), "{entry} is in the PTX");
