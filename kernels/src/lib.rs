@@ -10,8 +10,15 @@
 //! - [`peak`]: register-only arithmetic micro-kernels, the clock and STREAM triad;
 //! - [`rng`]: a counter-based generator, so any element can be regenerated anywhere.
 
+/// Held by the tests that time the CPU and by those that load every core for long (the
+/// AVX512_FP16 emulation's child process), so neither runs beside the other.
+#[cfg(test)]
+static CPU_TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod asm_interp;
+#[cfg(target_arch = "x86_64")]
+mod avx512fp16;
 pub mod cost;
 pub mod gemm;
 pub mod hpl_mxp;

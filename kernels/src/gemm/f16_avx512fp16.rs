@@ -10,7 +10,8 @@
 //! `vfmadd231ph`. The AVX512_FP16 intrinsics are not stable in Rust, so the loop is written
 //! out in `asm!`; its text comes from [`kernel_asm`], which the tests also run through a
 //! small interpreter (`tests`) with the portable FMA on any CPU, so the assembly's logic is
-//! checked where the instructions do not exist.
+//! checked where the instructions do not exist; on AVX-512 CPUs without FP16 the tests also
+//! run the compiled kernel with its FP16 instructions emulated (`avx512fp16/emulation.rs`).
 //!
 //! Blocking: [`super::blocked`], one k value per packed word; the k block (KC) is a multiple
 //! of `block`, so the f16 blocks start where the portable reference's do.
@@ -20,7 +21,7 @@ use half::f16;
 
 /// True when this CPU runs the kernel (checked at run time).
 pub fn available() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512fp16")
+    crate::avx512fp16::available()
 }
 
 /// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major f16 A (m×k), B (k×n) and

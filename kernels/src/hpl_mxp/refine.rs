@@ -188,7 +188,8 @@ pub fn gmres_ir(sys: &mut System<'_>, restart: usize, max_iters: usize) -> (Vec<
 mod tests {
     use super::*;
     use crate::KernelError;
-    use crate::gemm::{GemmElement, GemmParams};
+    use crate::gemm::{Accumulate, Backend, GemmElement, GemmParams, GemmPath};
+    use crate::precision::Precision;
     use crate::hpl_mxp::lu::{LuParams, factor, solve};
     use crate::precision::Real;
     use crate::hpl_mxp::matgen::{Generator, Matrix};
@@ -212,17 +213,24 @@ mod tests {
         let (a, b, a_inf) = system(n);
         let mut lu: Vec<T::Acc> = a.iter().map(|&v| T::Acc::from_f64(v)).collect();
         factor::<T>(&mut lu, n, &LuParams { nb, gemm: GemmParams::default() }).unwrap();
+        refine_with(&a, &b, a_inf, &lu, restart)
+    }
+
+    /// Refines `A·x = b` (A dense row-major) from the factors `lu` of [`factor`]: IR, or
+    /// GMRES-IR restarted every `restart` steps.
+    fn refine_with<A: Real>(a: &[f64], b: &[f64], a_inf: f64, lu: &[A], restart: Option<usize>) -> IrInfo {
+        let n = b.len();
         let mut matvec = |x: &[f64], y: &mut [f64]| {
             for (yi, row) in y.iter_mut().zip(a.chunks(n)) {
                 *yi = row.iter().zip(x).map(|(p, q)| p * q).sum();
             }
         };
         let mut precond = |v: &mut [f64]| {
-            let mut d: Vec<T::Acc> = v.iter().map(|&x| T::Acc::from_f64(x)).collect();
-            solve(&lu, n, &mut d);
+            let mut d: Vec<A> = v.iter().map(|&x| A::from_f64(x)).collect();
+            solve(lu, n, &mut d);
             v.iter_mut().zip(&d).for_each(|(x, &y)| *x = y.into());
         };
-        let mut sys = System { matvec: &mut matvec, precond: &mut precond, b: &b, a_inf };
+        let mut sys = System { matvec: &mut matvec, precond: &mut precond, b, a_inf };
         match restart {
             None => ir(&mut sys, MAX_ITERS).1,
             Some(m) => gmres_ir(&mut sys, m, MAX_ITERS).1,
@@ -246,6 +254,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// f16 accumulation (`--accumulate f16`): the dispatched trailing update (native on
+    /// AVX512_FP16) gives the portable path's factors bit for bit (each update's k is one
+    /// step's nb ≤ KC, so both sum the same f16 blocks in the same order, then add them in
+    /// f32 from zero), and IR reaches HPL accuracy from them.
+    #[test]
+    fn f16_accumulation_factors_the_same_bits_on_every_path() {
+        let (n, nb) = (300, 64);
+        let (a, b, a_inf) = system(n);
+        let acc = Accumulate::F16 { block: 32 };
+        let factors = |backend| {
+            let mut lu: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+            let gemm = GemmParams { backend, accumulate: acc, ..Default::default() };
+            let info = factor::<f16>(&mut lu, n, &LuParams { nb, gemm }).unwrap();
+            (lu, info.path)
+        };
+        let (dispatched, path) = factors(Backend::Auto);
+        let (portable, portable_path) = factors(Backend::Portable);
+        assert_eq!(portable_path, Some(GemmPath::F16Accumulate));
+        // backends() lists a path of effcal's own where this CPU has one.
+        let native = crate::gemm::backends(Precision::F16, acc).len() > 1;
+        assert_eq!(path, Some(if native { GemmPath::Avx512Fp16 } else { GemmPath::F16Accumulate }));
+        if let Some(i) = dispatched.iter().zip(&portable).position(|(x, y)| x.to_bits() != y.to_bits()) {
+            panic!("factor entry ({}, {}): {:e} on {path:?}, {:e} on the portable path", i / n, i % n, dispatched[i], portable[i]);
+        }
+        let run = refine_with(&a, &b, a_inf, &dispatched, None);
+        assert!(run.converged && run.scaled_residual <= THRESHOLD, "{run:?}");
     }
 
     #[test]

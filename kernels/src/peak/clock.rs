@@ -215,6 +215,7 @@ mod tests {
     /// the system's stated maximum and the FMA rate in tests/peaks.rs, one run at a time.
     #[test]
     fn loaded_and_scalar_clocks_agree() {
+        let _alone = crate::CPU_TIMING.lock().unwrap_or_else(|e| e.into_inner());
         let Some(scalar) = measure_ghz(Duration::from_millis(80), Load::Scalar) else { return };
         let loaded = measure_ghz(Duration::from_millis(80), Load::Fma).expect("a chain exists");
         assert_eq!(scalar.load_isa, "none");

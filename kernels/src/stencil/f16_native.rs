@@ -3,7 +3,8 @@
 //! emulation, so the same bits, read from and written to the f16 fields in place (nothing
 //! widened). The instructions are written out in `asm!` (their intrinsics are not stable in
 //! Rust); the text comes from [`row7_asm`] and [`row27_asm`], which the tests also run
-//! through [`crate::asm_interp`] on any CPU.
+//! through [`crate::asm_interp`] on any CPU (and, on AVX-512 CPUs without FP16, as compiled
+//! code with the FP16 instructions emulated: [`crate::avx512fp16`]).
 
 use super::window::{plane_blocks, stream_copy};
 use super::{Block, Region, Stores};
@@ -14,7 +15,7 @@ const LANES: usize = 32;
 
 /// True where the CPU has AVX512F, AVX512BW and AVX512_FP16.
 pub(super) fn available() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512fp16")
+    crate::avx512fp16::available()
 }
 
 /// The 7-point row's loop. Operands: `{c}` the centre row at k − 1, `{im}` `{ip}` `{jm}`
