@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The native 16-bit figures of one CPU node in one command (issue 15; about 20 minutes on
+# 2 cores), one rank per core × 1 thread throughout:
+#   1. the kernels' tests on this CPU (with AVX512_FP16 they run the native f16 kernels);
+#   2. the peaks (register-only FMA kernels per format, clock, triad);
+#   3. GEMM at GEMM_N (4096): ROUNDS (3) rounds, each OpenBLAS DGEMM/SGEMM (one process per
+#      core, numpy) then effcal f64, f32, bf16, f16 (f32 accumulation) and f16 with f16
+#      accumulation, so each ratio is of runs minutes apart at most;
+#   4. HPL-MxP at HPL_N (16384): OpenBLAS dgetrf (scipy, all cores), then effcal f64 and f16
+#      with f32 accumulation, then f16 with f16 accumulation (PASSED/FAILED, iterations);
+#   5. the 7-point stencil at 512³ in f64, bf16, f16 (and f16 in f16 arithmetic), with the
+#      same run's triad, and the 27-point in f16 arithmetic.
+# Ends with the figures issue 15 asks for, computed from the JSON (each effcal rate a
+# median over its repetitions; OpenBLAS's per process, summed over the node's processes).
+#
+#   scripts/check-16bit.sh [OUTDIR]      # default results/16bit
+#   GEMM_N=1024 HPL_N=4096 STENCIL_SIZE=128 ROUNDS=1 scripts/check-16bit.sh   # a quick look
+#
+# Writes OUTDIR/*.json (every calibration), OUTDIR/check-16bit.log, OUTDIR/summary.txt. A
+# command that fails is logged with its exit code and the rest still run; the script exits
+# non-zero when any did.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+/usr/bin/python3 -c "import numpy, scipy" 2>/dev/null || {
+    sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-numpy python3-scipy libopenblas0-pthread >&2
+}
+out="${1:-results/16bit}"
+gemm_n="${GEMM_N:-4096}"
+hpl_n="${HPL_N:-16384}"
+rounds="${ROUNDS:-3}"
+size="${STENCIL_SIZE:-512}"
+cores=$(nproc)
+mkdir -p "$out"
+log="$out/check-16bit.log"
+: > "$log"
+say() { echo "$*" | tee -a "$log"; }
+failed=0
+run() { # a command, its output in the log; a failure is counted
+    say "\$ $*"
+    "$@" 2>&1 | tee -a "$log"
+    local rc=${PIPESTATUS[0]}
+    [ "$rc" -eq 0 ] || { say "check-16bit: exit $rc: $*"; failed=1; }
+}
+effcal() { # effcal on one rank per core, with this check's peaks once measured
+    local peaks=()
+    [ -f "$out/peak.json" ] && peaks=(--peaks "$out/peak.json")
+    run mpirun -n "$cores" --bind-to core target/release/effcal --threads 1 "${peaks[@]}" "$@"
+}
+
+say "check-16bit $(date -u +%FT%TZ) on $(hostname): $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $cores cores"
+say "  ISA: $(grep -m1 -o -w -E 'avx512f|avx512bw|avx512_bf16|avx512_fp16|amx_bf16|amx_fp16|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+say "  $(git log -1 --format='effcal %h %cs' 2>/dev/null)"
+run cargo build --release --bin effcal
+run cargo test --release -p effcal-kernels
+
+effcal peak --json "$out/peak.json"
+
+for r in $(seq 1 "$rounds"); do
+    say "== GEMM round $r of $rounds, n = $gemm_n: OpenBLAS (one process per core), then effcal"
+    for c in $(seq 0 $((cores - 1))); do
+        OPENBLAS_NUM_THREADS=1 PEER_SEED=$((c + 1)) taskset -c "$c" /usr/bin/python3 scripts/peer_openblas.py "$gemm_n" 3 &
+    done > "$out/peer-gemm-round$r.txt"
+    wait
+    tee -a "$log" < "$out/peer-gemm-round$r.txt"
+    for p in f64 f32 bf16 f16; do
+        effcal gemm --precision $p --n "$gemm_n" --reps 3 --json "$out/gemm-$p-round$r.json"
+    done
+    effcal gemm --precision f16 --accumulate f16 --n "$gemm_n" --reps 3 --json "$out/gemm-f16acc-round$r.json"
+done
+
+say "== HPL-MxP, N = $hpl_n: OpenBLAS dgetrf ($cores threads), then effcal"
+OPENBLAS_NUM_THREADS=$cores /usr/bin/python3 scripts/peer_lu.py "$hpl_n" 2 2>&1 | tee "$out/peer-lu.txt" | tee -a "$log"
+effcal hpl-mxp --n "$hpl_n" --precision f64,f16 --reps 2 --warmup 1 --progress-every 0 --json "$out/hpl-wide.json"
+effcal hpl-mxp --n "$hpl_n" --precision f16 --accumulate f16 --reps 2 --warmup 1 --progress-every 0 --json "$out/hpl-f16acc.json"
+
+say "== Stencils, $size³ over the node"
+effcal stencil --kind 7pt --size $size $size $size --precision f64,bf16,f16 --iters 5 --reps 3 --json "$out/stencil-7pt.json"
+effcal stencil --kind 7pt --size $size $size $size --precision f16 --arithmetic f16 --iters 5 --reps 3 --json "$out/stencil-7pt-f16arith.json"
+effcal stencil --kind 27pt --size $size $size $size --precision f16 --arithmetic f16 --iters 5 --reps 3 --json "$out/stencil-27pt-f16arith.json"
+
+/usr/bin/python3 - "$out" "$rounds" <<'EOF' | tee "$out/summary.txt" | tee -a "$log"
+import glob, json, os, re, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def records(name):
+    path = os.path.join(out, name)
+    return json.load(open(path))["records"] if os.path.exists(path) else []
+def rate(name, prec=None):
+    for r in records(name):
+        if prec in (None, r["precision"]):
+            return r["gflops"]["median"], r["params"].get("path"), r["valid"]
+    return None, None, None
+def fmt(x): return "-" if x is None else f"{x:.2f}"
+print("Issue 15's figures (medians; `target` is the issue's; each ratio within one round)")
+print(f"{'figure':44} {'rounds':>24}  target")
+def row(name, values, target):
+    print(f"{name:44} {' '.join(fmt(v) for v in values):>24}  {target}")
+peer = {}
+for r in range(1, rounds + 1):
+    for p in ("f64", "f32"):
+        lines = re.findall(rf"peer {p} .* median=([0-9.]+)", open(os.path.join(out, f"peer-gemm-round{r}.txt")).read())
+        peer[p, r] = sum(map(float, lines)) if lines else None
+def ratio(a, b): return None if a is None or not b else a / b
+g = {(k, r): rate(f"gemm-{k}-round{r}.json") for k in ("f64", "f32", "bf16", "f16", "f16acc") for r in range(1, rounds + 1)}
+rs = range(1, rounds + 1)
+row("f64 GEMM / OpenBLAS DGEMM", [ratio(g["f64", r][0], peer["f64", r]) for r in rs], ">= 0.95")
+row("f32 GEMM / OpenBLAS SGEMM", [ratio(g["f32", r][0], peer["f32", r]) for r in rs], ">= 0.95")
+row("bf16 GEMM / effcal f32", [ratio(g["bf16", r][0], g["f32", r][0]) for r in rs], ">= 0.95")
+row("f16 GEMM, f16 accumulation / effcal f32", [ratio(g["f16acc", r][0], g["f32", r][0]) for r in rs], ">= 1.8")
+row("f16 GEMM, f32 accumulation / effcal f32", [ratio(g["f16", r][0], g["f32", r][0]) for r in rs], ">= 1.2")
+for k in ("f64", "f32", "bf16", "f16", "f16acc"):
+    paths = sorted({str(g[k, r][1]) for r in rs})
+    valid = all(g[k, r][2] for r in rs if g[k, r][2] is not None)
+    print(f"  GEMM {k}: GF/s {' '.join(fmt(g[k, r][0]) for r in rs)}; path {', '.join(paths)}; {'PASSED' if valid else 'FAILED'}")
+print("  OpenBLAS GF/s (sum over processes): f64 " + " ".join(fmt(peer['f64', r]) for r in rs) + ", f32 " + " ".join(fmt(peer['f32', r]) for r in rs))
+lu = re.findall(r"median=([0-9.]+)", open(os.path.join(out, "peer-lu.txt")).read()) if os.path.exists(os.path.join(out, "peer-lu.txt")) else []
+lu = float(lu[0]) if lu else None
+for name, prec in (("hpl-wide.json", "f64"), ("hpl-wide.json", "f16"), ("hpl-f16acc.json", "f16")):
+    for r in records(name):
+        if r["precision"] != prec:
+            continue
+        acc = r["params"].get("accumulation")
+        its = r.get("accuracy", {}).get("iterations", r.get("results", {}).get("iterations"))
+        label = f"HPL-MxP {prec} ({acc} accumulation) / dgetrf"
+        row(label, [ratio(r["gflops"]["median"], lu)], ">= 3.2 (f16)" if prec == "f16" else "")
+        print(f"  {r['gflops']['median']:.1f} GF/s, path {r['params'].get('path')}, iterations {its}, {'PASSED' if r['valid'] else 'FAILED'}; dgetrf {fmt(lu)} GF/s")
+for name in ("stencil-7pt.json", "stencil-7pt-f16arith.json", "stencil-27pt-f16arith.json"):
+    for r in records(name):
+        mpts = r["results"]["mpoints_per_s"]["median"]
+        print(f"  {r['kernel']} {r['precision']} ({r['params'].get('arithmetic')} arithmetic, stores {r['params'].get('stores')}): "
+              f"{mpts:.0f} Mpt/s, {r['efficiency'].get('vs_empirical') or 0:.2f} of the triad, {'PASSED' if r['valid'] else 'FAILED'}")
+s = {r["precision"]: r for r in records("stencil-7pt.json")}
+if "f64" in s:
+    f64 = s["f64"]["results"]["mpoints_per_s"]["median"]
+    row("7-point f64 / the same run's triad", [s["f64"]["efficiency"].get("vs_empirical")], ">= 0.75")
+    for p in ("bf16", "f16"):
+        if p in s:
+            row(f"7-point {p} / f64 (points per second)", [s[p]["results"]["mpoints_per_s"]["median"] / f64], ">= 2")
+EOF
+say "check-16bit: $( [ $failed -eq 0 ] && echo 'every command succeeded' || echo 'some commands FAILED (above)')"
+exit $failed
