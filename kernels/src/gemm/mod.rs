@@ -75,17 +75,19 @@ impl Backend {
     }
 }
 
-/// The backends that take different paths for inputs stored in `p`, summed as `acc` says,
-/// on this CPU: effcal's own kernel where the CPU has one (f64 with AVX-512F or AVX2+FMA,
-/// bf16 with AVX512_BF16, f16 accumulated in f16 with AVX512_FP16), then the portable path;
-/// just [`Backend::Auto`] where the two are the same path. The paths give the same products
-/// (exact in the accumulation format), summed in another order.
+/// The backends whose paths for inputs stored in `p`, summed as `acc` says, compete on
+/// this CPU (`--backend fastest` times them): effcal's own kernel where the CPU has one (f64
+/// with AVX-512F or AVX2+FMA, bf16 with AVX512_BF16), then the portable path; just
+/// [`Backend::Auto`] where the two are the same path. The paths give the same products
+/// (exact in the accumulation format), summed in another order. f16 accumulated in f16 has
+/// one: where AVX512_FP16 runs it natively, the portable path is scalar code (one rounded
+/// FMA at a time, about 0.1 GFLOP/s a core, three orders of magnitude below), never the
+/// faster and minutes long to time at benchmark sizes; `--backend portable` still runs it.
 pub fn backends(p: Precision, acc: Accumulate) -> &'static [Backend] {
     #[cfg(target_arch = "x86_64")]
     let own = match (p, acc) {
         (Precision::F64, _) => f64_avx512::available() || f64_avx2::available(),
         (Precision::Bf16, _) => bf16_avx512::available(),
-        (Precision::F16, Accumulate::F16 { .. }) => f16_avx512fp16::available(),
         _ => false,
     };
     #[cfg(not(target_arch = "x86_64"))]
