@@ -160,14 +160,24 @@ struct Frame {
 const XMM: usize = 160;
 
 impl Frame {
-    /// (byte offset in the image, length, XSTATE_BV bit, size of the component's area) of
-    /// the pieces of zmm `r`, lowest bits first.
-    fn pieces(&self, r: usize) -> ([(usize, usize, u32, usize); 3], usize) {
+    /// The pieces of zmm `r`, lowest bits first: (XSTATE_BV bit of the component, byte
+    /// offset in the image, length); the count used.
+    fn pieces(&self, r: usize) -> ([(u32, usize, usize); 3], usize) {
         let l = self.layout;
         if r < 16 {
-            ([(XMM + 16 * r, 16, 1, 256), (l.ymm_hi + 16 * r, 16, 2, 256), (l.zmm_hi + 32 * r, 32, 6, 512)], 3)
+            ([(1, XMM + 16 * r, 16), (2, l.ymm_hi + 16 * r, 16), (6, l.zmm_hi + 32 * r, 32)], 3)
         } else {
-            ([(l.hi16 + 64 * (r - 16), 64, 7, 1024), (0, 0, 0, 0), (0, 0, 0, 0)], 1)
+            ([(7, l.hi16 + 64 * (r - 16), 64), (0, 0, 0), (0, 0, 0)], 1)
+        }
+    }
+
+    /// Start and size in the image of the component of XSTATE_BV bit `b` (1, 2, 6 or 7).
+    fn component(&self, b: u32) -> (usize, usize) {
+        match b {
+            1 => (XMM, 256),
+            2 => (self.layout.ymm_hi, 256),
+            6 => (self.layout.zmm_hi, 512),
+            _ => (self.layout.hi16, 1024),
         }
     }
 
@@ -186,7 +196,7 @@ impl Frame {
         // SAFETY: the offsets lie in the image (CPUID's layout, the frame's size checked).
         unsafe {
             let bv = self.xstate_bv().read_unaligned();
-            for &(off, len, b, _) in &pieces[..n] {
+            for &(b, off, len) in &pieces[..n] {
                 if bv >> b & 1 == 1 {
                     std::ptr::copy_nonoverlapping(self.xsave.add(off), v[at..].as_mut_ptr(), len);
                 }
@@ -203,23 +213,15 @@ impl Frame {
         // SAFETY: as in `read`.
         unsafe {
             let bv = self.xstate_bv();
-            for &(off, len, b, area) in &pieces[..n] {
+            for &(b, off, len) in &pieces[..n] {
                 if bv.read_unaligned() >> b & 1 == 0 {
-                    std::ptr::write_bytes(self.xsave.add(self.component_start(b)), 0, area);
+                    let (start, size) = self.component(b);
+                    std::ptr::write_bytes(self.xsave.add(start), 0, size);
                     bv.write_unaligned(bv.read_unaligned() | 1 << b);
                 }
                 std::ptr::copy_nonoverlapping(v[at..].as_ptr(), self.xsave.add(off), len);
                 at += len;
             }
-        }
-    }
-
-    fn component_start(&self, b: u32) -> usize {
-        match b {
-            1 => XMM,
-            2 => self.layout.ymm_hi,
-            6 => self.layout.zmm_hi,
-            _ => self.layout.hi16,
         }
     }
 }
