@@ -105,8 +105,8 @@ def records(name):
 def rate(name, prec=None):
     for r in records(name):
         if prec in (None, r["precision"]):
-            return r["gflops"]["median"], r["params"].get("path"), r["valid"]
-    return None, None, None
+            return r["gflops"]["median"], r["params"].get("path"), r["valid"], r["efficiency"].get("vs_empirical")
+    return None, None, None, None
 def fmt(x): return "-" if x is None else f"{x:.2f}"
 print("Issue 15's figures (medians; `target` is the issue's; each ratio within one round)")
 print(f"{'figure':50} {'rounds':>18}  target")
@@ -131,7 +131,8 @@ for k in ("f64", "f32", "bf16", "f16", "f16acc32", "f16acc256"):
         continue
     paths = sorted({str(g[k, r][1]) for r in rs})
     valid = all(g[k, r][2] for r in rs if g[k, r][2] is not None)
-    print(f"  GEMM {k}: GF/s {' '.join(fmt(g[k, r][0]) for r in rs)}; path {', '.join(paths)}; {'PASSED' if valid else 'FAILED'}")
+    print(f"  GEMM {k}: GF/s {' '.join(fmt(g[k, r][0]) for r in rs)}; of the measured {'f16' if k.startswith('f16') else k} peak {' '.join(fmt(g[k, r][3]) for r in rs)}; "
+          f"path {', '.join(paths)}; {'PASSED' if valid else 'FAILED'}")
 print("  OpenBLAS GF/s (sum over processes): f64 " + " ".join(fmt(peer['f64', r]) for r in rs) + ", f32 " + " ".join(fmt(peer['f32', r]) for r in rs))
 lu = re.findall(r"median=([0-9.]+)", open(os.path.join(out, "peer-lu.txt")).read()) if os.path.exists(os.path.join(out, "peer-lu.txt")) else []
 lu = float(lu[0]) if lu else None
