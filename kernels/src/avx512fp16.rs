@@ -1,5 +1,6 @@
-//! Whether this CPU runs effcal's AVX512_FP16 kernels (the native f16 GEMM and the f16
-//! stencil rows): AVX512F, AVX512BW and AVX512_FP16, checked at run time.
+//! Whether this CPU runs effcal's AVX512_FP16 kernels (the native f16 GEMM, the f16
+//! stencil rows and the FP16 peak kernel): AVX512F, AVX512BW and AVX512_FP16, checked at
+//! run time.
 //!
 //! In the tests, a CPU with AVX512F and AVX512BW but no AVX512_FP16 (AMD Zen 4) runs those
 //! kernels' machine code as well: [`emulation`] catches the SIGILL each FP16 instruction

@@ -67,7 +67,7 @@ pub fn isa(a: Arith) -> Option<&'static str> {
             Arith::F64 | Arith::F32 if avx2 => Some("avx2+fma"),
             Arith::F64 | Arith::F32 => Some("portable"),
             Arith::Bf16Dot if avx512 && is_x86_feature_detected!("avx512bf16") => Some("avx512bf16"),
-            Arith::F16 if avx512 && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512fp16") => Some("avx512fp16"),
+            Arith::F16 if crate::avx512fp16::available() => Some("avx512fp16"),
             Arith::Int8Dot if avx512 && is_x86_feature_detected!("avx512vnni") => Some("avx512vnni"),
             Arith::Int8Dot if is_x86_feature_detected!("avxvnni") => Some("avxvnni"),
             _ => None,

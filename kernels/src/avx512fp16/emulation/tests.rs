@@ -149,11 +149,12 @@ fn each_instruction_form_gives_the_correctly_rounded_lanes() {
 /// The tests of the native f16 kernels: each runs the kernels where [`available`] says so.
 ///
 /// [`available`]: super::super::available
-const NATIVE_TESTS: [&str; 5] = [
+const NATIVE_TESTS: [&str; 6] = [
     "avx512fp16::emulation::tests::each_instruction_form_gives_the_correctly_rounded_lanes",
     "gemm::f16_avx512fp16::tests::the_native_tile_matches_the_portable_arithmetic",
     "gemm::tests::native_f16_accumulation_matches_the_portable_path",
     "hpl_mxp::refine::tests::f16_accumulation_factors_the_same_bits_on_every_path",
+    "peak::fma::tests::counts_operations_per_instruction_for_what_the_cpu_has",
     "stencil::tests::f16_arithmetic_sweeps_round_every_operation_to_f16",
 ];
 
