@@ -5,6 +5,7 @@
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_effcal");
 
@@ -12,15 +13,25 @@ pub fn effcal(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("effcal runs")
 }
 
-/// `mpirun -n <ranks> effcal <args>`, oversubscribing where ranks exceed cores.
+/// `mpirun -n <ranks> effcal <args>`, oversubscribing where ranks exceed cores. Each run
+/// keeps Open MPI's session directory under a base of its own: the tests run mpiruns side
+/// by side, and in the shared /tmp/ompi.<host>.<uid> one job's cleanup can remove the
+/// directory while another creates it (Open MPI 4.1: "orte_session_dir failed", mkdir:
+/// "File exists").
 pub fn mpirun(ranks: usize, args: &[&str]) -> Output {
-    Command::new("mpirun")
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let base = std::env::temp_dir().join(format!("effcal-test-ompi-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&base).unwrap();
+    let out = Command::new("mpirun")
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_orte_tmpdir_base", &base)
         .args(["--oversubscribe", "-n", &ranks.to_string(), BIN])
         .args(args)
         .output()
-        .expect("mpirun is installed (scripts/test.sh installs openmpi-bin)")
+        .expect("mpirun is installed (scripts/test.sh installs openmpi-bin)");
+    let _ = std::fs::remove_dir_all(&base);
+    out
 }
 
 pub fn text(b: &[u8]) -> String {
