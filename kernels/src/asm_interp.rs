@@ -1,11 +1,10 @@
 //! A small interpreter of the x86-64 assembly effcal's AVX512_FP16 kernels are written in
 //! (the kernels' text, Intel syntax, one instruction a line), so the tests check their logic
 //! on CPUs that lack the instructions: each f16 lane operation is the correctly rounded one
-//! ([`crate::gemm::f16acc::fma_f16`] for the FMA; half's f16 for additions and
-//! multiplications, which round the exact f32 result once more: innocuous, 24 ≥ 2·11 + 2).
+//! of [`crate::avx512fp16::lane`], the emulation's too.
 //! Operands in braces (`{a}`) are general registers, set by the test by name.
 
-use crate::gemm::f16acc;
+use crate::avx512fp16::{Op, lane};
 use half::f16;
 use std::collections::HashMap;
 
@@ -44,12 +43,12 @@ impl Machine {
         }
     }
 
-    /// zmm d = f(s1, s2) per f16 lane, each result rounded to f16.
-    fn f16_lanes(&mut self, args: &[&str], f: impl Fn(f16, f16) -> f16) {
+    /// zmm d = op(s1, s2, d) per f16 lane, each result rounded to f16.
+    fn f16_lanes(&mut self, args: &[&str], op: Op) {
         let (d, s1) = (reg_index(args[0]).unwrap(), reg_index(args[1]).unwrap());
-        let (x, y) = (lanes16(&self.zmm[s1]), self.lanes16_of(args[2]));
+        let (x, y, z) = (lanes16(&self.zmm[s1]), self.lanes16_of(args[2]), lanes16(&self.zmm[d]));
         for l in 0..32 {
-            let r = f(f16::from_bits(x[l]), f16::from_bits(y[l]));
+            let r = lane(op, f16::from_bits(x[l]), f16::from_bits(y[l]), f16::from_bits(z[l]));
             self.zmm[d][2 * l..2 * l + 2].copy_from_slice(&r.to_bits().to_le_bytes());
         }
     }
@@ -153,23 +152,14 @@ impl Machine {
                         self.store(args[0], &v);
                     }
                 },
-                "vaddph" => self.f16_lanes(&args, |x, y| x + y),
-                "vmulph" => self.f16_lanes(&args, |x, y| x * y),
+                "vaddph" => self.f16_lanes(&args, Op::Add),
+                "vmulph" => self.f16_lanes(&args, Op::Mul),
+                "vfmadd231ph" => self.f16_lanes(&args, Op::Fma231),
                 "vpbroadcastw" => {
                     let d = reg_index(args[0]).unwrap();
                     let w = self.load(args[1], 2);
                     for l in 0..32 {
                         self.zmm[d][2 * l..2 * l + 2].copy_from_slice(&w);
-                    }
-                }
-                "vfmadd231ph" => {
-                    // zmm1 = zmm2 · zmm3 + zmm1, per f16 lane, one rounding.
-                    let (d, s1, s2) = (reg_index(args[0]).unwrap(), reg_index(args[1]).unwrap(), reg_index(args[2]).unwrap());
-                    let (x, y, z) = (lanes16(&self.zmm[s1]), lanes16(&self.zmm[s2]), lanes16(&self.zmm[d]));
-                    for l in 0..32 {
-                        let f = |bits: u16| f16::from_bits(bits).to_f64();
-                        let r = f16::from_f64(f16acc::fma_f16(f(x[l]), f(y[l]), f(z[l])));
-                        self.zmm[d][2 * l..2 * l + 2].copy_from_slice(&r.to_bits().to_le_bytes());
                     }
                 }
                 "vcvtph2ps" => {

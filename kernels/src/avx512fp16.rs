@@ -18,6 +18,32 @@ fn detected() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512fp16")
 }
 
+/// The FP16 operations of the kernels, as the tests compute them (the interpreter of
+/// `asm_interp` and the emulation).
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Op {
+    /// `vaddph d, s1, s2`: d = s1 + s2.
+    Add,
+    /// `vmulph d, s1, s2`: d = s1 · s2.
+    Mul,
+    /// `vfmadd231ph d, s1, s2`: d = s1 · s2 + d, one rounding.
+    Fma231,
+}
+
+/// One f16 lane of `op`, correctly rounded to nearest even (`d`: the destination's old
+/// value, the FMA's addend). The FMA is [`crate::gemm::f16acc::fma_f16`], the portable
+/// path's; addition and multiplication are half's f16 operators, the exact f32 result
+/// rounded to f16 (correctly rounded, as 24 ≥ 2·11 + 2).
+#[cfg(test)]
+pub(crate) fn lane(op: Op, x: half::f16, y: half::f16, d: half::f16) -> half::f16 {
+    match op {
+        Op::Add => x + y,
+        Op::Mul => x * y,
+        Op::Fma231 => half::f16::from_f64(crate::gemm::f16acc::fma_f16(x.to_f64(), y.to_f64(), d.to_f64())),
+    }
+}
+
 #[cfg(not(all(test, target_os = "linux")))]
 fn emulated() -> bool {
     false

@@ -11,15 +11,14 @@
 //! kernel goes on with the result in its register. Anything else aborts the process, naming
 //! the instruction's address and bytes.
 //!
-//! The FMA lane is [`f16acc::fma_f16`], the portable path's; addition and multiplication are
-//! half's f16 operators (the exact f32 result rounded to f16, correctly rounded as
-//! 24 ≥ 2·11 + 2). NaN payloads are not the hardware's; the kernels' tests make no NaN.
+//! The lanes are [`super::lane`]'s, the arithmetic the tests' interpreter uses too. NaN
+//! payloads are not the hardware's; the kernels' tests make no NaN.
 //!
 //! Active only in a test process started with [`VAR`] set:
 //! `the_native_f16_kernels_pass_their_tests_with_the_instructions_emulated` starts one for
 //! the tests of the native kernels. It is slow: a signal per instruction, some µs each.
 
-use crate::gemm::f16acc::fma_f16;
+use super::{Op, lane};
 use half::f16;
 use std::ffi::c_void;
 use std::sync::OnceLock;
@@ -62,16 +61,6 @@ fn install() -> bool {
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(libc::SIGILL, &sa, std::ptr::null_mut()) == 0
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Op {
-    /// `vaddph d, s1, s2`: d = s1 + s2.
-    Add,
-    /// `vmulph d, s1, s2`: d = s1 · s2.
-    Mul,
-    /// `vfmadd231ph d, s1, s2`: d = s1 · s2 + d, one rounding.
-    Fma231,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -134,19 +123,14 @@ fn decode(c: &[u8]) -> Result<Insn, &'static str> {
         return Err("a RIP-relative operand");
     }
     let disp32 = |at: usize| i64::from(i32::from_le_bytes([c[at], c[at + 1], c[at + 2], c[at + 3]]));
-    let disp = match md {
-        0 if base.is_none() => disp32(len),
-        0 => 0,
+    let (disp, size) = match md {
+        0 if base.is_none() => (disp32(len), 4),
+        0 => (0, 0),
         // disp8·N, N = 64 for a full 512-bit memory operand.
-        1 => i64::from(c[len] as i8) * 64,
-        _ => disp32(len),
+        1 => (i64::from(c[len] as i8) * 64, 1),
+        _ => (disp32(len), 4),
     };
-    len += match md {
-        0 if base.is_none() => 4,
-        0 => 0,
-        1 => 1,
-        _ => 4,
-    };
+    len += size;
     Ok(Insn { op, dst, src1, src2: Operand::Mem { base, index, disp }, len })
 }
 
@@ -248,15 +232,6 @@ const GREGS: [libc::c_int; 16] = [
 
 fn lanes(v: &[u8; 64]) -> [f16; 32] {
     std::array::from_fn(|l| f16::from_bits(u16::from_le_bytes([v[2 * l], v[2 * l + 1]])))
-}
-
-/// One lane of `op`: `d` is the destination's old value (the FMA's addend).
-fn lane(op: Op, x: f16, y: f16, d: f16) -> f16 {
-    match op {
-        Op::Add => x + y,
-        Op::Mul => x * y,
-        Op::Fma231 => f16::from_f64(fma_f16(x.to_f64(), y.to_f64(), d.to_f64())),
-    }
 }
 
 extern "C" fn on_sigill(_: libc::c_int, _: *mut libc::siginfo_t, ctx: *mut c_void) {

@@ -160,7 +160,7 @@ const NATIVE_TESTS: [&str; 6] = [
 
 #[test]
 fn the_native_f16_kernels_pass_their_tests_with_the_instructions_emulated() {
-    if is_x86_feature_detected!("avx512fp16") {
+    if super::super::detected() {
         eprintln!("skipped: this CPU has AVX512_FP16, so the tests run the native kernels themselves");
         return;
     }
