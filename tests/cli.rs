@@ -105,6 +105,45 @@ fn bad_arguments_name_the_field_and_the_allowed_values() {
     let out = effcal(&["peak", "--fma-seconds", "0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid --fma-seconds '0'"), "{}", text(&out.stderr));
+
+    for bad in ["0,144,4096", "256,480", "256,480,4096,1", "kc,mc,nc"] {
+        for cmd in [&["gemm", "--precision", "f64", "--n", "8"][..], &["hpl-mxp", "--n", "64"]] {
+            let out = effcal(&[cmd, &["--blocking", bad]].concat());
+            assert_eq!(out.status.code(), Some(2), "{bad}");
+            let want = format!("invalid value '{bad}' for '--blocking <KC,MC,NC>': KC,MC,NC: three whole numbers from 1, e.g. 256,480,4096");
+            assert!(text(&out.stderr).contains(&want), "{}", text(&out.stderr));
+        }
+    }
+}
+
+/// `--blocking` reaches effcal's own packed kernels, rounded to what each runs, and the
+/// record says what ran; faer's paths block themselves (null).
+#[test]
+fn a_requested_blocking_is_what_the_record_says_ran() {
+    let blocking = |precision: &str, backend: &str, extra: &[&str]| {
+        let json = tmp(&format!("gemm-blocking-{precision}-{backend}.json"));
+        let args = [&["--threads", "1", "gemm", "--precision", precision, "--n", "67", "--reps", "1", "--backend", backend, "--json", json.to_str().unwrap()][..], extra].concat();
+        ok(&effcal(&args));
+        let r = calibration(&json)["records"][0].clone();
+        (r["params"]["path"].as_str().unwrap().to_string(), r["params"]["blocking"].clone())
+    };
+    let own_f64 = has_feature("avx512f") || (has_feature("avx2") && has_feature("fma"));
+    let (path, b) = blocking("f64", "auto", &["--blocking", "20,10,50"]);
+    if own_f64 {
+        // kc as asked (one f64 per k step), mc to whole tiles of the kernel's MR rows.
+        let mr = if path == "avx512-f64" { 8 } else { 6 };
+        assert_eq!(b, serde_json::json!({"kc": 20, "mc": 10usize.div_ceil(mr) * mr, "nc": 50}), "{path}");
+        let (_, b) = blocking("f64", "auto", &[]);
+        assert!(b["kc"].as_u64().unwrap() > 0, "the default blocking is reported too: {b}");
+    } else {
+        assert_eq!((path.as_str(), &b), ("faer", &Value::Null));
+    }
+    let (path, b) = blocking("f64", "portable", &["--blocking", "20,10,50"]);
+    assert_eq!((path.as_str(), &b), ("faer", &Value::Null));
+    if has_feature("avx512bf16") {
+        // bf16 packs pairs of k: kc rounded up to even.
+        assert_eq!(blocking("bf16", "auto", &["--blocking", "21,13,40"]).1, serde_json::json!({"kc": 22, "mc": 24, "nc": 40}));
+    }
 }
 
 #[test]
@@ -438,6 +477,8 @@ fn gpu_flags_are_checked_before_anything_runs() {
     refused(&["gemm", "--precision", "tf32", "--n", "8"], "invalid --precision 'tf32': one of f64, f32, bf16, f16, e4m3, e5m2 on the CPU; tf32 GEMMs run with --device gpu");
     refused(&["peak", "--gemm-n", "512"], "invalid --gemm-n '512': only with --device gpu");
     refused(&["hpl-mxp", "--n", "64", "--diagonal", "gpu"], "invalid --diagonal 'gpu': host with --device cpu");
+    refused(&["gemm", "--device", "gpu", "--precision", "bf16", "--n", "64", "--blocking", "256,480,4096"], "invalid --blocking '256,480,4096': only with --device cpu: cuBLAS blocks the GPU's GEMMs itself");
+    refused(&["hpl-mxp", "--device", "gpu", "--n", "64", "--blocking", "256,480,4096"], "invalid --blocking '256,480,4096': only with --device cpu");
 }
 
 /// Whether this machine has a GPU effcal can use: where it has none, `--device gpu` is

@@ -172,4 +172,10 @@ fn f16_accumulation_solves_and_says_so() {
     let path = params(1, "path");
     assert!(path == "f16acc-portable" || path == "avx512fp16-f16acc", "{path}");
     assert_eq!(params(1, "arithmetic"), "f16");
+    // The native kernel's k blocks hold whole f16 blocks; the scalar path has no blocking.
+    let blocking = params(1, "blocking");
+    match path.as_str() {
+        Some("avx512fp16-f16acc") => assert_eq!(blocking["kc"].as_u64().unwrap() % 16, 0, "{blocking}"),
+        _ => assert_eq!(blocking, Value::Null),
+    }
 }

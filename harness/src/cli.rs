@@ -3,6 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use effcal_kernels::Precision;
+use effcal_kernels::gemm::Blocking;
 use crate::bench::gemm::PathChoice;
 use effcal_kernels::precision::scaling::ScaleMode;
 use std::path::PathBuf;
@@ -187,6 +188,12 @@ pub struct GemmArgs {
     /// Terms of k summed in f16 before a block's sum goes to f32 (--accumulate f16)
     #[arg(long, default_value_t = ACC_BLOCK_DEFAULT, value_parser = clap::value_parser!(u32).range(1..=i64::from(ACC_BLOCK_MAX)))]
     pub acc_block: u32,
+    /// Cache blocking of effcal's own packed GEMM kernels (f64, bf16, native f16) as KC,MC,NC:
+    /// terms of k per packed panel, rows of A per block, columns of B per panel (each kernel
+    /// rounds KC to its k step and MC to whole tiles; the JSON's `blocking` says what ran)
+    /// [default: each kernel's own]. For tuning on a new CPU; faer's paths block themselves
+    #[arg(long, value_parser = parse_blocking, value_name = "KC,MC,NC")]
+    pub blocking: Option<Blocking>,
     /// Entries of C checked against a twice-f64 reference, per rank
     #[arg(long, default_value_t = 64)]
     pub samples: usize,
@@ -279,6 +286,12 @@ pub struct HplArgs {
     /// Terms of k summed in f16 before a block's sum goes to f32 (--accumulate f16)
     #[arg(long, default_value_t = ACC_BLOCK_DEFAULT, value_parser = clap::value_parser!(u32).range(1..=i64::from(ACC_BLOCK_MAX)))]
     pub acc_block: u32,
+    /// Cache blocking of the trailing updates' packed GEMM kernels (f64, bf16, native f16) as KC,MC,NC:
+    /// terms of k per packed panel, rows of A per block, columns of B per panel (each kernel
+    /// rounds KC to its k step and MC to whole tiles; the JSON's `blocking` says what ran)
+    /// [default: each kernel's own]. For tuning on a new CPU; faer's paths block themselves
+    #[arg(long, value_parser = parse_blocking, value_name = "KC,MC,NC")]
+    pub blocking: Option<Blocking>,
     /// Matrix seed (the right-hand side uses seed + 1)
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -448,4 +461,14 @@ fn parse_scaling(s: &str) -> Result<ScaleMode, String> {
 
 fn parse_path_choice(s: &str) -> Result<PathChoice, String> {
     s.parse()
+}
+
+/// `--blocking KC,MC,NC`: three whole numbers from 1.
+pub fn parse_blocking(s: &str) -> Result<Blocking, String> {
+    let allowed = "KC,MC,NC: three whole numbers from 1, e.g. 256,480,4096 (terms of k per packed panel, rows of A per block, columns of B per panel)";
+    let v: Vec<usize> = s.split(',').map(|x| x.trim().parse().ok().filter(|&v| v >= 1)).collect::<Option<_>>().ok_or_else(|| allowed.to_string())?;
+    match v[..] {
+        [kc, mc, nc] => Ok(Blocking { kc, mc, nc }),
+        _ => Err(allowed.into()),
+    }
 }

@@ -5,7 +5,7 @@
 use crate::bench::gemm::{GemmSettings, PathChoice};
 use crate::bench::gpu::{Device, GpuGemmSettings, GpuPeakSettings};
 use effcal_gpu::gemm::Arith;
-use effcal_kernels::gemm::{Accumulate, GemmParams};
+use effcal_kernels::gemm::{Accumulate, Blocking, GemmParams};
 use crate::bench::hpl::{self, HplSettings, Refine};
 use crate::bench::peak::PeakSettings;
 use crate::bench::stencil::{self, StencilSettings, StoresSetting};
@@ -113,6 +113,7 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
         path: a.backend,
         params: GemmParams {
             accumulate: accumulation(&a.accumulate, a.acc_block),
+            blocking: a.blocking,
             ..GemmParams::default()
         },
         ..GemmSettings::square(precision, n, a.samples)
@@ -129,6 +130,14 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
     let row = output::gemm_row(&record);
     session.add(record, &row)?;
     session.finish()
+}
+
+/// `--blocking` is for effcal's CPU kernels: cuBLAS blocks its own GEMMs.
+fn refuse_blocking_on_gpu(blocking: Option<Blocking>) -> Result<()> {
+    match blocking {
+        Some(b) => Err(Error::invalid("--blocking", format!("{},{},{}", b.kc, b.mc, b.nc), "only with --device cpu: cuBLAS blocks the GPU's GEMMs itself")),
+        None => Ok(()),
+    }
 }
 
 /// `--accumulate` and `--acc-block` (clap checked both).
@@ -156,6 +165,7 @@ fn gpu_gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
     if a.accumulate != "wide" {
         return Err(Error::invalid("--accumulate", &a.accumulate, "wide (the default) with --device gpu: the tensor cores' accumulation is the arithmetic's (see the record's params.arithmetic)"));
     }
+    refuse_blocking_on_gpu(a.blocking)?;
     check_samples(a.samples)?;
     let n = a.n as usize;
     let square = GpuGemmSettings::square(arith, n, a.samples);
@@ -221,6 +231,7 @@ fn gpu_peak(a: &PeakArgs, threads: Option<usize>, given: &Given) -> Result<Outco
 pub fn hpl_mxp(a: &HplArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     let mut runs = hpl_runs(a)?;
     if a.device == "gpu" {
+        refuse_blocking_on_gpu(a.blocking)?;
         return gpu_hpl(a, runs, threads, given);
     }
     if a.diagonal == "gpu" {
@@ -726,7 +737,7 @@ fn hpl_runs(a: &HplArgs) -> Result<Vec<HplSettings>> {
         scale: 2f64.powi(a.scale_exp),
         progress_every: a.progress_every.unwrap_or(0),
         path: a.backend,
-        gemm: GemmParams { accumulate: accumulation(&a.accumulate, a.acc_block), ..GemmParams::default() },
+        gemm: GemmParams { accumulate: accumulation(&a.accumulate, a.acc_block), blocking: a.blocking, ..GemmParams::default() },
         diagonal_on_gpu: a.diagonal == "gpu",
         ..HplSettings::new(0, 0, precision)
     };

@@ -109,6 +109,12 @@ pub fn probe(ctx: &Ctx, p: Precision, acc: gemm::Accumulate, mut multiply: impl 
     Some((fastest, times.into_iter().map(|(_, name, t)| (name, t)).collect()))
 }
 
+/// The blocking `path` ran with `params` as JSON: {kc, mc, nc} for effcal's packed
+/// kernels, null for the paths that block themselves.
+pub fn blocking_json(path: Option<gemm::GemmPath>, params: &GemmParams) -> serde_json::Value {
+    path.and_then(|p| gemm::blocking(p, params)).map_or(serde_json::Value::Null, |b| json!({"kc": b.kc, "mc": b.mc, "nc": b.nc}))
+}
+
 /// A probe's times as JSON: {path: seconds}, null without a probe.
 pub fn probe_json(probe: &Option<Probe>) -> serde_json::Value {
     probe.as_ref().map_or(serde_json::Value::Null, |(_, times)| times.iter().map(|(name, t)| (name.clone(), json!(t))).collect::<serde_json::Map<_, _>>().into())
@@ -172,6 +178,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         ("arithmetic", json!(info.path.arithmetic(s.precision).name())),
         ("accumulation", json!(params.accumulate.name(s.precision))),
         ("accumulation_block", json!(params.accumulate.block())),
+        ("blocking", blocking_json(Some(info.path), &params)),
     ];
     Ok(Record {
         kernel: "gemm".into(),

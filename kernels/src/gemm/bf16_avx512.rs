@@ -7,6 +7,7 @@
 //! u32. The micro-kernel keeps a 12×32 f32 tile of C in 24 zmm registers; per pair of k it
 //! loads 2 zmm of B, broadcasts 12 words of A and issues 24 `vdpbf16ps`.
 
+use super::Blocking;
 use super::blocked::{self, MicroKernel, lane_mask, prefetch_tile};
 use half::bf16;
 use std::arch::x86_64::*;
@@ -17,13 +18,19 @@ pub fn available() -> bool {
 }
 
 /// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major bf16 A (m×k), B (k×n) and
-/// f32 C (m×n, row stride `ldc`).
+/// f32 C (m×n, row stride `ldc`), blocked as `blocking` asks (None: this kernel's own).
 ///
 /// # Panics
 /// If the CPU lacks AVX512_BF16 (check [`available`]) or the slice lengths do not match.
-pub fn gemm(c: &mut [f32], ldc: usize, a: &[bf16], b: &[bf16], mnk: (usize, usize, usize), alpha: f32, accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(c: &mut [f32], ldc: usize, a: &[bf16], b: &[bf16], mnk: (usize, usize, usize), alpha: f32, accumulate: bool, blocking: Option<Blocking>) {
     assert!(available(), "bf16_avx512::gemm needs AVX512F and AVX512_BF16");
-    blocked::gemm(&Bf16Kernel, c, ldc, a, b, mnk, alpha, accumulate);
+    blocked::gemm(&Bf16Kernel, blocking, c, ldc, a, b, mnk, alpha, accumulate);
+}
+
+/// The blocking [`gemm`] runs for `requested` (None: this kernel's own).
+pub fn blocking(requested: Option<Blocking>) -> Blocking {
+    blocked::resolve(&Bf16Kernel, requested)
 }
 
 struct Bf16Kernel;

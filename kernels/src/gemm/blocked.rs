@@ -16,10 +16,12 @@
 //! one f64 for the f64 kernel, a pair of bf16 for `vdpbf16ps`. Rows and columns past the
 //! matrix, and k past its end, are packed as zeros.
 
+use super::Blocking;
 use rayon::prelude::*;
 use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
 
-/// A register-blocked micro-kernel and the packing it expects.
+/// A register-blocked micro-kernel, the packing it expects and its default blocking
+/// (`KC`, `MC`, `NC`: what [`super::GemmParams::blocking`] overrides).
 pub(crate) trait MicroKernel: Sync {
     type In: Copy + Sync;
     type Word: Copy + Default + Send + Sync;
@@ -33,10 +35,10 @@ pub(crate) trait MicroKernel: Sync {
     const KSTEP: usize;
     /// Packs `KSTEP` consecutive k values (missing ones are `None`: zero).
     fn word(values: [Option<Self::In>; 2]) -> Self::Word;
-    /// The k block actually used: [`Self::KC`] unless the kernel's own parameters need
-    /// another (a multiple of `KSTEP`).
-    fn kc(&self) -> usize {
-        Self::KC
+    /// The k block used when `requested` is asked for: a multiple of `KSTEP` (at least
+    /// one word), or of whatever else the kernel's own parameters need.
+    fn kc(&self, requested: usize) -> usize {
+        requested.div_ceil(Self::KSTEP).max(1) * Self::KSTEP
     }
     /// `C = α·A_panel·B_panel`, or `C += α·A_panel·B_panel` when `accumulate`, on one
     /// `rows × cols` tile over `kp` words of k.
@@ -59,11 +61,22 @@ pub(crate) trait MicroKernel: Sync {
     );
 }
 
+/// The blocking `kernel` runs when `requested` is asked for (None: its own `KC`, `MC`,
+/// `NC`): k blocks as [`MicroKernel::kc`] allows, row blocks a whole number of MR-row tiles,
+/// B panels of `nc` columns (at least one; a multiple of NR leaves no narrow micro-panel
+/// inside the matrix).
+pub(crate) fn resolve<K: MicroKernel>(kernel: &K, requested: Option<Blocking>) -> Blocking {
+    let r = requested.unwrap_or(Blocking { kc: K::KC, mc: K::MC, nc: K::NC });
+    Blocking { kc: kernel.kc(r.kc), mc: r.mc.div_ceil(K::MR).max(1) * K::MR, nc: r.nc.max(1) }
+}
+
 /// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major A (m×k), B (k×n) and
-/// C (m×n, row stride `ldc`). The caller checked the CPU features.
+/// C (m×n, row stride `ldc`), blocked as `requested` (see [`resolve`]). The caller checked
+/// the CPU features.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm<K: MicroKernel>(
     kernel: &K,
+    requested: Option<Blocking>,
     c: &mut [K::Out],
     ldc: usize,
     a: &[K::In],
@@ -83,17 +96,17 @@ pub(crate) fn gemm<K: MicroKernel>(
         }
         return;
     }
+    let Blocking { kc, mc, nc } = resolve(kernel, requested);
     let mut bpack = Vec::new();
-    let kc = kernel.kc();
-    for j0 in (0..n).step_by(K::NC) {
-        let nb = K::NC.min(n - j0);
+    for j0 in (0..n).step_by(nc) {
+        let nb = nc.min(n - j0);
         for k0 in (0..k).step_by(kc) {
             let kb = kc.min(k - k0);
             let kp = kb.div_ceil(K::KSTEP);
             pack_b::<K>(&mut bpack, b, n, k0, kb, j0, nb);
             let bpack = &bpack;
             let first = k0 == 0 && !accumulate;
-            row_blocks::<K>(c, m, ldc).into_par_iter().for_each_init(Vec::new, |apack, (i0, mb, cblock)| {
+            row_blocks::<K>(c, m, ldc, mc).into_par_iter().for_each_init(Vec::new, |apack, (i0, mb, cblock)| {
                 pack_a::<K>(apack, a, k, i0, mb, k0, kb);
                 for (jp, bpanel) in bpack.chunks_exact(kp * K::NR).enumerate() {
                     let jj = jp * K::NR;
@@ -112,13 +125,14 @@ pub(crate) fn gemm<K: MicroKernel>(
     }
 }
 
-/// Splits C into row blocks of about MC rows, each a whole number of MR-row tiles, in a
-/// multiple of the thread count, with tile counts differing by at most one: no thread
-/// waits on a last, lone block. Returns (first row, row count, rows of C) per block.
-fn row_blocks<K: MicroKernel>(c: &mut [K::Out], m: usize, ldc: usize) -> Vec<(usize, usize, &mut [K::Out])> {
+/// Splits C into row blocks of about `mc` rows (a multiple of MR), each a whole number of
+/// MR-row tiles, in a multiple of the thread count, with tile counts differing by at most
+/// one: no thread waits on a last, lone block. Returns (first row, row count, rows of C)
+/// per block.
+fn row_blocks<K: MicroKernel>(c: &mut [K::Out], m: usize, ldc: usize, mc: usize) -> Vec<(usize, usize, &mut [K::Out])> {
     let tiles = m.div_ceil(K::MR);
     let threads = rayon::current_num_threads().max(1);
-    let blocks = tiles.div_ceil(K::MC / K::MR).div_ceil(threads) * threads;
+    let blocks = tiles.div_ceil(mc / K::MR).div_ceil(threads) * threads;
     let blocks = blocks.min(tiles).max(1);
     let mut out = Vec::with_capacity(blocks);
     let mut rest = c;

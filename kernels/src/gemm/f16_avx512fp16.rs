@@ -16,6 +16,7 @@
 //! Blocking: [`super::blocked`], one k value per packed word; the k block (KC) is a multiple
 //! of `block`, so the f16 blocks start where the portable reference's do.
 
+use super::Blocking;
 use super::blocked::{self, MicroKernel, prefetch_tile};
 use half::f16;
 
@@ -25,20 +26,28 @@ pub fn available() -> bool {
 }
 
 /// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major f16 A (m×k), B (k×n) and
-/// f32 C (m×n, row stride `ldc`), products summed in f16 over blocks of `block` terms.
+/// f32 C (m×n, row stride `ldc`), products summed in f16 over blocks of `block` terms,
+/// blocked as `blocking` asks (None: this kernel's own; the k block is made a multiple of
+/// `block`).
 ///
 /// # Panics
 /// If the CPU lacks AVX512_FP16 (check [`available`]), `block` is 0, or the slice lengths
 /// do not match.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(c: &mut [f32], ldc: usize, a: &[f16], b: &[f16], mnk: (usize, usize, usize), alpha: f32, accumulate: bool, block: usize) {
+pub fn gemm(c: &mut [f32], ldc: usize, a: &[f16], b: &[f16], mnk: (usize, usize, usize), alpha: f32, accumulate: bool, block: usize, blocking: Option<Blocking>) {
     assert!(available(), "f16_avx512fp16::gemm needs AVX512F, AVX512BW and AVX512_FP16");
     assert!(block > 0, "f16_avx512fp16::gemm: a block of at least one term");
-    blocked::gemm(&F16Kernel { block }, c, ldc, a, b, mnk, alpha, accumulate);
+    blocked::gemm(&F16Kernel { block }, blocking, c, ldc, a, b, mnk, alpha, accumulate);
 }
 
 pub(crate) const MR: usize = 12;
 pub(crate) const NR: usize = 64;
+
+/// The blocking [`gemm`] runs for `requested` with f16 blocks of `block` terms (None: this
+/// kernel's own).
+pub fn blocking(requested: Option<Blocking>, block: usize) -> Blocking {
+    blocked::resolve(&F16Kernel { block }, requested)
+}
 
 struct F16Kernel {
     block: usize,
@@ -62,8 +71,8 @@ impl MicroKernel for F16Kernel {
         x.map_or(0, f16::to_bits)
     }
 
-    fn kc(&self) -> usize {
-        if self.block >= Self::KC { self.block } else { Self::KC / self.block * self.block }
+    fn kc(&self, requested: usize) -> usize {
+        if self.block >= requested { self.block } else { requested / self.block * self.block }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -4,6 +4,7 @@
 //! registers are live (the BLIS Haswell/Zen shape). Blocking: [`super::blocked`], one k
 //! value per packed word.
 
+use super::Blocking;
 use super::blocked::{self, MicroKernel, prefetch_tile};
 use std::arch::x86_64::*;
 
@@ -13,13 +14,19 @@ pub fn available() -> bool {
 }
 
 /// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major f64 A (m×k), B (k×n) and
-/// C (m×n, row stride `ldc`).
+/// C (m×n, row stride `ldc`), blocked as `blocking` asks (None: this kernel's own).
 ///
 /// # Panics
 /// If the CPU lacks AVX2 or FMA (check [`available`]) or the slice lengths do not match.
-pub fn gemm(c: &mut [f64], ldc: usize, a: &[f64], b: &[f64], mnk: (usize, usize, usize), alpha: f64, accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(c: &mut [f64], ldc: usize, a: &[f64], b: &[f64], mnk: (usize, usize, usize), alpha: f64, accumulate: bool, blocking: Option<Blocking>) {
     assert!(available(), "f64_avx2::gemm needs AVX2 and FMA");
-    blocked::gemm(&F64Avx2Kernel, c, ldc, a, b, mnk, alpha, accumulate);
+    blocked::gemm(&F64Avx2Kernel, blocking, c, ldc, a, b, mnk, alpha, accumulate);
+}
+
+/// The blocking [`gemm`] runs for `requested` (None: this kernel's own).
+pub fn blocking(requested: Option<Blocking>) -> Blocking {
+    blocked::resolve(&F64Avx2Kernel, requested)
 }
 
 struct F64Avx2Kernel;

@@ -6,6 +6,7 @@
 //! Measured on one Zen 4 core, n = 4096: 53.7–54.7 GF/s against faer's 52.5–53.5 and
 //! OpenBLAS's 53.7–54.7 in the same sessions (peak 58.5).
 
+use super::Blocking;
 use super::blocked::{self, MicroKernel, lane_mask, prefetch_tile};
 use std::arch::x86_64::*;
 
@@ -15,13 +16,19 @@ pub fn available() -> bool {
 }
 
 /// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major f64 A (m×k), B (k×n) and
-/// C (m×n, row stride `ldc`).
+/// C (m×n, row stride `ldc`), blocked as `blocking` asks (None: this kernel's own).
 ///
 /// # Panics
 /// If the CPU lacks AVX-512F (check [`available`]) or the slice lengths do not match.
-pub fn gemm(c: &mut [f64], ldc: usize, a: &[f64], b: &[f64], mnk: (usize, usize, usize), alpha: f64, accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(c: &mut [f64], ldc: usize, a: &[f64], b: &[f64], mnk: (usize, usize, usize), alpha: f64, accumulate: bool, blocking: Option<Blocking>) {
     assert!(available(), "f64_avx512::gemm needs AVX-512F");
-    blocked::gemm(&F64Kernel, c, ldc, a, b, mnk, alpha, accumulate);
+    blocked::gemm(&F64Kernel, blocking, c, ldc, a, b, mnk, alpha, accumulate);
+}
+
+/// The blocking [`gemm`] runs for `requested` (None: this kernel's own).
+pub fn blocking(requested: Option<Blocking>) -> Blocking {
+    blocked::resolve(&F64Kernel, requested)
 }
 
 struct F64Kernel;

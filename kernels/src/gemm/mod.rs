@@ -127,6 +127,17 @@ impl Accumulate {
     }
 }
 
+/// The cache blocking of effcal's packed micro-kernels (Goto/BLIS; see `blocked.rs`): `kc`
+/// terms of k per packed panel, row blocks of about `mc` rows of A, B panels of `nc`
+/// columns. Each kernel rounds a request to what it can run (`kc` to its k step, `mc` to
+/// whole MR-row tiles); [`blocking`] says what ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blocking {
+    pub kc: usize,
+    pub mc: usize,
+    pub nc: usize,
+}
+
 /// Parameters of a GEMM. The thread count is that of the rayon pool the call runs in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GemmParams {
@@ -134,12 +145,31 @@ pub struct GemmParams {
     /// K-block of the convert-to-f32 path: columns of A / rows of B converted at a time.
     pub convert_kc: usize,
     pub accumulate: Accumulate,
+    /// The blocking of effcal's own packed kernels (f64, bf16, native f16); None: each
+    /// kernel's default. faer and the convert-to-f32 path block themselves.
+    pub blocking: Option<Blocking>,
 }
 
 impl Default for GemmParams {
     fn default() -> Self {
-        Self { backend: Backend::Auto, convert_kc: 512, accumulate: Accumulate::Wide }
+        Self { backend: Backend::Auto, convert_kc: 512, accumulate: Accumulate::Wide, blocking: None }
     }
+}
+
+/// The blocking a GEMM on `path` runs with `params`: Some for effcal's packed kernels, None
+/// for faer and the paths built on it (they choose their own) and the scalar f16 path.
+pub fn blocking(path: GemmPath, params: &GemmParams) -> Option<Blocking> {
+    let requested = params.blocking;
+    #[cfg(target_arch = "x86_64")]
+    match path {
+        GemmPath::Avx512F64 => return Some(f64_avx512::blocking(requested)),
+        GemmPath::Avx2F64 => return Some(f64_avx2::blocking(requested)),
+        GemmPath::Avx512Bf16 => return Some(bf16_avx512::blocking(requested)),
+        GemmPath::Avx512Fp16 => return params.accumulate.block().map(|b| f16_avx512fp16::blocking(requested, b)),
+        _ => {}
+    }
+    let _ = (path, requested);
+    None
 }
 
 /// The implementation a GEMM ran.
@@ -293,12 +323,12 @@ impl GemmElement for f64 {
         let mnk = (a.rows, b.cols, a.cols);
         #[cfg(target_arch = "x86_64")]
         if p.backend == Backend::Auto && f64_avx512::available() {
-            f64_avx512::gemm(c, ldc, &a.data, &b.data, mnk, up.alpha, up.accumulate);
+            f64_avx512::gemm(c, ldc, &a.data, &b.data, mnk, up.alpha, up.accumulate, p.blocking);
             return GemmInfo { path: GemmPath::Avx512F64 };
         }
         #[cfg(target_arch = "x86_64")]
         if p.backend == Backend::Auto && f64_avx2::available() {
-            f64_avx2::gemm(c, ldc, &a.data, &b.data, mnk, up.alpha, up.accumulate);
+            f64_avx2::gemm(c, ldc, &a.data, &b.data, mnk, up.alpha, up.accumulate, p.blocking);
             return GemmInfo { path: GemmPath::Avx2F64 };
         }
         let _ = p;
@@ -320,7 +350,7 @@ impl GemmElement for bf16 {
         {
             // bf16 operands are never scaled (see `gemm_update`).
             if p.backend == Backend::Auto && bf16_avx512::available() {
-                bf16_avx512::gemm(c, ldc, &a.data, &b.data, (a.rows, b.cols, a.cols), up.alpha, up.accumulate);
+                bf16_avx512::gemm(c, ldc, &a.data, &b.data, (a.rows, b.cols, a.cols), up.alpha, up.accumulate, p.blocking);
                 return GemmInfo { path: GemmPath::Avx512Bf16 };
             }
         }
@@ -346,7 +376,7 @@ impl GemmElement for f16 {
                 #[cfg(target_arch = "x86_64")]
                 if p.backend == Backend::Auto && f16_avx512fp16::available() {
                     // f16 accumulation takes unscaled operands only (see `gemm_update`).
-                    f16_avx512fp16::gemm(c, ldc, &a.data, &b.data, (a.rows, b.cols, a.cols), up.alpha, up.accumulate, block);
+                    f16_avx512fp16::gemm(c, ldc, &a.data, &b.data, (a.rows, b.cols, a.cols), up.alpha, up.accumulate, block, p.blocking);
                     return GemmInfo { path: GemmPath::Avx512Fp16 };
                 }
                 f16acc::gemm(c, ldc, a, b, up, block)

@@ -87,6 +87,34 @@ fn f64_and_f32_are_accurate() {
 }
 
 #[test]
+fn a_requested_blocking_is_rounded_to_the_kernel_and_stays_accurate() {
+    let ask = |kc, mc, nc| GemmParams { blocking: Some(Blocking { kc, mc, nc }), ..Default::default() };
+    // faer and the paths built on it block themselves.
+    assert_eq!(blocking(GemmPath::Faer, &ask(64, 64, 64)), None);
+    assert_eq!(blocking(GemmPath::ConvertToF32, &ask(64, 64, 64)), None);
+    #[cfg(target_arch = "x86_64")]
+    {
+        let b = |kc, mc, nc| Some(Blocking { kc, mc, nc });
+        // kc to the k step (one f64, a pair of bf16), mc to whole MR-row tiles, nc as asked
+        // (at least 1); the defaults as documented in each kernel.
+        assert_eq!(blocking(GemmPath::Avx512F64, &ask(3, 1, 1)), b(3, 8, 1));
+        assert_eq!(blocking(GemmPath::Avx512F64, &GemmParams::default()), b(1024, 144, 4096));
+        assert_eq!(blocking(GemmPath::Avx2F64, &ask(3, 7, 9)), b(3, 12, 9));
+        assert_eq!(blocking(GemmPath::Avx512Bf16, &ask(3, 13, 33)), b(4, 24, 33));
+        assert_eq!(blocking(GemmPath::Avx512Bf16, &ask(0, 0, 0)), b(2, 12, 1));
+        // The native f16 kernel's k blocks hold whole f16 accumulation blocks.
+        let f16acc = |block, blocking| GemmParams { accumulate: Accumulate::F16 { block }, blocking, ..Default::default() };
+        assert_eq!(blocking(GemmPath::Avx512Fp16, &f16acc(32, Some(Blocking { kc: 100, mc: 12, nc: 64 }))), b(96, 12, 64));
+        assert_eq!(blocking(GemmPath::Avx512Fp16, &f16acc(32, Some(Blocking { kc: 10, mc: 12, nc: 64 }))), b(32, 12, 64));
+        assert_eq!(blocking(GemmPath::Avx512Fp16, &f16acc(32, None)), b(2048, 144, 2048));
+    }
+    // Small blocks: every shape crosses k blocks, row blocks and B panels, each result
+    // within its bound (on CPUs without the kernels these run faer, blocking ignored).
+    check_all::<f64>(ScaleMode::None, ask(5, 13, 50));
+    check_all::<bf16>(ScaleMode::None, ask(6, 25, 70));
+}
+
+#[test]
 fn bf16_is_accurate_on_every_path() {
     check_all::<bf16>(ScaleMode::None, GemmParams::default());
     check_all::<bf16>(ScaleMode::None, GemmParams { backend: Backend::Portable, convert_kc: 64, ..Default::default() });
@@ -256,7 +284,7 @@ fn the_avx2_f64_kernel_matches_faer_on_every_edge() {
             let start: Vec<f64> = (0..m * ldc).map(|i| input(7, i, 1.0) as f64).collect();
             for accumulate in [false, true] {
                 let (mut own, mut reference) = (start.clone(), start.clone());
-                f64_avx2::gemm(&mut own, ldc, &a.data, &b.data, (m, n, k), -1.5, accumulate);
+                f64_avx2::gemm(&mut own, ldc, &a.data, &b.data, (m, n, k), -1.5, accumulate, None);
                 faer_matmul(&mut reference, ldc, &a.data, &b.data, (m, n, k), beta(accumulate), -1.5);
                 for i in 0..m {
                     for j in 0..ldc {

@@ -355,6 +355,7 @@ fn summarise(ctx: &Ctx, s: &HplSettings, peaks: Option<&Peaks>, reps: &[Rep], pa
         ("accumulation", json!(s.gemm.accumulate.name(s.precision))),
         ("accumulation_block", json!(s.gemm.accumulate.block())),
         ("path", json!(path.map(GemmPath::name))),
+        ("blocking", crate::bench::gemm::blocking_json(path, &s.gemm)),
         // The arithmetic of the trailing update, where the FLOPs are.
         ("arithmetic", json!(path.map(|p| p.arithmetic(s.precision).name()))),
         ("factor_precision", json!(s.precision.compute().name())),
