@@ -8,6 +8,10 @@
 #      accumulation over blocks of 32 (the default) and 256 terms of k, so each ratio is of
 #      runs minutes apart at most (each block's sum is widened and added in f32, about 7
 #      vector operations per accumulator against the block's FMAs: short blocks cost rate);
+#   3b. blockings of effcal's own kernels at GEMM_N (`--blocking KC,MC,NC`, `--backend auto`):
+#      the f64 kernel's F64_BLOCKINGS between two more OpenBLAS DGEMM runs, and with
+#      AVX512_FP16 the f16 kernel's F16_BLOCKINGS (f16 accumulation, blocks of 32): the
+#      figures for choosing this core's defaults without a rebuild per try;
 #   4. HPL-MxP at HPL_N (16384): OpenBLAS dgetrf (scipy, all cores), then effcal f64 and f16
 #      with f32 accumulation, then f16 with f16 accumulation in blocks of 32 and of a whole
 #      update (PASSED/FAILED, iterations);
@@ -20,6 +24,7 @@
 #
 #   scripts/check-16bit.sh [OUTDIR]      # default results/16bit
 #   GEMM_N=1024 HPL_N=4096 STENCIL_SIZE=128 ROUNDS=1 scripts/check-16bit.sh   # a quick look
+#   F64_BLOCKINGS="1024,144,4096 256,480,4096" F16_BLOCKINGS=""   # other blockings (none: "")
 #
 # Writes OUTDIR/*.json (every calibration), OUTDIR/check-16bit.log, OUTDIR/summary.txt. A
 # command that fails is logged with its exit code and the rest still run; the script exits
@@ -36,6 +41,12 @@ gemm_n="${GEMM_N:-4096}"
 hpl_n="${HPL_N:-16384}"
 rounds="${ROUNDS:-3}"
 size="${STENCIL_SIZE:-512}"
+# f64 (8×24 tile, 8-byte words): the Zen 4 default first, then B micro-panels (KC·24·8 B) from
+# L2-sized down to L1-sized (KC = 192: 36 KiB of Golden Cove's 48 KiB L1) with A blocks
+# (MC·KC·8 B) of 0.6-1 MiB. f16 (12×64 tile, 2-byte words, KC a multiple of 32): the default,
+# then shorter KC with taller row blocks.
+f64_blockings="${F64_BLOCKINGS-1024,144,4096 512,192,4096 384,240,4096 256,480,4096 256,144,4096 192,384,4096 128,768,4096}"
+f16_blockings="${F16_BLOCKINGS-2048,144,2048 1024,288,2048 512,576,2048 256,960,2048 384,144,2048}"
 cores=$(nproc)
 mkdir -p "$out"
 log="$out/check-16bit.log"
@@ -54,6 +65,14 @@ effcal() { # effcal on one rank per core, with this check's peaks once measured
     run mpirun -n "$cores" --bind-to core target/release/effcal --threads 1 "${peaks[@]}" "$@"
 }
 
+peer_dgemm() { # OpenBLAS DGEMM/SGEMM, one process per core, into $1
+    for c in $(seq 0 $((cores - 1))); do
+        OPENBLAS_NUM_THREADS=1 PEER_SEED=$((c + 1)) taskset -c "$c" /usr/bin/python3 scripts/peer_openblas.py "$gemm_n" 3 &
+    done > "$1"
+    wait
+    tee -a "$log" < "$1"
+}
+
 say "check-16bit $(date -u +%FT%TZ) on $(hostname): $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-), $cores cores"
 say "  ISA: $(grep -m1 -o -w -E 'avx512f|avx512bw|avx512_bf16|avx512_fp16|amx_bf16|amx_fp16|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 say "  $(git log -1 --format='effcal %h %cs' 2>/dev/null)"
@@ -67,11 +86,7 @@ effcal peak --json "$out/peak.json"
 
 for r in $(seq 1 "$rounds"); do
     say "== GEMM round $r of $rounds, n = $gemm_n: OpenBLAS (one process per core), then effcal"
-    for c in $(seq 0 $((cores - 1))); do
-        OPENBLAS_NUM_THREADS=1 PEER_SEED=$((c + 1)) taskset -c "$c" /usr/bin/python3 scripts/peer_openblas.py "$gemm_n" 3 &
-    done > "$out/peer-gemm-round$r.txt"
-    wait
-    tee -a "$log" < "$out/peer-gemm-round$r.txt"
+    peer_dgemm "$out/peer-gemm-round$r.txt"
     for p in f64 f32 bf16 f16; do
         effcal gemm --precision $p --n "$gemm_n" --reps 3 --json "$out/gemm-$p-round$r.json"
     done
@@ -81,6 +96,21 @@ for r in $(seq 1 "$rounds"); do
         done
     fi
 done
+
+if [ -n "$f64_blockings" ]; then
+    say "== f64 kernel blockings (KC,MC,NC), n = $gemm_n, between two OpenBLAS runs"
+    peer_dgemm "$out/peer-gemm-blocking-before.txt"
+    for b in $f64_blockings; do
+        effcal gemm --precision f64 --backend auto --blocking "$b" --n "$gemm_n" --reps 3 --json "$out/blocking-f64-$b.json"
+    done
+    peer_dgemm "$out/peer-gemm-blocking-after.txt"
+fi
+if [ "$native_f16" = yes ] && [ -n "$f16_blockings" ]; then
+    say "== native f16 kernel blockings (f16 accumulation, blocks of 32), n = $gemm_n"
+    for b in $f16_blockings; do
+        effcal gemm --precision f16 --accumulate f16 --acc-block 32 --backend auto --blocking "$b" --n "$gemm_n" --reps 3 --json "$out/blocking-f16acc32-$b.json"
+    done
+fi
 
 say "== HPL-MxP, N = $hpl_n: OpenBLAS dgetrf ($cores threads), then effcal"
 OPENBLAS_NUM_THREADS=$cores /usr/bin/python3 scripts/peer_lu.py "$hpl_n" 2 2>&1 | tee "$out/peer-lu.txt" | tee -a "$log"
@@ -134,6 +164,26 @@ for k in ("f64", "f32", "bf16", "f16", "f16acc32", "f16acc256"):
     print(f"  GEMM {k}: GF/s {' '.join(fmt(g[k, r][0]) for r in rs)}; of the measured {'f16' if k.startswith('f16') else k} peak {' '.join(fmt(g[k, r][3]) for r in rs)}; "
           f"path {', '.join(paths)}; {'PASSED' if valid else 'FAILED'}")
 print("  OpenBLAS GF/s (sum over processes): f64 " + " ".join(fmt(peer['f64', r]) for r in rs) + ", f32 " + " ".join(fmt(peer['f32', r]) for r in rs))
+def peer_sum(name, p):
+    path = os.path.join(out, name)
+    lines = re.findall(rf"peer {p} .* median=([0-9.]+)", open(path).read()) if os.path.exists(path) else []
+    return sum(map(float, lines)) if lines else None
+def mean(xs):
+    xs = [x for x in xs if x]
+    return statistics.mean(xs) if xs else None
+sweep = sorted(glob.glob(os.path.join(out, "blocking-*.json")), key=os.path.getmtime)  # in the order run
+if sweep:
+    dgemm = mean([peer_sum(f"peer-gemm-blocking-{w}.txt", "f64") for w in ("before", "after")])
+    f32 = mean([g["f32", r][0] for r in rs])
+    print(f"Blockings (--blocking KC,MC,NC, --backend auto; medians): f64 against OpenBLAS DGEMM run before and after ({fmt(dgemm)} GF/s, the mean), "
+          f"f16 accumulation against effcal's f32 of the rounds ({fmt(f32)} GF/s, the mean)")
+    for path in sweep:
+        kind, asked = os.path.basename(path)[len("blocking-"):-len(".json")].split("-", 1)
+        for r in json.load(open(path))["records"]:
+            b = r["params"].get("blocking")
+            ran = f"{b['kc']},{b['mc']},{b['nc']}" if b else f"({r['params'].get('path')})"
+            rate_ = r["gflops"]["median"]
+            print(f"  {kind:9} asked {asked:15} ran {ran:15} {rate_:8.2f} GF/s  x{fmt(ratio(rate_, dgemm if kind == 'f64' else f32))}  {'PASSED' if r['valid'] else 'FAILED'}")
 lu = re.findall(r"median=([0-9.]+)", open(os.path.join(out, "peer-lu.txt")).read()) if os.path.exists(os.path.join(out, "peer-lu.txt")) else []
 lu = float(lu[0]) if lu else None
 for name, prec in (("hpl-wide.json", "f64"), ("hpl-wide.json", "f16"), ("hpl-f16acc32.json", "f16"), ("hpl-f16acc65536.json", "f16")):
