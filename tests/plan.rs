@@ -124,6 +124,7 @@ fn a_gpu_plan_lists_its_runs_and_is_refused_without_a_gpu() {
     };
     refused("gpu-device.toml", "[run]\ndevice = \"tpu\"\n", "run.device = \"tpu\": allowed: \"cpu\", \"gpu\"");
     refused("gpu-fraction.toml", "[run]\ndevice = \"gpu\"\n[gemm]\nmemory_fraction = 0.5\nprecisions = [\"bf16\"]\n", "gemm.memory_fraction with run.device = \"gpu\": allowed: a size (n or size); on GPUs only hpl_mxp.memory_fraction");
+    refused("gpu-blocking.toml", "[run]\ndevice = \"gpu\"\n[gemm]\nn = 64\nprecisions = [\"bf16\"]\nblocking = \"256,480,4096\"\n", "gemm.blocking = \"256,480,4096\" with run.device = \"gpu\": allowed: none (cuBLAS blocks the GPU's GEMMs itself)");
     // HPL-MxP's memory fraction is of each GPU's memory: sized when the GPUs are open.
     let cfg = plan("gpu-hpl-fraction.toml", "[run]\ndevice = \"gpu\"\n[hpl_mxp]\nmemory_fraction = 0.6\nprecisions = [\"bf16\", \"e4m3\"]\n");
     let out = ok(&effcal(&["run", "--dry-run", "--config", cfg.to_str().unwrap()]));

@@ -315,7 +315,8 @@ pub fn plan_runs(checked: &config::Checked, sizes: &config::Sizes, ranks: usize)
     let mut runs = PlanRuns::default();
     if let Some(g) = &plan.gemm {
         let path = backend(checked, "gemm", &g.backend)?;
-        runs.gemm = checked.gemm_precisions.iter().map(|&p| GemmSettings { scaling: fp8_scaling(p), path, ..GemmSettings::square(p, sizes.gemm_n, g.samples) }).collect();
+        let params = GemmParams { blocking: blocking(checked, "gemm", &g.blocking)?, ..GemmParams::default() };
+        runs.gemm = checked.gemm_precisions.iter().map(|&p| GemmSettings { scaling: fp8_scaling(p), path, params, ..GemmSettings::square(p, sizes.gemm_n, g.samples) }).collect();
     }
     if let Some(h) = &plan.hpl_mxp {
         let base = hpl_choices(checked, h, ranks)?;
@@ -409,6 +410,7 @@ fn hpl_choices(checked: &config::Checked, h: &config::HplSection, ranks: usize) 
         s.chunk = c;
     }
     s.path = backend(checked, "hpl_mxp", &h.backend)?;
+    s.gemm.blocking = blocking(checked, "hpl_mxp", &h.blocking)?;
     let (default, max) = (cli::ACC_BLOCK_DEFAULT as usize, cli::ACC_BLOCK_MAX as usize);
     let block = h.acc_block.unwrap_or(default);
     if !(1..=max).contains(&block) {
@@ -431,6 +433,11 @@ fn backend(checked: &config::Checked, section: &str, given: &Option<String>) -> 
     given.as_deref().map_or(Ok(PathChoice::Fastest), |v| {
         v.parse().map_err(|_| Error::Config { file: checked.file.clone(), message: format!("{section}.backend = \"{v}\": allowed: {}", PathChoice::ALLOWED) })
     })
+}
+
+/// A plan's `blocking` key of `section`: each kernel's own where absent.
+fn blocking(checked: &config::Checked, section: &str, given: &Option<String>) -> Result<Option<Blocking>> {
+    given.as_deref().map(|v| cli::parse_blocking(v).map_err(|allowed| Error::Config { file: checked.file.clone(), message: format!("{section}.blocking = \"{v}\": allowed: {allowed}") })).transpose()
 }
 
 /// `effcal run`: a plan's peaks, then every kernel in it, into one calibration; with
@@ -878,7 +885,7 @@ fn quantize(to: Precision, overflow: Overflow, values: Vec<String>) -> Result<Ou
 mod tests {
     use super::*;
 
-    const PLAN: &str = "[gemm]\nn = 256\nprecisions = [\"f64\", \"e4m3\"]\nscaling_fp8 = \"mx\"\n\
+    const PLAN: &str = "[gemm]\nn = 256\nprecisions = [\"f64\", \"e4m3\"]\nscaling_fp8 = \"mx\"\nblocking = \"100,50,200\"\n\
                         [hpl_mxp]\nn = 1024\nprecisions = [\"f64\", \"bf16\", \"e5m2\"]\n\
                         [stencil]\nkinds = [\"7pt\", \"himeno\"]\nprecisions = [\"f32\"]\nsize = [34, 18, 18]\niters = 2\n";
 
@@ -890,6 +897,8 @@ mod tests {
         let runs = plan_runs(&checked, &sizes, ranks).unwrap();
         let gemm: Vec<(Precision, [usize; 3], ScaleMode)> = runs.gemm.iter().map(|g| (g.precision, [g.m, g.n, g.k], g.scaling)).collect();
         assert_eq!(gemm, [(Precision::F64, [256; 3], ScaleMode::None), (Precision::E4m3, [256; 3], ScaleMode::Mx)]);
+        assert!(runs.gemm.iter().all(|g| g.params.blocking == Some(Blocking { kc: 100, mc: 50, nc: 200 })), "the plan's blocking reaches every GEMM");
+        assert_eq!(runs.hpl[0].gemm.blocking, None, "[gemm]'s blocking is not [hpl_mxp]'s");
         // The plan's FP8 scaling, each precision's default NB, the most square grid.
         type Hpl = (Precision, usize, usize, (usize, usize), ScaleMode);
         let hpl: Vec<Hpl> = runs.hpl.iter().map(|h| (h.precision, h.n, h.nb, (h.p, h.q), h.scaling)).collect();
@@ -905,7 +914,7 @@ mod tests {
     fn a_plan_takes_every_hpl_mxp_choice_the_cli_takes() {
         let plan = "[hpl_mxp]\nn = 512\nprecisions = [\"f16\", \"e4m3\"]\np = 2\nq = 1\npmap = \"col\"\nrefine = \"gmres\"\nrestart = 12\n\
                     generator = \"shifted\"\nbcast = \"binomial\"\nlookahead = 0\nf64_matrix = \"kept\"\nscaling_fp8 = \"mx\"\nscale_exp = 3\nchunk = 64\nbackend = \"portable\"\n\
-                    accumulate = \"f16\"\nacc_block = 8\n";
+                    accumulate = \"f16\"\nacc_block = 8\nblocking = \"256,480,4096\"\n";
         let checked = config::Plan::parse(plan, "h.toml").unwrap();
         let sizes = checked.sizes(config::Memory { per_rank: 8 << 30, ranks: 2 }, |s| s).unwrap();
         let runs = plan_runs(&checked, &sizes, 2).unwrap();
@@ -915,6 +924,7 @@ mod tests {
         assert_eq!(runs.hpl[0].scaling, ScaleMode::None, "FP8 scaling is for FP8");
         assert_eq!(h.path, PathChoice::Fixed(effcal_kernels::gemm::Backend::Portable));
         assert_eq!(h.gemm.accumulate, Accumulate::F16 { block: 8 });
+        assert_eq!(h.gemm.blocking, Some(Blocking { kc: 256, mc: 480, nc: 4096 }));
         let refused = |extra: &str, ranks: usize| {
             let checked = config::Plan::parse(&format!("[hpl_mxp]\nn = 512\nprecisions = [\"f64\"]\n{extra}"), "h.toml").unwrap();
             plan_runs(&checked, &sizes, ranks).unwrap_err().to_string()
@@ -927,6 +937,10 @@ mod tests {
         assert_eq!(refused("acc_block = 0\n", 2), "config h.toml: hpl_mxp.acc_block = 0: must be in 1..=65536");
         assert_eq!(refused("lookahead = 2\n", 2), "config h.toml: hpl_mxp.lookahead = 2: allowed: 0, 1");
         assert_eq!(refused("backend = \"fast\"\n", 2), "config h.toml: hpl_mxp.backend = \"fast\": allowed: fastest, auto, portable");
+        assert_eq!(
+            refused("blocking = \"256,480\"\n", 2),
+            "config h.toml: hpl_mxp.blocking = \"256,480\": allowed: KC,MC,NC: three whole numbers from 1, e.g. 256,480,4096 (terms of k per packed panel, rows of A per block, columns of B per panel)"
+        );
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct GemmSection {
     pub samples: usize,
     /// GEMM path: fastest (default), auto, portable (as `--backend`).
     pub backend: Option<String>,
+    /// "KC,MC,NC": effcal's packed kernels' blocking (as `--blocking`; CPU plans).
+    pub blocking: Option<String>,
 }
 
 fn default_fp8_scaling() -> String {
@@ -121,6 +123,8 @@ pub struct HplSection {
     pub chunk: Option<usize>,
     /// Trailing-update GEMM path: fastest (default), auto, portable (as `--backend`).
     pub backend: Option<String>,
+    /// "KC,MC,NC": the trailing updates' packed kernels' blocking (as `--blocking`; CPU plans).
+    pub blocking: Option<String>,
     /// How the f16 trailing updates sum: wide (default) or f16, over blocks of `acc_block`
     /// terms (as `--accumulate`, `--acc-block`).
     pub accumulate: Option<String>,
@@ -240,6 +244,10 @@ impl Plan {
             let fraction = [plan.gemm.as_ref().map(|g| ("gemm", g.memory_fraction)), plan.stencil.as_ref().map(|s| ("stencil", s.memory_fraction))].into_iter().flatten().find(|(_, f)| f.is_some());
             if let Some((section, _)) = fraction {
                 return Err(err(format!("{section}.memory_fraction with run.device = \"gpu\": allowed: a size (n or size); on GPUs only hpl_mxp.memory_fraction (of each GPU's memory) is sized for you")));
+            }
+            let blocking = [plan.gemm.as_ref().map(|g| ("gemm", &g.blocking)), plan.hpl_mxp.as_ref().map(|h| ("hpl_mxp", &h.blocking))].into_iter().flatten().find(|(_, b)| b.is_some());
+            if let Some((section, Some(b))) = blocking {
+                return Err(err(format!("{section}.blocking = \"{b}\" with run.device = \"gpu\": allowed: none (cuBLAS blocks the GPU's GEMMs itself)")));
             }
         }
         if !(plan.peak.fma_seconds > 0.0 && plan.peak.fma_seconds <= 60.0) {
