@@ -106,11 +106,11 @@ fn bad_arguments_name_the_field_and_the_allowed_values() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("invalid --fma-seconds '0'"), "{}", text(&out.stderr));
 
-    for bad in ["0,144,4096", "256,480", "256,480,4096,1", "kc,mc,nc"] {
+    for bad in ["0,144,4096", "256,480", "256,480,4096,1", "kc,mc,nc", "256,18446744073709551615,4096"] {
         for cmd in [&["gemm", "--precision", "f64", "--n", "8"][..], &["hpl-mxp", "--n", "64"]] {
             let out = effcal(&[cmd, &["--blocking", bad]].concat());
             assert_eq!(out.status.code(), Some(2), "{bad}");
-            let want = format!("invalid value '{bad}' for '--blocking <KC,MC,NC>': KC,MC,NC: three whole numbers from 1, e.g. 256,480,4096");
+            let want = format!("invalid value '{bad}' for '--blocking <KC,MC,NC>': KC,MC,NC: three whole numbers from 1 to 1000000, e.g. 256,480,4096");
             assert!(text(&out.stderr).contains(&want), "{}", text(&out.stderr));
         }
     }

@@ -463,10 +463,10 @@ fn parse_path_choice(s: &str) -> Result<PathChoice, String> {
     s.parse()
 }
 
-/// `--blocking KC,MC,NC`: three whole numbers from 1.
+/// `--blocking KC,MC,NC`: three whole numbers from 1 to 10⁶.
 pub fn parse_blocking(s: &str) -> Result<Blocking, String> {
-    let allowed = "KC,MC,NC: three whole numbers from 1, e.g. 256,480,4096 (terms of k per packed panel, rows of A per block, columns of B per panel)";
-    let v: Vec<usize> = s.split(',').map(|x| x.trim().parse().ok().filter(|&v| v >= 1)).collect::<Option<_>>().ok_or_else(|| allowed.to_string())?;
+    let allowed = "KC,MC,NC: three whole numbers from 1 to 1000000, e.g. 256,480,4096 (terms of k per packed panel, rows of A per block, columns of B per panel)";
+    let v: Vec<usize> = s.split(',').map(|x| x.trim().parse().ok().filter(|v| (1..=1_000_000).contains(v))).collect::<Option<_>>().ok_or_else(|| allowed.to_string())?;
     match v[..] {
         [kc, mc, nc] => Ok(Blocking { kc, mc, nc }),
         _ => Err(allowed.into()),

@@ -939,7 +939,7 @@ mod tests {
         assert_eq!(refused("backend = \"fast\"\n", 2), "config h.toml: hpl_mxp.backend = \"fast\": allowed: fastest, auto, portable");
         assert_eq!(
             refused("blocking = \"256,480\"\n", 2),
-            "config h.toml: hpl_mxp.blocking = \"256,480\": allowed: KC,MC,NC: three whole numbers from 1, e.g. 256,480,4096 (terms of k per packed panel, rows of A per block, columns of B per panel)"
+            "config h.toml: hpl_mxp.blocking = \"256,480\": allowed: KC,MC,NC: three whole numbers from 1 to 1000000, e.g. 256,480,4096 (terms of k per packed panel, rows of A per block, columns of B per panel)"
         );
     }
 

@@ -38,7 +38,7 @@ pub(crate) trait MicroKernel: Sync {
     /// The k block used when `requested` is asked for: a multiple of `KSTEP` (at least
     /// one word), or of whatever else the kernel's own parameters need.
     fn kc(&self, requested: usize) -> usize {
-        requested.div_ceil(Self::KSTEP).max(1) * Self::KSTEP
+        requested.div_ceil(Self::KSTEP).max(1).saturating_mul(Self::KSTEP)
     }
     /// `C = α·A_panel·B_panel`, or `C += α·A_panel·B_panel` when `accumulate`, on one
     /// `rows × cols` tile over `kp` words of k.
@@ -67,7 +67,7 @@ pub(crate) trait MicroKernel: Sync {
 /// inside the matrix).
 pub(crate) fn resolve<K: MicroKernel>(kernel: &K, requested: Option<Blocking>) -> Blocking {
     let r = requested.unwrap_or(Blocking { kc: K::KC, mc: K::MC, nc: K::NC });
-    Blocking { kc: kernel.kc(r.kc), mc: r.mc.div_ceil(K::MR).max(1) * K::MR, nc: r.nc.max(1) }
+    Blocking { kc: kernel.kc(r.kc), mc: r.mc.div_ceil(K::MR).max(1).saturating_mul(K::MR), nc: r.nc.max(1) }
 }
 
 /// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major A (m×k), B (k×n) and
