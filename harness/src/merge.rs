@@ -79,8 +79,8 @@ fn series_keys(record: &Value) -> Vec<(&'static str, Map<String, Value>)> {
         problem.remove(p);
     }
     // How the run went about it, not the problem: the path (and its arithmetic) a probe or
-    // the CPU chose, the stores auto chose.
-    for how in ["path", "arithmetic", "stores"] {
+    // the CPU chose, the blocking that path ran with, the stores auto chose.
+    for how in ["path", "arithmetic", "blocking", "stores"] {
         problem.remove(how);
     }
     if kernel == "gemm" {
@@ -252,13 +252,14 @@ mod tests {
 
     #[test]
     fn series_and_efficiencies_by_hand() {
-        let one = doc(1, vec![rec("gemm", 1, 50.0, json!({"n": 512})), rec("hpl-mxp", 1, 40.0, json!({"n": 1000, "p": 1, "q": 1})), rec("stencil-7pt", 1, 10.0, json!({"size": [64, 32, 32], "dims": [1, 1, 1]}))]);
-        let two = doc(2, vec![rec("gemm", 2, 90.0, json!({"n": 512})), rec("hpl-mxp", 2, 70.0, json!({"n": 1000, "p": 1, "q": 2})), rec("stencil-7pt", 2, 19.0, json!({"size": [128, 32, 32], "dims": [2, 1, 1]}))]);
+        let one = doc(1, vec![rec("gemm", 1, 50.0, json!({"n": 512})), rec("hpl-mxp", 1, 40.0, json!({"n": 1000, "p": 1, "q": 1, "path": "faer", "blocking": null})), rec("stencil-7pt", 1, 10.0, json!({"size": [64, 32, 32], "dims": [1, 1, 1]}))]);
+        let two = doc(2, vec![rec("gemm", 2, 90.0, json!({"n": 512})), rec("hpl-mxp", 2, 70.0, json!({"n": 1000, "p": 1, "q": 2, "path": "avx512-f64", "blocking": {"kc": 1024, "mc": 144, "nc": 4096}})), rec("stencil-7pt", 2, 19.0, json!({"size": [128, 32, 32], "dims": [2, 1, 1]}))]);
         let s = series(&[one, two]);
         let find = |k: &str, kind: &str| s.iter().find(|x| x.kernel == k && x.kind == kind).unwrap_or_else(|| panic!("no {kind} {k} in {s:?}"));
         // GEMM: weak, 90 / (2 × 50) = 0.9.
         assert_eq!(find("gemm", "weak").efficiencies()[1], (1.8, 0.9));
-        // HPL-MxP: strong, same n, grids differ: 70 / 40 / 2 = 0.875.
+        // HPL-MxP: strong, same n, grids differ (and the probe's path with its blocking, an
+        // outcome, not the problem): 70 / 40 / 2 = 0.875.
         assert_eq!(find("hpl-mxp", "strong").efficiencies()[1], (1.75, 0.875));
         // The stencil's block per rank is 64×32×32 in both: weak, 19 / 20 = 0.95; no strong series.
         assert_eq!(find("stencil-7pt", "weak").efficiencies()[1], (1.9, 0.95));
