@@ -142,11 +142,11 @@ print("Issue 15's figures (medians; `target` is the issue's; each ratio within o
 print(f"{'figure':50} {'rounds':>18}  target")
 def row(name, values, target):
     print(f"{name:50} {' '.join(fmt(v) for v in values):>18}  {target}")
-peer = {}
-for r in range(1, rounds + 1):
-    for p in ("f64", "f32"):
-        lines = re.findall(rf"peer {p} .* median=([0-9.]+)", open(os.path.join(out, f"peer-gemm-round{r}.txt")).read())
-        peer[p, r] = sum(map(float, lines)) if lines else None
+def peer_sum(name, p):  # OpenBLAS's rate for p in a peer file, summed over its processes
+    path = os.path.join(out, name)
+    lines = re.findall(rf"peer {p} .* median=([0-9.]+)", open(path).read()) if os.path.exists(path) else []
+    return sum(map(float, lines)) if lines else None
+peer = {(p, r): peer_sum(f"peer-gemm-round{r}.txt", p) for p in ("f64", "f32") for r in range(1, rounds + 1)}
 def ratio(a, b): return None if a is None or not b else a / b
 g = {(k, r): rate(f"gemm-{k}-round{r}.json") for k in ("f64", "f32", "bf16", "f16", "f16acc32", "f16acc256") for r in range(1, rounds + 1)}
 rs = range(1, rounds + 1)
@@ -164,10 +164,6 @@ for k in ("f64", "f32", "bf16", "f16", "f16acc32", "f16acc256"):
     print(f"  GEMM {k}: GF/s {' '.join(fmt(g[k, r][0]) for r in rs)}; of the measured {'f16' if k.startswith('f16') else k} peak {' '.join(fmt(g[k, r][3]) for r in rs)}; "
           f"path {', '.join(paths)}; {'PASSED' if valid else 'FAILED'}")
 print("  OpenBLAS GF/s (sum over processes): f64 " + " ".join(fmt(peer['f64', r]) for r in rs) + ", f32 " + " ".join(fmt(peer['f32', r]) for r in rs))
-def peer_sum(name, p):
-    path = os.path.join(out, name)
-    lines = re.findall(rf"peer {p} .* median=([0-9.]+)", open(path).read()) if os.path.exists(path) else []
-    return sum(map(float, lines)) if lines else None
 def mean(xs):
     xs = [x for x in xs if x]
     return statistics.mean(xs) if xs else None

@@ -29,37 +29,36 @@ say() { echo "$*" | tee -a "$log"; }
 failed=0
 skipped=0
 deadline="${GPU_CHECK_DEADLINE:-450}"
-# Runs effcal with its output in the log; returns effcal's exit code (3: skipped, past the
-# deadline).
+# Runs effcal with its output in the log; returns effcal's exit code.
 run_effcal() {
-    if [ "$SECONDS" -ge "$deadline" ]; then
-        say "gpu-check: skipped at ${SECONDS} s (deadline ${deadline} s): effcal $*"
-        skipped=1
-        return 3
-    fi
     say "\$ effcal $*"
     "$bundle/effcal" "$@" 2>&1 | tee -a "$log"
     return "${PIPESTATUS[0]}"
 }
+# True (and logged, and counted as a failure) when the deadline has passed: the command
+# is not started.
+late() {
+    [ "$SECONDS" -ge "$deadline" ] || return 1
+    say "gpu-check: skipped at ${SECONDS} s (deadline ${deadline} s): effcal $*"
+    skipped=1
+    failed=1
+}
 step() {
+    late "$@" && return 3
     run_effcal "$@"
     local rc=$?
-    case $rc in
-        0) ;;
-        3) failed=1 ;;
-        *) say "gpu-check: exit $rc: effcal $*"; failed=1 ;;
-    esac
+    [ "$rc" -eq 0 ] || { say "gpu-check: exit $rc: effcal $*"; failed=1; }
     return "$rc"
 }
 # A measurement this GPU may not have (exit 2, refused by name: nothing measured) is said
 # as such, not counted as a failure.
 optional() {
+    late "$@" && return 3
     run_effcal "$@"
     local rc=$?
     case $rc in
         0) ;;
         2) say "gpu-check: not on this GPU (refused by name above): effcal $*" ;;
-        3) failed=1 ;;
         *) say "gpu-check: exit $rc: effcal $*"; failed=1 ;;
     esac
     return "$rc"
@@ -138,9 +137,7 @@ existing=()
 for f in "${runs[@]}"; do [ -f "$f" ] && existing+=("$f"); done
 if [ ${#existing[@]} -ge 2 ]; then
     # Past the deadline too: merging takes a moment and keeps what was measured together.
-    say "\$ effcal merge ${existing[*]} --out $out/gpu.json"
-    "$bundle/effcal" merge "${existing[@]}" --out "$out/gpu.json" 2>&1 | tee -a "$log"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || { say "gpu-check: the merge failed"; failed=1; }
+    run_effcal merge "${existing[@]}" --out "$out/gpu.json" || { say "gpu-check: exit $?: effcal merge"; failed=1; }
 fi
 tar czf "$out/gpu-json.tar.gz" -C "$out" runs $( [ -f "$peak" ] && echo gpu-peak.json ) 2>/dev/null
 if [ $failed -eq 0 ]; then
