@@ -55,28 +55,45 @@ where
                 None => &cr[n][..],
             });
             let [a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd] = coef;
+            // Every operand sliced to exactly `len` points, shifted by its k offset (−1, 0,
+            // +1), so the loop has no bounds checks and vectorises (with indexed rows of
+            // different lengths it ran scalar, at a third of a plain C loop's rate in f32).
+            let at_k = |row, dk| shifted(row, dk, len);
+            let (pc_m, pc_0, pc_p) = (at_k(pc, 0), at_k(pc, 1), at_k(pc, 2));
+            let (pim_m, pim_0, pim_p) = (at_k(pim, 0), at_k(pim, 1), at_k(pim, 2));
+            let (pip_m, pip_0, pip_p) = (at_k(pip, 0), at_k(pip, 1), at_k(pip, 2));
+            let (pjm_m, pjm_0, pjm_p) = (at_k(pjm, 0), at_k(pjm, 1), at_k(pjm, 2));
+            let (pjp_m, pjp_0, pjp_p) = (at_k(pjp, 0), at_k(pjp, 1), at_k(pjp, 2));
+            let (pipjp, pipjm, pimjp, pimjm) = (at_k(pipjp, 1), at_k(pipjm, 1), at_k(pimjp, 1), at_k(pimjm, 1));
+            let sq = &mut sq[..len];
             row_out.store(&mut out[at + k0..at + k1], |dst| {
+                let dst = &mut dst[..len];
                 for k in 0..len {
-                    let m = k + 1; // the point's own k in the p rows
-                    let s0 = a0[k] * pip[m]
-                        + a1[k] * pjp[m]
-                        + a2[k] * pc[m + 1]
-                        + b0[k] * (pipjp[m] - pipjm[m] - pimjp[m] + pimjm[m])
-                        + b1[k] * (pjp[m + 1] - pjm[m + 1] - pjp[m - 1] + pjm[m - 1])
-                        + b2[k] * (pip[m + 1] - pim[m + 1] - pip[m - 1] + pim[m - 1])
-                        + c0[k] * pim[m]
-                        + c1[k] * pjm[m]
-                        + c2[k] * pc[m - 1]
+                    let s0 = a0[k] * pip_0[k]
+                        + a1[k] * pjp_0[k]
+                        + a2[k] * pc_p[k]
+                        + b0[k] * (pipjp[k] - pipjm[k] - pimjp[k] + pimjm[k])
+                        + b1[k] * (pjp_p[k] - pjm_p[k] - pjp_m[k] + pjm_m[k])
+                        + b2[k] * (pip_p[k] - pim_p[k] - pip_m[k] + pim_m[k])
+                        + c0[k] * pim_0[k]
+                        + c1[k] * pjm_0[k]
+                        + c2[k] * pc_m[k]
                         + wrk1[k];
-                    let ss = (s0 * a3[k] - pc[m]) * bnd[k];
+                    let ss = (s0 * a3[k] - pc_0[k]) * bnd[k];
                     sq[k] = ss * ss;
-                    dst[k] = pc[m] + omega * ss;
+                    dst[k] = pc_0[k] + omega * ss;
                 }
             });
             gosa += sum_f64(&sq);
         }
         gosa
     })
+}
+
+/// `len` points of a p row that starts one point before the region's first k, from its
+/// point k + dk − 1.
+fn shifted<A>(row: &[A], dk: usize, len: usize) -> &[A] {
+    &row[dk..dk + len]
 }
 
 /// Σ x in f64 with eight partial sums (so the sweep's loop stays vectorised; gosa is
