@@ -84,7 +84,7 @@ where
                     dst[k] = pc_0[k] + omega * ss;
                 }
             });
-            gosa += sum_f64(&sq);
+            gosa += sum_f64(sq);
         }
         gosa
     })
