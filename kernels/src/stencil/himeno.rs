@@ -39,10 +39,6 @@ where
         let arrays: Vec<&Block<T>> = co.a.iter().chain(&co.b).chain(&co.c).chain([&co.wrk1, &co.bnd]).collect();
         for j in js {
             let at = j * row;
-            // p rows (i + di, j + dj) for di, dj in −1..=1, each k0−1..k1+1.
-            let q = |di: usize, dj: usize| &w.row(di, j + dj - 1)[k0 - 1..k1 + 1];
-            let (pc, pim, pip, pjm, pjp) = (q(1, 1), q(0, 1), q(2, 1), q(1, 0), q(1, 2));
-            let (pipjp, pipjm, pimjp, pimjm) = (q(2, 2), q(2, 0), q(0, 2), q(0, 0));
             // The 12 coefficient rows: borrowed where stored in the arithmetic type.
             let s = arrays[0].at(i, j, k0);
             if T::as_acc_slice(&arrays[0].data).is_none() {
@@ -55,16 +51,17 @@ where
                 None => &cr[n][..],
             });
             let [a0, a1, a2, a3, b0, b1, b2, c0, c1, c2, wrk1, bnd] = coef;
-            // Every operand sliced to exactly `len` points, shifted by its k offset (−1, 0,
-            // +1), so the loop has no bounds checks and vectorises (with indexed rows of
-            // different lengths it ran scalar, at a third of a plain C loop's rate in f32).
-            let at_k = |row, dk| shifted(row, dk, len);
-            let (pc_m, pc_0, pc_p) = (at_k(pc, 0), at_k(pc, 1), at_k(pc, 2));
-            let (pim_m, pim_0, pim_p) = (at_k(pim, 0), at_k(pim, 1), at_k(pim, 2));
-            let (pip_m, pip_0, pip_p) = (at_k(pip, 0), at_k(pip, 1), at_k(pip, 2));
-            let (pjm_m, pjm_0, pjm_p) = (at_k(pjm, 0), at_k(pjm, 1), at_k(pjm, 2));
-            let (pjp_m, pjp_0, pjp_p) = (at_k(pjp, 0), at_k(pjp, 1), at_k(pjp, 2));
-            let (pipjp, pipjm, pimjp, pimjm) = (at_k(pipjp, 1), at_k(pipjm, 1), at_k(pimjp, 1), at_k(pimjm, 1));
+            // p around the row's points: (i + di, j + dj, k + dk) for di, dj, dk in −1..=1
+            // (given as 0..=2). Every operand is a slice of exactly `len` points, so the loop
+            // has no bounds checks and vectorises (indexed at offsets into rows of different
+            // lengths it ran scalar, at a third of a plain C loop's rate in f32).
+            let p = |di: usize, dj: usize, dk: usize| &w.row(di, j + dj - 1)[k0 + dk - 1..][..len];
+            let (pc_m, pc_0, pc_p) = (p(1, 1, 0), p(1, 1, 1), p(1, 1, 2));
+            let (pim_m, pim_0, pim_p) = (p(0, 1, 0), p(0, 1, 1), p(0, 1, 2));
+            let (pip_m, pip_0, pip_p) = (p(2, 1, 0), p(2, 1, 1), p(2, 1, 2));
+            let (pjm_m, pjm_0, pjm_p) = (p(1, 0, 0), p(1, 0, 1), p(1, 0, 2));
+            let (pjp_m, pjp_0, pjp_p) = (p(1, 2, 0), p(1, 2, 1), p(1, 2, 2));
+            let (pipjp, pipjm, pimjp, pimjm) = (p(2, 2, 1), p(2, 0, 1), p(0, 2, 1), p(0, 0, 1));
             let sq = &mut sq[..len];
             row_out.store(&mut out[at + k0..at + k1], |dst| {
                 let dst = &mut dst[..len];
@@ -88,12 +85,6 @@ where
         }
         gosa
     })
-}
-
-/// `len` points of a p row that starts one point before the region's first k, from its
-/// point k + dk − 1.
-fn shifted<A>(row: &[A], dk: usize, len: usize) -> &[A] {
-    &row[dk..dk + len]
 }
 
 /// Σ x in f64 with eight partial sums (so the sweep's loop stays vectorised; gosa is
