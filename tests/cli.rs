@@ -183,34 +183,37 @@ fn check_gemm_record(r: &Value, ranks: u64, n: u64) {
 
 #[test]
 fn gemm_json_is_schema_valid_in_every_precision() {
-    for p in ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"] {
-        let json = tmp(&format!("gemm-{p}.json"));
-        let out = effcal(&["gemm", "--precision", p, "--n", "67", "--reps", "2", "--samples", "200", "--json", json.to_str().unwrap()]);
-        let stdout = ok(&out);
-        assert!(stdout.contains("PASSED") && stdout.contains("Result: PASSED"), "{stdout}");
-        let doc = calibration(&json);
-        assert_eq!(doc["schema_version"], 2);
-        assert_eq!(doc["system"]["ranks"], 1);
-        assert_eq!(doc["records"].as_array().unwrap().len(), 1);
-        check_gemm_record(&doc["records"][0], 1, 67);
-        let peaks = &doc["peaks"]["per_precision"];
-        for q in ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"] {
-            assert!(peaks[q]["empirical_gflops"].as_f64().unwrap() > 0.0, "{q}: {peaks}");
-        }
-        // f16 computes natively only where the CPU has f16 arithmetic (AVX512_FP16).
-        let native_f16 = cfg!(target_arch = "x86_64") && {
-            #[cfg(target_arch = "x86_64")]
-            let has = std::arch::is_x86_feature_detected!("avx512fp16") && std::arch::is_x86_feature_detected!("avx512bw");
-            #[cfg(not(target_arch = "x86_64"))]
-            let has = false;
-            has
-        };
-        assert_eq!(peaks["f16"]["compute_precision"], if native_f16 { "f16" } else { "f32" });
-        assert_eq!(peaks["e4m3"]["compute_precision"], "f32");
+    // One run, every precision in the order given: a record each.
+    let precisions = ["f64", "f32", "bf16", "f16", "e4m3", "e5m2"];
+    let json = tmp("gemm-all.json");
+    let out = effcal(&["gemm", "--precision", &precisions.join(","), "--n", "67", "--reps", "2", "--samples", "200", "--json", json.to_str().unwrap()]);
+    let stdout = ok(&out);
+    assert!(stdout.contains("Result: PASSED"), "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.ends_with("  PASSED")).count(), precisions.len(), "{stdout}");
+    let doc = calibration(&json);
+    assert_eq!(doc["schema_version"], 2);
+    assert_eq!(doc["system"]["ranks"], 1);
+    assert_eq!(doc["records"].as_array().unwrap().len(), precisions.len());
+    let peaks = &doc["peaks"]["per_precision"];
+    for q in precisions {
+        assert!(peaks[q]["empirical_gflops"].as_f64().unwrap() > 0.0, "{q}: {peaks}");
+    }
+    // f16 computes natively only where the CPU has f16 arithmetic (AVX512_FP16).
+    let native_f16 = cfg!(target_arch = "x86_64") && {
+        #[cfg(target_arch = "x86_64")]
+        let has = std::arch::is_x86_feature_detected!("avx512fp16") && std::arch::is_x86_feature_detected!("avx512bw");
+        #[cfg(not(target_arch = "x86_64"))]
+        let has = false;
+        has
+    };
+    assert_eq!(peaks["f16"]["compute_precision"], if native_f16 { "f16" } else { "f32" });
+    assert_eq!(peaks["e4m3"]["compute_precision"], "f32");
+    for (r, p) in doc["records"].as_array().unwrap().iter().zip(precisions) {
+        assert_eq!(r["precision"], p, "records in the order of --precision: {r}");
+        check_gemm_record(r, 1, 67);
         // The fastest path: where the CPU has effcal's own kernel for the precision besides
         // the portable path, both were timed and the faster ran; else there was nothing to
         // choose from.
-        let r = &doc["records"][0];
         assert_eq!(r["params"]["backend"], "fastest");
         let own = match p {
             "f64" => has_feature("avx512f") || (has_feature("avx2") && has_feature("fma")),
@@ -247,10 +250,15 @@ fn f16_accumulation_is_checked_against_its_own_bound() {
     // The bound of 16-term f16 chains: (16 + 1)·2^-11 and the f32 sums of 5 blocks.
     let bound = r["accuracy"]["arithmetic_bound"].as_f64().unwrap();
     assert!((bound - (17.0 * 2f64.powi(-11) + 10.0 * 2f64.powi(-24) * (1.0 + 17.0 * 2f64.powi(-11)))).abs() < 1e-15, "{bound}");
-    // f16 accumulation is for f16 inputs.
+    // f16 accumulation is for f16 inputs: refused before anything runs, whichever precision
+    // of the list it does not fit.
     let out = effcal(&["gemm", "--precision", "bf16", "--n", "16", "--accumulate", "f16"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("f16 accumulation for f16 inputs only"), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "effcal: error: invalid --accumulate 'f16': wide for bf16 inputs: f16 accumulation for f16 inputs only\n");
+    let json = tmp("gemm-f16acc-list.json");
+    let out = effcal(&["gemm", "--precision", "f16,f32", "--n", "16", "--accumulate", "f16", "--json", json.to_str().unwrap()]);
+    assert_eq!(text(&out.stderr), "effcal: error: invalid --accumulate 'f16': wide for f32 inputs: f16 accumulation for f16 inputs only\n");
+    assert!(out.stdout.is_empty() && !json.exists(), "nothing ran");
 }
 
 /// True when this CPU has the x86 feature (false elsewhere).

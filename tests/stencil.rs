@@ -20,52 +20,55 @@ fn stencil(ranks: usize, args: &[&str], name: &str) -> Vec<Value> {
 
 #[test]
 fn every_decomposition_gives_the_same_field() {
-    for kind in ["7pt", "27pt", "himeno"] {
-        let mut checksums = Vec::new();
-        let mut gosa = Vec::new();
-        let runs = [(1, "1 1 1"), (2, "2 1 1"), (2, "1 1 2"), (4, "2 2 1"), (4, "1 2 2"), (4, "4 1 1")];
-        for (n, (ranks, dims)) in runs.into_iter().enumerate() {
-            let d: Vec<&str> = dims.split(' ').collect();
-            // Streamed stores write the same bits; auto on a grid this small stores normally.
-            let stores = ["normal", "streaming", "auto"][n % 3];
-            let records = stencil(
-                ranks,
-                &["--kind", kind, "--size", "13", "11", "17", "--iters", "4", "--dims", d[0], d[1], d[2], "--overlap", "both", "--precision", "f64,bf16", "--stores", stores],
-                &format!("st-{kind}-{ranks}-{}.json", dims.replace(' ', "")),
-            );
-            assert_eq!(records.len(), 4);
-            for r in &records {
-                assert_eq!(r["valid"], true, "{r}");
-                assert_eq!(r["params"]["stores_setting"], stores);
-                assert_eq!(r["params"]["stores"], if stores == "streaming" { "streaming" } else { "normal" }, "{r}");
-                assert_eq!(r["results"]["stores_probe_s"], Value::Null, "{r}");
-                assert!(r["bandwidth_gbs"]["median"].as_f64().unwrap() > 0.0);
-                // 13×11×17 points fit in any last-level cache: the record says so.
-                assert_eq!(r["results"]["in_cache"], r["results"]["llc_bytes"].as_u64().unwrap() > 0, "{r}");
-                let p = r["precision"].as_str().unwrap();
-                checksums.push((p.to_string(), r["checksum"].as_str().unwrap().to_string()));
-                // The gold check ran on this decomposition: averaging stencils leave a linear
-                // field unchanged to rounding; Himeno is no average and has none.
-                let gold = (r["results"].get("gold_change").and_then(Value::as_f64), r["results"].get("gold_bound").and_then(Value::as_f64));
-                match gold {
-                    (Some(change), Some(bound)) => assert!(kind != "himeno" && bound > 0.0 && change <= bound, "{kind} {p}: {gold:?}"),
-                    _ => assert_eq!((kind, gold), ("himeno", (None, None))),
-                }
-                if let Some(g) = r["results"].get("gosa") {
-                    gosa.push((p.to_string(), g.as_f64().unwrap()));
-                }
-                if p == "bf16" {
-                    let e = r["results"]["rel_error_max_vs_f64"].as_f64().unwrap();
-                    assert!(e > 0.0 && e < 0.05, "bf16 costs accuracy, within reason: {e}");
-                }
+    // Every kind in one run per decomposition (`--kind` takes a list, run in its order).
+    let kinds = ["7pt", "27pt", "himeno"];
+    let mut checksums = Vec::new();
+    let mut gosa = Vec::new();
+    let runs = [(1, "1 1 1"), (2, "2 1 1"), (2, "1 1 2"), (4, "2 2 1"), (4, "1 2 2"), (4, "4 1 1")];
+    for (n, (ranks, dims)) in runs.into_iter().enumerate() {
+        let d: Vec<&str> = dims.split(' ').collect();
+        // Streamed stores write the same bits; auto on a grid this small stores normally.
+        let stores = ["normal", "streaming", "auto"][n % 3];
+        let records = stencil(
+            ranks,
+            &["--kind", &kinds.join(","), "--size", "13", "11", "17", "--iters", "4", "--dims", d[0], d[1], d[2], "--overlap", "both", "--precision", "f64,bf16", "--stores", stores],
+            &format!("st-{ranks}-{}.json", dims.replace(' ', "")),
+        );
+        assert_eq!(records.len(), 4 * kinds.len());
+        for (i, r) in records.iter().enumerate() {
+            let kind = kinds[i / 4];
+            assert_eq!(r["kernel"].as_str().unwrap().trim_start_matches("stencil-"), kind, "records in the order of --kind: {r}");
+            assert_eq!(r["valid"], true, "{r}");
+            assert_eq!(r["params"]["stores_setting"], stores);
+            assert_eq!(r["params"]["stores"], if stores == "streaming" { "streaming" } else { "normal" }, "{r}");
+            assert_eq!(r["results"]["stores_probe_s"], Value::Null, "{r}");
+            assert!(r["bandwidth_gbs"]["median"].as_f64().unwrap() > 0.0);
+            // 13×11×17 points fit in any last-level cache: the record says so.
+            assert_eq!(r["results"]["in_cache"], r["results"]["llc_bytes"].as_u64().unwrap() > 0, "{r}");
+            let p = r["precision"].as_str().unwrap();
+            checksums.push((kind, p.to_string(), r["checksum"].as_str().unwrap().to_string()));
+            // The gold check ran on this decomposition: averaging stencils leave a linear
+            // field unchanged to rounding; Himeno is no average and has none.
+            let gold = (r["results"].get("gold_change").and_then(Value::as_f64), r["results"].get("gold_bound").and_then(Value::as_f64));
+            match gold {
+                (Some(change), Some(bound)) => assert!(kind != "himeno" && bound > 0.0 && change <= bound, "{kind} {p}: {gold:?}"),
+                _ => assert_eq!((kind, gold), ("himeno", (None, None))),
+            }
+            if let Some(g) = r["results"].get("gosa") {
+                gosa.push((kind, p.to_string(), g.as_f64().unwrap()));
+            }
+            if p == "bf16" {
+                let e = r["results"]["rel_error_max_vs_f64"].as_f64().unwrap();
+                assert!(e > 0.0 && e < 0.05, "bf16 costs accuracy, within reason: {e}");
             }
         }
+    }
+    for kind in kinds {
         for p in ["f64", "bf16"] {
-            let mine: Vec<&String> = checksums.iter().filter(|(q, _)| q == p).map(|(_, c)| c).collect();
+            let mine: Vec<&String> = checksums.iter().filter(|(k, q, _)| *k == kind && q == p).map(|(_, _, c)| c).collect();
+            assert_eq!(mine.len(), 2 * runs.len());
             assert!(mine.iter().all(|c| *c == mine[0]), "{kind} {p}: {mine:?}");
-        }
-        for p in ["f64", "bf16"] {
-            let mine: Vec<f64> = gosa.iter().filter(|(q, _)| q == p).map(|(_, g)| *g).collect();
+            let mine: Vec<f64> = gosa.iter().filter(|(k, q, _)| *k == kind && q == p).map(|(_, _, g)| *g).collect();
             assert_eq!(mine.is_empty(), kind != "himeno");
             assert!(mine.iter().all(|g| (g - mine[0]).abs() <= 1e-5 * mine[0]), "{kind} {p}: {mine:?}");
         }

@@ -150,10 +150,11 @@ pub enum FormatsAction {
 
 #[derive(Debug, Args)]
 pub struct GemmArgs {
-    /// Storage precision of A and B: f64, f32, bf16, f16, e4m3, e5m2; with --device gpu
-    /// also tf32 (f32 inputs on TF32 tensor cores) and int8 (into int32)
-    #[arg(long)]
-    pub precision: String,
+    /// Storage precision(s) of A and B, comma-separated, run in that order: f64, f32, bf16,
+    /// f16, e4m3, e5m2; with --device gpu also tf32 (f32 inputs on TF32 tensor cores) and
+    /// int8 (into int32)
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub precision: Vec<String>,
     /// What computes: cpu (effcal's kernels on the ranks' cores) or gpu (cuBLASLt on one
     /// NVIDIA GPU per rank; a build with the CUDA driver and libraries found at run time)
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
@@ -311,9 +312,9 @@ pub struct StencilArgs {
     /// bit against the host's sweeps)
     #[arg(long, default_value = "cpu", value_parser = ["cpu", "gpu"])]
     pub device: String,
-    /// Stencil: 7pt, himeno or 27pt
-    #[arg(long, default_value = "7pt", value_parser = ["7pt", "himeno", "27pt"])]
-    pub kind: String,
+    /// Stencil(s), comma-separated, run in that order: 7pt, himeno, 27pt
+    #[arg(long, value_delimiter = ',', default_value = "7pt", value_parser = ["7pt", "himeno", "27pt"])]
+    pub kind: Vec<String>,
     /// Storage precision(s), comma-separated (arithmetic in f32, f64 for f64; see --arithmetic)
     #[arg(long, value_delimiter = ',', value_parser = parse_precision, default_value = "f64")]
     pub precision: Vec<Precision>,

@@ -93,18 +93,38 @@ pub fn estimate(a: &EstimateArgs, given: &Given) -> Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
-/// `effcal gemm`.
+/// `effcal gemm`: one record per `--precision`, in the order given.
 pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
     if a.device == "gpu" {
         return gpu_gemm(a, threads, given);
     }
-    let precision: Precision = match a.precision.parse() {
-        Ok(p) => p,
-        Err(_) if Arith::parse(&a.precision).is_ok() => {
-            return Err(Error::invalid("--precision", &a.precision, format!("one of {} on the CPU; {} GEMMs run with --device gpu", Precision::allowed(), a.precision)));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    // Every precision is checked before anything runs.
+    let mut runs = Vec::new();
+    for name in &a.precision {
+        let precision: Precision = match name.parse() {
+            Ok(p) => p,
+            Err(_) if Arith::parse(name).is_ok() => {
+                return Err(Error::invalid("--precision", name, format!("one of {} on the CPU; {name} GEMMs run with --device gpu", Precision::allowed())));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        runs.push(gemm_settings(a, precision)?);
+    }
+    check_samples(a.samples)?;
+    let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
+    check_json(&ctx, a.json.as_deref())?;
+    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, given), None)?;
+    session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
+    for settings in &runs {
+        let record = bench::gemm::measure(&ctx, settings, session.doc.peaks.as_ref())?;
+        let row = output::gemm_row(&record);
+        session.add(record, &row)?;
+    }
+    session.finish()
+}
+
+/// The CPU GEMM of one precision as the flags ask, or the flag that does not fit it.
+fn gemm_settings(a: &GemmArgs, precision: Precision) -> Result<GemmSettings> {
     let n = a.n as usize;
     let settings = GemmSettings {
         m: a.m.map_or(n, |m| m as usize),
@@ -118,18 +138,13 @@ pub fn gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
         },
         ..GemmSettings::square(precision, n, a.samples)
     };
-    check_samples(a.samples)?;
     if !precision.scalable() && settings.scaling != ScaleMode::None {
         return Err(Error::invalid("--scaling", settings.scaling.name(), "none for f64, f32 and bf16 (scaling applies to f16, e4m3, e5m2)"));
     }
-    let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
-    check_json(&ctx, a.json.as_deref())?;
-    let mut session = Session::start(&ctx, a.json.as_deref(), &peak_settings(0.2, None, given), None)?;
-    session.print(&output::gemm_header(ctx.world.size(), ctx.threads));
-    let record = bench::gemm::measure(&ctx, &settings, session.doc.peaks.as_ref())?;
-    let row = output::gemm_row(&record);
-    session.add(record, &row)?;
-    session.finish()
+    if a.accumulate == "f16" && precision != Precision::F16 {
+        return Err(Error::invalid("--accumulate", &a.accumulate, format!("wide for {precision} inputs: f16 accumulation for f16 inputs only")));
+    }
+    Ok(settings)
 }
 
 /// `--blocking` is for effcal's CPU kernels: cuBLAS blocks its own GEMMs.
@@ -158,7 +173,7 @@ const GPU_GEMM_PEAKS: GpuPeakSettings = GpuPeakSettings { fma_seconds: 0.2, gemm
 
 /// `effcal gemm --device gpu`: the GEMM on one GPU per rank, after the GPUs' peaks.
 fn gpu_gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outcome> {
-    let arith = Arith::parse(&a.precision).map_err(|_| Error::invalid("--precision", &a.precision, format!("one of {} with --device gpu", Arith::ALL.map(Arith::name).join(", "))))?;
+    let ariths = a.precision.iter().map(|name| Arith::parse(name).map_err(|_| Error::invalid("--precision", name, format!("one of {} with --device gpu", Arith::ALL.map(Arith::name).join(", "))))).collect::<Result<Vec<_>>>()?;
     if a.backend != PathChoice::Fastest {
         return Err(Error::invalid("--backend", a.backend.name(), "fastest (the default) with --device gpu: cuBLASLt's heuristic picks the GPU's algorithm, and the record names it"));
     }
@@ -168,18 +183,23 @@ fn gpu_gemm(a: &GemmArgs, threads: Option<usize>, given: &Given) -> Result<Outco
     refuse_blocking_on_gpu(a.blocking)?;
     check_samples(a.samples)?;
     let n = a.n as usize;
-    let square = GpuGemmSettings::square(arith, n, a.samples);
-    let scaling = a.scaling.unwrap_or(square.scaling);
-    GpuGemmSettings::check_scaling(arith, scaling)?;
-    let settings = GpuGemmSettings { m: a.m.map_or(n, |m| m as usize), k: a.k.map_or(n, |k| k as usize), scaling, ..square };
+    let mut runs = Vec::new();
+    for arith in ariths {
+        let square = GpuGemmSettings::square(arith, n, a.samples);
+        let scaling = a.scaling.unwrap_or(square.scaling);
+        GpuGemmSettings::check_scaling(arith, scaling)?;
+        runs.push(GpuGemmSettings { m: a.m.map_or(n, |m| m as usize), k: a.k.map_or(n, |k| k as usize), scaling, ..square });
+    }
     let ctx = setup(threads, a.reps as usize, a.warmup as usize, a.seed)?;
     let mut dev = Device::open(&ctx)?;
     check_json(&ctx, a.json.as_deref())?;
     let mut session = Session::start_gpu(&ctx, a.json.as_deref(), &mut dev, &GPU_GEMM_PEAKS, given.peaks)?;
     session.print(&output::gpu_gemm_header(ctx.world.size(), &dev.gpu.info.name));
-    let record = bench::gpu::gemm(&ctx, &dev, &settings, session.doc.peaks.as_ref())?;
-    let row = output::gemm_row(&record) + &output::gpu_power_line(&record);
-    session.add(record, &row)?;
+    for settings in &runs {
+        let record = bench::gpu::gemm(&ctx, &dev, settings, session.doc.peaks.as_ref())?;
+        let row = output::gemm_row(&record) + &output::gpu_power_line(&record);
+        session.add(record, &row)?;
+    }
     session.finish()
 }
 
@@ -794,7 +814,7 @@ fn hpl_runs(a: &HplArgs) -> Result<Vec<HplSettings>> {
 /// The runs of `effcal stencil`: every precision, plain and/or overlapped; checked on every
 /// rank before anything is measured.
 fn stencil_runs(a: &StencilArgs, ranks: usize) -> Result<Vec<StencilSettings>> {
-    let kind: Kind = a.kind.parse().map_err(Error::Kernel)?;
+    let kinds = a.kind.iter().map(|k| k.parse::<Kind>().map_err(Error::Kernel)).collect::<Result<Vec<_>>>()?;
     let base: [usize; 3] = match (&a.size, &a.class) {
         (Some(v), _) => [v[0] as usize, v[1] as usize, v[2] as usize],
         (None, Some(c)) => stencil::HIMENO_CLASSES.iter().find(|(n, _)| n == c).map(|x| x.1).expect("clap allows only XS, S, M, L"),
@@ -817,13 +837,15 @@ fn stencil_runs(a: &StencilArgs, ranks: usize) -> Result<Vec<StencilSettings>> {
     }
     let stores: StoresSetting = a.stores.parse().map_err(|_| Error::invalid("--stores", &a.stores, StoresSetting::ALLOWED))?;
     let mut runs = Vec::new();
-    for &precision in &a.precision {
-        let arithmetics = stencil::Arithmetic::for_setting(&a.arithmetic, precision).expect("clap allows only wide, f16, both");
-        for arithmetic in arithmetics {
-            for &overlap in overlaps {
-                let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap, stores, arithmetic };
-                stencil::check(&s, ranks)?;
-                runs.push(s);
+    for &kind in &kinds {
+        for &precision in &a.precision {
+            let arithmetics = stencil::Arithmetic::for_setting(&a.arithmetic, precision).expect("clap allows only wide, f16, both");
+            for arithmetic in arithmetics {
+                for &overlap in overlaps {
+                    let s = StencilSettings { kind, precision, global, iters: a.iters as usize, dims, overlap, stores, arithmetic };
+                    stencil::check(&s, ranks)?;
+                    runs.push(s);
+                }
             }
         }
     }
