@@ -319,9 +319,13 @@ pub struct Microarch {
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrecisionPeak {
-    /// The arithmetic this peak measures: the precision itself where the CPU has it
-    /// natively (f64, f32, bf16 with `vdpbf16ps`), f32 where the format is computed by
-    /// conversion to f32 (f16 and FP8 on CPUs; bf16 without AVX512_BF16).
+    /// The arithmetic this peak measures: the fastest exact one for the format on this CPU
+    /// (docs/methodology.md, Peaks). The precision itself where the CPU has it natively
+    /// (f64, f32, bf16 with `vdpbf16ps`, f16 with AVX512_FP16) and nothing exact is clearly
+    /// faster; f32 where the format is computed by exact conversion to f32 (FP8 and f16
+    /// without native arithmetic; bf16 without AVX512_BF16, or where `vdpbf16ps` is the
+    /// slower, as on Golden Cove-class cores); bf16 for FP8 where `vdpbf16ps` is clearly
+    /// faster than f32 FMA (Zen 4). flop_per_cycle_source says why when it is not its own.
     pub compute_precision: String,
     /// cores × clock × FLOP/cycle/core; null when neither detection nor config knows.
     pub theoretical_gflops: Option<f64>,
@@ -331,7 +335,8 @@ pub struct PrecisionPeak {
     /// Best repetition of the register-only FMA kernel on all cores.
     pub empirical_gflops: f64,
     pub empirical: Stats,
-    /// Instruction set of the FMA kernel (e.g. "avx512f"), or "<isa> (f32)" when borrowed.
+    /// Instruction set of the FMA kernel (e.g. "avx512f"), or "<isa> (<arithmetic>)" when
+    /// the format computes in another's arithmetic (e.g. "avx512f (f32)").
     pub isa: String,
     /// empirical_gflops / theoretical_gflops: what the guard checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -563,6 +563,13 @@ mod tests {
         let h = example("hpci-cluster.toml");
         assert_eq!(h.plan.job.as_ref().unwrap().nodes, vec![1, 2, 4, 8]);
         assert!(h.plan.system.sources.contains_key("memory_bandwidth_gbs"));
+        // Its Sapphire Rapids figures are the microarchitecture table's (each arithmetic's own;
+        // FP8 computes in f32).
+        use effcal_kernels::peak::fma::Arith;
+        let spr = crate::uarch::Table::builtin().entries.iter().find(|e| e.name == "Intel Sapphire Rapids").unwrap();
+        for (p, a) in [(Precision::F64, Arith::F64), (Precision::F32, Arith::F32), (Precision::Bf16, Arith::Bf16Dot), (Precision::F16, Arith::F16), (Precision::E4m3, Arith::F32), (Precision::E5m2, Arith::F32)] {
+            assert_eq!(Some(h.flop_per_cycle[&p]), spr.figure(a), "{p}");
+        }
         let g = example("gpu-node.toml");
         assert!(g.plan.run.gpu());
         assert_eq!(g.plan.job.as_ref().unwrap().gpus(true), Some(4));

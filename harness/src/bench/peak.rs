@@ -36,13 +36,13 @@ impl PeakSettings {
         Self { fma_seconds, triad_elements, clock_ghz: None, flop_per_cycle: BTreeMap::new(), memory_bandwidth_gbs: None, sources: BTreeMap::new(), description: None, reuse: None }
     }
 
-    /// The arithmetic `p` computes in on a CPU that `has` (its own, else f32), and the
-    /// FLOP/cycle the plan gives for it: the format's own, or for a format computed in f32,
-    /// f32's.
-    fn arithmetic(&self, p: Precision, has: impl Fn(Arith) -> bool) -> (Arith, Option<f64>) {
-        let arith = Arith::of(p).filter(|&a| has(a)).unwrap_or(Arith::F32);
-        let configured = self.flop_per_cycle.get(&p).or_else(|| self.flop_per_cycle.get(&Precision::F32).filter(|_| arith == Arith::F32));
-        (arith, configured.copied())
+    /// The FLOP/cycle the plan gives for `p` computed in `arith`: `p`'s own figure where
+    /// `arith` is `p`'s own arithmetic; else the figure of `arith`'s precision (f32 for a
+    /// format computed in f32), or `p`'s where the plan gives none for it.
+    fn configured(&self, p: Precision, arith: Arith) -> Option<f64> {
+        let own = Arith::of(p) == Some(arith);
+        let borrowed = arith.name().parse::<Precision>().ok().filter(|_| !own).and_then(|q| self.flop_per_cycle.get(&q));
+        borrowed.or_else(|| self.flop_per_cycle.get(&p)).copied()
     }
 
     /// "config", or "config: <source>" when the plan cites one for `key`.
@@ -195,28 +195,65 @@ impl Cpu {
     }
 }
 
+/// The arithmetics that compute the products of values stored in `p` exactly and sum them
+/// in f32 or wider (f64 for f64), in the order taken when none is clearly faster: the
+/// format's own first (f16's own is f16 FMA), then f32 FMA on the values widened (exact for
+/// every format of 16 bits or fewer), and for FP8 the bf16 dot (every FP8 value is a bf16).
+pub fn exact_arithmetics(p: Precision) -> &'static [Arith] {
+    match p {
+        Precision::F64 => &[Arith::F64],
+        Precision::F32 => &[Arith::F32],
+        Precision::Bf16 => &[Arith::Bf16Dot, Arith::F32],
+        Precision::F16 => &[Arith::F16, Arith::F32],
+        Precision::E4m3 | Precision::E5m2 => &[Arith::F32, Arith::Bf16Dot],
+    }
+}
+
+/// A later arithmetic replaces the one before only when it is at least this much faster:
+/// arithmetics of the same rate keep the first, run after run.
+const CLEARLY_FASTER: f64 = 1.2;
+
+/// The arithmetic `p`'s peak row computes in: of [`exact_arithmetics`] those the CPU `has`,
+/// the first, unless a later one's `rate` is [`CLEARLY_FASTER`] (rates compared only where
+/// both are known). Where the CPU has none of them, f32.
+pub fn peak_arithmetic(p: Precision, has: impl Fn(Arith) -> bool, rate: impl Fn(Arith) -> Option<f64>) -> Arith {
+    let mut candidates = exact_arithmetics(p).iter().copied().filter(|&a| has(a));
+    let Some(mut pick) = candidates.next() else { return Arith::F32 };
+    for a in candidates {
+        if let (Some(x), Some(y)) = (rate(a), rate(pick))
+            && x >= CLEARLY_FASTER * y
+        {
+            pick = a;
+        }
+    }
+    pick
+}
+
 /// The theoretical peak (GFLOP/s) of each precision on this run's cores, as [`measure`]
-/// finds it, but running nothing except the clock: for `effcal run --dry-run`. The second
-/// value says where the clock comes from.
+/// finds it, but running nothing except the clock: for `effcal run --dry-run`. The
+/// arithmetic of each row is chosen by the table's FLOP/cycle instead of measured rates.
+/// The second value says where the clock comes from.
 pub fn theoretical(ctx: &Ctx, s: &PeakSettings) -> (BTreeMap<Precision, Option<f64>>, String) {
     let cores = (ctx.world.size() * ctx.threads) as f64;
     let (clock, source, _) = clock(ctx, s.clock_ghz.map(|c| (c, s.config_source("clock_ghz"))));
     let cpu = Cpu::identify(None);
+    let per_cycle = |p: Precision, a: Arith| s.configured(p, a).or_else(|| cpu.per_cycle(a).0);
     let peaks = Precision::ALL
         .into_iter()
         .map(|p| {
-            let (arith, configured) = s.arithmetic(p, |a| fma::isa(a).is_some());
-            let fpc = configured.or_else(|| cpu.per_cycle(arith).0);
-            (p, fpc.zip(clock).map(|(f, c)| cores * c * f))
+            let arith = peak_arithmetic(p, |a| fma::isa(a).is_some(), |a| per_cycle(p, a));
+            (p, per_cycle(p, arith).zip(clock).map(|(f, c)| cores * c * f))
         })
         .collect();
     (peaks, source)
 }
 
 /// All peaks, and the clock as measured under FMA load. Every arithmetic the CPU has runs
-/// its register-only kernel (f64, f32, and where present bf16 dot, f16 FMA, INT8 dot); a
-/// precision without its own (FP8 always, f16 and bf16 on CPUs without them) computes in
-/// f32 and gets the f32 figures. FLOP/cycle come from the plan's `[system]`, else from the
+/// its register-only kernel (f64, f32, and where present bf16 dot, f16 FMA, INT8 dot); each
+/// precision's row is that of the arithmetic [`peak_arithmetic`] chooses by the measured
+/// rates: its own where the CPU has it and nothing exact is clearly faster (bf16 on Golden
+/// Cove-class cores, whose bf16 dot runs at half the f32 rate, takes f32's), else f32's, or
+/// for FP8 the bf16 dot's where that is clearly faster (Zen 4). FLOP/cycle come from the plan's `[system]`, else from the
 /// microarchitecture table; then the guard checks each theoretical peak against its
 /// measured rate, and rank 0 prints a warning for each suspect one.
 pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
@@ -231,9 +268,10 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
     let f64_per_cycle = native.get(&Arith::F64).zip(clock).map(|((rate, _), c)| rate.max / (cores as f64 * c));
     let cpu = Cpu::identify(f64_per_cycle);
     let mut per_precision = BTreeMap::new();
-    let mut row = |name: &str, arith: Arith, configured: Option<f64>| {
+    let median = |a: Arith| native.get(&a).map(|(rate, _)| rate.median);
+    // `note`: why a row computes in another arithmetic than its own.
+    let mut row = |name: &str, arith: Arith, configured: Option<f64>, note: Option<String>| {
         let (rate, isa) = native.get(&arith).cloned().expect("f64, f32 and native rows have a kernel");
-        let borrowed = Some(arith) != Arith::ALL.iter().copied().find(|a| a.name() == name);
         let (fpc, source) = match configured {
             Some(v) => (Some(v), s.config_source("flop_per_cycle")),
             None => cpu.per_cycle(arith),
@@ -244,21 +282,42 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
                 compute_precision: arith.name().to_string(),
                 theoretical_gflops: fpc.zip(clock).map(|(f, c)| cores as f64 * c * f),
                 flop_per_cycle_per_core: fpc,
-                flop_per_cycle_source: if borrowed { format!("{source}; computed in f32 (no native arithmetic)") } else { source },
+                flop_per_cycle_source: match &note {
+                    Some(n) => format!("{source}; {n}"),
+                    None => source,
+                },
                 empirical_gflops: rate.max,
                 empirical: rate,
-                isa: if borrowed { format!("{isa} (f32)") } else { isa },
+                isa: if note.is_some() { format!("{isa} ({})", arith.name()) } else { isa },
                 empirical_over_theoretical: None,
                 suspect: None,
             },
         );
     };
     for p in Precision::ALL {
-        let (arith, configured) = s.arithmetic(p, |a| native.contains_key(&a));
-        row(p.name(), arith, configured);
+        let arith = peak_arithmetic(p, |a| native.contains_key(&a), median);
+        let own = Arith::of(p).filter(|a| native.contains_key(a));
+        let note = match own {
+            Some(o) if o == arith => None,
+            Some(o) => Some(format!(
+                "computed in {}: exact for {p} and measured faster here ({:.1} GFLOP/s against {}'s {:.1})",
+                arith.name(),
+                median(arith).unwrap_or(f64::NAN),
+                native[&o].1,
+                median(o).unwrap_or(f64::NAN)
+            )),
+            None if arith == Arith::F32 => Some("computed in f32 (no native arithmetic)".to_string()),
+            None => Some(format!(
+                "computed in {} (no native arithmetic; exact for {p}, and measured faster here than f32: {:.1} GFLOP/s against {:.1})",
+                arith.name(),
+                median(arith).unwrap_or(f64::NAN),
+                median(Arith::F32).unwrap_or(f64::NAN)
+            )),
+        };
+        row(p.name(), arith, s.configured(p, arith), note);
     }
     if native.contains_key(&Arith::Int8Dot) {
-        row("int8", Arith::Int8Dot, None);
+        row("int8", Arith::Int8Dot, None, None);
     }
     let triad = s.triad_elements.map(|e| measure_triad(ctx, e));
     let mut peaks = Peaks {
@@ -295,7 +354,47 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
 
 #[cfg(test)]
 mod tests {
-    use super::default_triad_elements;
+    use super::{Arith, PeakSettings, Precision, default_triad_elements, peak_arithmetic};
+
+    /// Each format's row on CPUs with these median rates (GFLOP/s per core; absent: the CPU
+    /// lacks the arithmetic), in Precision::ALL order.
+    fn rows(rates: &[(Arith, f64)]) -> Vec<Arith> {
+        let rate = |a: Arith| rates.iter().find(|r| r.0 == a).map(|r| r.1);
+        Precision::ALL.into_iter().map(|p| peak_arithmetic(p, |a| rate(a).is_some(), rate)).collect()
+    }
+
+    #[test]
+    fn each_format_computes_in_its_fastest_exact_arithmetic() {
+        use Arith::*;
+        // Emerald Rapids (measured per core): bf16 dot at half the f32 rate, f16 FMA at twice.
+        let emr = rows(&[(F64, 122.0), (F32, 246.0), (Bf16Dot, 123.0), (F16, 490.0), (Int8Dot, 960.0)]);
+        assert_eq!(emr, [F64, F32, F32, F16, F32, F32]);
+        // Zen 4: bf16 dot at twice f32, no f16 arithmetic: FP8 on the bf16 dot.
+        let zen4 = rows(&[(F64, 58.0), (F32, 116.0), (Bf16Dot, 232.0), (Int8Dot, 465.0)]);
+        assert_eq!(zen4, [F64, F32, Bf16Dot, F32, Bf16Dot, Bf16Dot]);
+        // AVX2 only: everything narrow in f32.
+        assert_eq!(rows(&[(F64, 30.0), (F32, 60.0)]), [F64, F32, F32, F32, F32, F32]);
+        // Within 1.2× the first stays: bf16 keeps its own, FP8 keeps f32.
+        assert_eq!(rows(&[(F64, 30.0), (F32, 60.0), (Bf16Dot, 70.0)]), [F64, F32, Bf16Dot, F32, F32, F32]);
+        assert_eq!(rows(&[(F64, 30.0), (F32, 60.0), (Bf16Dot, 60.0 * 1.19)])[2..], [Bf16Dot, F32, F32, F32]);
+        assert_eq!(rows(&[(F64, 30.0), (F32, 60.0), (Bf16Dot, 60.0 * 1.2)])[4..], [Bf16Dot, Bf16Dot]);
+        // Rates unknown (a dry run without a table entry): the first the CPU has.
+        assert_eq!(peak_arithmetic(Precision::Bf16, |_| true, |_| None), Bf16Dot);
+        assert_eq!(peak_arithmetic(Precision::E4m3, |_| true, |_| None), F32);
+    }
+
+    #[test]
+    fn a_row_computed_in_another_arithmetic_takes_that_one_s_configured_figure() {
+        let mut s = PeakSettings::detected(0.1, None);
+        s.flop_per_cycle = [(Precision::F32, 64.0), (Precision::Bf16, 32.0), (Precision::E4m3, 60.0)].into_iter().collect();
+        assert_eq!(s.configured(Precision::Bf16, Arith::Bf16Dot), Some(32.0));
+        assert_eq!(s.configured(Precision::Bf16, Arith::F32), Some(64.0));
+        assert_eq!(s.configured(Precision::E4m3, Arith::F32), Some(64.0));
+        assert_eq!(s.configured(Precision::E4m3, Arith::Bf16Dot), Some(32.0));
+        // The row's own figure where the arithmetic's is not given.
+        assert_eq!(s.configured(Precision::E4m3, Arith::F16), Some(60.0));
+        assert_eq!(s.configured(Precision::F16, Arith::F16), None);
+    }
 
     const MIB: u64 = 1 << 20;
     const GIB: u64 = 1 << 30;

@@ -11,8 +11,9 @@
 //!   [`Backend::Portable`];
 //! - f32: faer's matmul on the data as stored;
 //! - bf16 on a CPU with AVX512_BF16: a packed micro-kernel built on `vdpbf16ps`, whose
-//!   bf16×bf16 products are exact in f32 (see [`bf16_avx512`]);
-//! - everything else (f16, e4m3, e5m2, bf16 without the instruction): blocks of K columns
+//!   bf16×bf16 products are exact in f32 (see [`bf16_avx512`]); e4m3 and e5m2 too, widened
+//!   to bf16 first (exactly: every FP8 value is a bf16);
+//! - everything else (f16, and bf16 and FP8 without the instruction): blocks of K columns
 //!   of A and K rows of B are converted to f32 once (O(n²) work against O(n³)), then faer's
 //!   f32 matmul accumulates them into C.
 //!
@@ -77,7 +78,7 @@ impl Backend {
 
 /// The backends whose paths for inputs stored in `p`, summed as `acc` says, compete on
 /// this CPU (`--backend fastest` times them): effcal's own kernel where the CPU has one (f64
-/// with AVX-512F or AVX2+FMA, bf16 with AVX512_BF16), then the portable path; just
+/// with AVX-512F or AVX2+FMA, bf16 and FP8 with AVX512_BF16), then the portable path; just
 /// [`Backend::Auto`] where the two are the same path. The paths give the same products
 /// (exact in the accumulation format), summed in another order. f16 accumulated in f16 has
 /// one: where AVX512_FP16 runs it natively, the portable path is scalar code (one rounded
@@ -87,7 +88,7 @@ pub fn backends(p: Precision, acc: Accumulate) -> &'static [Backend] {
     #[cfg(target_arch = "x86_64")]
     let own = match (p, acc) {
         (Precision::F64, _) => f64_avx512::available() || f64_avx2::available(),
-        (Precision::Bf16, _) => bf16_avx512::available(),
+        (Precision::Bf16 | Precision::E4m3 | Precision::E5m2, _) => bf16_avx512::available(),
         _ => false,
     };
     #[cfg(not(target_arch = "x86_64"))]
@@ -358,16 +359,34 @@ impl GemmElement for bf16 {
     }
 }
 
-macro_rules! convert_path {
+macro_rules! fp8_path {
     ($($t:ty),*) => {$(
         impl GemmElement for $t {
             fn gemm_impl(c: &mut [f32], ldc: usize, a: &Quantized<$t>, b: &Quantized<$t>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
-                convert::gemm(c, ldc, a, b, up, p)
+                fp8_gemm(c, ldc, a, b, up, p)
             }
         }
     )*};
 }
-convert_path!(E4M3, E5M2);
+fp8_path!(E4M3, E5M2);
+
+/// FP8 operands: every FP8 value is a bf16, so on a CPU with AVX512_BF16 they are widened
+/// to bf16 (once, O(n²)) and take the bf16 kernel, whose products are exact in f32 like the
+/// f32 path's; values that would not be exact there (see [`convert::to_bf16_exact`]) and
+/// other CPUs take the f32 path.
+fn fp8_gemm<T: Element>(c: &mut [f32], ldc: usize, a: &Quantized<T>, b: &Quantized<T>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
+    #[cfg(target_arch = "x86_64")]
+    if p.backend == Backend::Auto
+        && bf16_avx512::available()
+        && let Some((ab, bb)) = convert::to_bf16_exact(a).zip(convert::to_bf16_exact(b))
+    {
+        return convert::tensor_scaled(c, ldc, a, b, up, |c, ldc, up| {
+            bf16_avx512::gemm(c, ldc, &ab, &bb, (a.rows, b.cols, a.cols), up.alpha, up.accumulate, p.blocking);
+            GemmInfo { path: GemmPath::Avx512Bf16 }
+        });
+    }
+    convert::gemm(c, ldc, a, b, up, p)
+}
 
 impl GemmElement for f16 {
     fn gemm_impl(c: &mut [f32], ldc: usize, a: &Quantized<f16>, b: &Quantized<f16>, up: Update<f32>, p: &GemmParams) -> GemmInfo {

@@ -168,6 +168,59 @@ fn native_bf16_matches_the_portable_path() {
 }
 
 #[test]
+fn every_fp8_value_is_a_bf16() {
+    for code in 0..=255u8 {
+        for v in [E4M3(code).to_f64(), E5M2(code).to_f64()] {
+            if v.is_finite() {
+                assert_eq!(bf16::from_f64(v).to_f64(), v, "{code:#04x}");
+            }
+        }
+    }
+}
+
+/// FP8 takes the bf16 kernel where the CPU has it and every value widens to bf16 exactly
+/// and far from subnormals; its results are within twice the f32 bound of the f32 path's.
+/// MX scales that push values below 2^-56 send it down the f32 path.
+#[test]
+fn fp8_takes_the_bf16_kernel_where_its_products_are_exact() {
+    #[cfg(target_arch = "x86_64")]
+    let native = bf16_avx512::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    let native = false;
+    let kernel = if native { GemmPath::Avx512Bf16 } else { GemmPath::ConvertToF32 };
+    for mode in [ScaleMode::None, ScaleMode::Tensor, ScaleMode::Mx] {
+        for (m, n, k) in SHAPES {
+            let (fast, acc, path) = run::<E4M3>(m, n, k, mode, GemmParams::default());
+            assert_eq!(path, kernel, "{mode:?} {m}×{n}×{k}");
+            assert!(acc.valid(), "{mode:?} {m}×{n}×{k}: {acc:?}");
+            let (portable, _, path) = run::<E4M3>(m, n, k, mode, GemmParams { backend: Backend::Portable, ..Default::default() });
+            assert_eq!(path, GemmPath::ConvertToF32);
+            let (a, b) = operands::<E4M3>(m, n, k, mode, 1.0);
+            for i in 0..m {
+                for j in 0..n {
+                    let (_, scale) = accuracy::dot2((0..k).map(|l| a.value(i, l)), (0..k).map(|l| b.value(l, j)));
+                    let diff = (fast[i * n + j] - portable[i * n + j]).abs() as f64;
+                    assert!(diff <= 2.0 * accuracy::arithmetic_bound(Precision::E4m3, k) * scale, "{mode:?} {m}×{n}×{k} ({i},{j}): {diff:e}");
+                }
+            }
+        }
+    }
+    // Inputs of 1e-18 scaled by MX blocks stay near 1e-18, below 2^-56: the f32 path (their
+    // products, near 1e-36, are still normal in f32).
+    let (_, acc, path) = run_amp::<E5M2>(33, 40, 70, ScaleMode::Mx, GemmParams::default(), 1e-18);
+    assert_eq!(path, GemmPath::ConvertToF32);
+    assert!(acc.valid(), "{acc:?}");
+    // Tensor scales stay out of the products: the same inputs take the kernel. Their
+    // α/(s_A·s_B), about 3e-46, is no normal f32: it is applied in f64 after the product,
+    // on both paths.
+    for (backend, want) in [(Backend::Auto, kernel), (Backend::Portable, GemmPath::ConvertToF32)] {
+        let (_, acc, path) = run_amp::<E5M2>(33, 40, 70, ScaleMode::Tensor, GemmParams { backend, ..Default::default() }, 1e-18);
+        assert_eq!(path, want);
+        assert!(acc.valid() && acc.rel_error_vs_f64 <= acc.expected_error * 1.001, "{backend:?}: {acc:?}");
+    }
+}
+
+#[test]
 fn mismatched_dimensions_and_scaled_wide_operands_are_errors() {
     let (a, b) = operands::<f32>(4, 5, 6, ScaleMode::None, 1.0);
     let mut c = vec![0f32; 19];
@@ -185,12 +238,18 @@ use crate::Precision;
 /// `C += (−1)·A·B` and `C = 2·A·B` on an m×n window of a wider matrix (row stride n + 7):
 /// the window gets the product, the columns beside it keep their values.
 fn check_update<T: GemmElement>(mode: ScaleMode, params: GemmParams) {
+    check_update_amp::<T>(mode, params, 1.0);
+}
+
+/// [`check_update`] with inputs `amp · uniform[-1, 1)` and C's old entries `amp²` times
+/// their usual size.
+fn check_update_amp<T: GemmElement>(mode: ScaleMode, params: GemmParams, amp: f32) {
     let p = T::PRECISION;
     for (m, n, k) in [(5, 33, 7), (13, 40, 2049), (145, 65, 257), (3, 4, 0)] {
-        let (a, b) = operands::<T>(m, n, k, mode, 1.0);
+        let (a, b) = operands::<T>(m, n, k, mode, amp);
         let ldc = n + 7;
         let sentinel = T::Acc::from(12345.0);
-        let c0 = |i: usize, j: usize| if j < n { T::Acc::from(10.0 * uniform_f32(99, (i * ldc + j) as u64)) } else { sentinel };
+        let c0 = |i: usize, j: usize| if j < n { T::Acc::from(10.0 * amp * amp * uniform_f32(99, (i * ldc + j) as u64)) } else { sentinel };
         let u = p.compute().info().unit_roundoff();
         for (alpha, accumulate) in [(-1.0f32, true), (2.0, false)] {
             let mut c: Vec<T::Acc> = (0..m * ldc).map(|x| c0(x / ldc, x % ldc)).collect();
@@ -227,6 +286,10 @@ fn updates_land_in_a_strided_window_on_every_path() {
     check_update::<bf16>(ScaleMode::None, portable);
     check_update::<f16>(ScaleMode::Tensor, GemmParams::default());
     check_update::<E4M3>(ScaleMode::Tensor, portable);
+    check_update::<E4M3>(ScaleMode::Tensor, GemmParams::default());
+    check_update::<E5M2>(ScaleMode::Mx, GemmParams::default());
+    check_update_amp::<E4M3>(ScaleMode::Tensor, GemmParams::default(), 1e-18);
+    check_update_amp::<f16>(ScaleMode::Tensor, portable, 1e-18);
     check_update::<f16>(ScaleMode::Mx, GemmParams::default());
 }
 
