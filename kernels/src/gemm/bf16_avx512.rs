@@ -11,32 +11,36 @@ use super::Blocking;
 use super::blocked::{self, MicroKernel, lane_mask, prefetch_tile};
 use half::bf16;
 use std::arch::x86_64::*;
+use std::marker::PhantomData;
+
+pub use super::Bf16Bits;
 
 /// True when this CPU runs the kernel (checked at run time).
 pub fn available() -> bool {
     is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")
 }
 
-/// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major bf16 A (m×k), B (k×n) and
-/// f32 C (m×n, row stride `ldc`), blocked as `blocking` asks (None: this kernel's own).
+/// `C = α·A·B`, or `C += α·A·B` when `accumulate`, for row-major A (m×k) and B (k×n) of
+/// bf16 values (bf16, or a format whose every value is one) and f32 C (m×n, row stride
+/// `ldc`), blocked as `blocking` asks (None: this kernel's own).
 ///
 /// # Panics
 /// If the CPU lacks AVX512_BF16 (check [`available`]) or the slice lengths do not match.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm(c: &mut [f32], ldc: usize, a: &[bf16], b: &[bf16], mnk: (usize, usize, usize), alpha: f32, accumulate: bool, blocking: Option<Blocking>) {
+pub fn gemm<T: Bf16Bits>(c: &mut [f32], ldc: usize, a: &[T], b: &[T], mnk: (usize, usize, usize), alpha: f32, accumulate: bool, blocking: Option<Blocking>) {
     assert!(available(), "bf16_avx512::gemm needs AVX512F and AVX512_BF16");
-    blocked::gemm(&Bf16Kernel, blocking, c, ldc, a, b, mnk, alpha, accumulate);
+    blocked::gemm(&Bf16Kernel::<T>(PhantomData), blocking, c, ldc, a, b, mnk, alpha, accumulate);
 }
 
 /// The blocking [`gemm`] runs for `requested` (None: this kernel's own).
 pub fn blocking(requested: Option<Blocking>) -> Blocking {
-    blocked::resolve(&Bf16Kernel, requested)
+    blocked::resolve(&Bf16Kernel::<bf16>(PhantomData), requested)
 }
 
-struct Bf16Kernel;
+struct Bf16Kernel<T>(PhantomData<T>);
 
-impl MicroKernel for Bf16Kernel {
-    type In = bf16;
+impl<T: Bf16Bits> MicroKernel for Bf16Kernel<T> {
+    type In = T;
     type Word = u32;
     type Out = f32;
     const MR: usize = 12;
@@ -50,8 +54,8 @@ impl MicroKernel for Bf16Kernel {
     const NC: usize = 2048;
     const KSTEP: usize = 2;
 
-    fn word([lo, hi]: [Option<bf16>; 2]) -> u32 {
-        let bits = |x: Option<bf16>| x.map_or(0, |v| v.to_bits() as u32);
+    fn word([lo, hi]: [Option<T>; 2]) -> u32 {
+        let bits = |x: Option<T>| x.map_or(0, |v| v.bf16_bits() as u32);
         bits(lo) | bits(hi) << 16
     }
 
@@ -62,8 +66,8 @@ impl MicroKernel for Bf16Kernel {
     }
 }
 
-const MR: usize = Bf16Kernel::MR;
-const NR: usize = Bf16Kernel::NR;
+const MR: usize = Bf16Kernel::<bf16>::MR;
+const NR: usize = Bf16Kernel::<bf16>::NR;
 
 #[target_feature(enable = "avx512f,avx512bf16")]
 #[allow(clippy::too_many_arguments)]

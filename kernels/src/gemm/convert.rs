@@ -86,20 +86,20 @@ pub(super) fn to_bf16_exact<T: Element>(x: &Quantized<T>) -> Option<Vec<bf16>> {
     if cols == 0 {
         return Some(out);
     }
-    out.par_chunks_mut(cols).enumerate().try_for_each_init(
+    let fits = out.par_chunks_mut(cols).enumerate().map_init(
         || vec![0f32; cols],
         |buf, (i, row)| {
             x.block_to_f32(i, 1, 0, cols, buf);
+            // No early exit: the loop vectorises, and a row that does not fit is rare.
+            let mut fits = true;
             for (o, &v) in row.iter_mut().zip(buf.iter()) {
                 let bits = v.to_bits();
-                let fits = bits & 0xffff == 0 && v.is_finite() && (v == 0.0 || v.abs() >= BF16_EXACT_MIN);
-                if !fits {
-                    return None;
-                }
+                let magnitude = bits & 0x7fff_ffff;
+                fits &= bits & 0xffff == 0 && magnitude < 0x7f80_0000 && (magnitude == 0 || magnitude >= BF16_EXACT_MIN.to_bits());
                 *o = bf16::from_bits((bits >> 16) as u16);
             }
-            Some(())
+            fits
         },
-    )?;
-    Some(out)
+    );
+    fits.all(|f| f).then_some(out)
 }

@@ -359,8 +359,29 @@ impl GemmElement for bf16 {
     }
 }
 
+/// Element types whose every value is a bf16: the bf16 kernel packs their bf16 bit
+/// patterns (bf16 itself; e4m3 and e5m2, widened exactly while packing).
+pub trait Bf16Bits: Copy + Sync {
+    fn bf16_bits(self) -> u16;
+}
+
+impl Bf16Bits for bf16 {
+    fn bf16_bits(self) -> u16 {
+        self.to_bits()
+    }
+}
+
 macro_rules! fp8_path {
-    ($($t:ty),*) => {$(
+    ($($t:ident),*) => {$(
+        impl Bf16Bits for $t {
+            fn bf16_bits(self) -> u16 {
+                // Exact: a unit test checks every code.
+                static TABLE: std::sync::LazyLock<[u16; 256]> =
+                    std::sync::LazyLock::new(|| std::array::from_fn(|code| bf16::from_f64($t(code as u8).to_f64()).to_bits()));
+                TABLE[self.0 as usize]
+            }
+        }
+
         impl GemmElement for $t {
             fn gemm_impl(c: &mut [f32], ldc: usize, a: &Quantized<$t>, b: &Quantized<$t>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
                 fp8_gemm(c, ldc, a, b, up, p)
@@ -370,20 +391,26 @@ macro_rules! fp8_path {
 }
 fp8_path!(E4M3, E5M2);
 
-/// FP8 operands: every FP8 value is a bf16, so on a CPU with AVX512_BF16 they are widened
-/// to bf16 (once, O(n²)) and take the bf16 kernel, whose products are exact in f32 like the
-/// f32 path's; values that would not be exact there (see [`convert::to_bf16_exact`]) and
-/// other CPUs take the f32 path.
-fn fp8_gemm<T: Element>(c: &mut [f32], ldc: usize, a: &Quantized<T>, b: &Quantized<T>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
+/// FP8 operands: every FP8 value is a bf16, so on a CPU with AVX512_BF16 they take the bf16
+/// kernel, whose products are exact in f32 like the f32 path's: widened while packed
+/// (unscaled or scaled per tensor: the stored values, at least 2⁻¹⁶ in magnitude) or first,
+/// MX block scales applied, where every value is exact there (see
+/// [`convert::to_bf16_exact`]). The rest, and other CPUs, take the f32 path.
+fn fp8_gemm<T: Element + Bf16Bits>(c: &mut [f32], ldc: usize, a: &Quantized<T>, b: &Quantized<T>, up: Update<f32>, p: &GemmParams) -> GemmInfo {
     #[cfg(target_arch = "x86_64")]
-    if p.backend == Backend::Auto
-        && bf16_avx512::available()
-        && let Some((ab, bb)) = convert::to_bf16_exact(a).zip(convert::to_bf16_exact(b))
-    {
-        return convert::tensor_scaled(c, ldc, a, b, up, |c, ldc, up| {
-            bf16_avx512::gemm(c, ldc, &ab, &bb, (a.rows, b.cols, a.cols), up.alpha, up.accumulate, p.blocking);
+    if p.backend == Backend::Auto && bf16_avx512::available() {
+        fn kernel<E: Bf16Bits>(c: &mut [f32], ldc: usize, up: Update<f32>, a: &[E], b: &[E], mnk: (usize, usize, usize), p: &GemmParams) -> GemmInfo {
+            bf16_avx512::gemm(c, ldc, a, b, mnk, up.alpha, up.accumulate, p.blocking);
             GemmInfo { path: GemmPath::Avx512Bf16 }
-        });
+        }
+        let mnk = (a.rows, b.cols, a.cols);
+        let mx = |x: &Quantized<T>| matches!(x.scaling, Scaling::Mx { .. });
+        if !mx(a) && !mx(b) {
+            return convert::tensor_scaled(c, ldc, a, b, up, |c, ldc, up| kernel(c, ldc, up, &a.data, &b.data, mnk, p));
+        }
+        if let Some((ab, bb)) = convert::to_bf16_exact(a).zip(convert::to_bf16_exact(b)) {
+            return convert::tensor_scaled(c, ldc, a, b, up, |c, ldc, up| kernel(c, ldc, up, &ab, &bb, mnk, p));
+        }
     }
     convert::gemm(c, ldc, a, b, up, p)
 }
