@@ -463,6 +463,19 @@ fn peaks_measured_once_serve_later_commands() {
     let out = mpirun(2, &["--threads", "1", "--peaks", peaks.to_str().unwrap(), "gemm", "--precision", "f64", "--n", "16"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("peaks of this run's 2 core(s)"), "{}", text(&out.stderr));
+    // Peaks whose rows an older effcal chose (e4m3 in f32 though the bf16 dot is far faster)
+    // are refused: a faster path would measure above its format's peak.
+    let mut doc = a.clone();
+    let rows = &mut doc["peaks"]["per_precision"];
+    let f32_median = rows["f32"]["empirical"]["median"].as_f64().unwrap();
+    rows["bf16"]["compute_precision"] = "bf16".into();
+    rows["bf16"]["empirical"]["median"] = (10.0 * f32_median).into();
+    rows["e4m3"]["compute_precision"] = "f32".into();
+    let stale = tmp("reuse-stale-peak.json");
+    std::fs::write(&stale, serde_json::to_string(&doc).unwrap()).unwrap();
+    let out = effcal(&["--threads", "1", "--peaks", stale.to_str().unwrap(), "gemm", "--precision", "f64", "--n", "16"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("that file's e4m3 row computes in f32, bf16 measured 10.00× its rate: written by an older effcal"), "{}", text(&out.stderr));
 }
 
 

@@ -342,6 +342,11 @@ fn reused_peaks(ctx: &Ctx, file: &str, cal: &Calibration) -> Result<(calibration
             format!("peaks of this run's {cores} core(s) on '{}'; that file's are of {} core(s) on '{}'", ctx.node.cpu_model, peaks.cores, cal.system.cpu_model),
         ));
     }
+    // Rows chosen by an older rule (before each format took its fastest exact arithmetic)
+    // would put a faster path above its format's peak.
+    if let Some(stale) = bench::peak::stale_rows(&peaks).first() {
+        return Err(Error::invalid("--peaks", file, format!("peaks whose rows are each format's fastest exact arithmetic; that file's {stale}: written by an older effcal, measure them again (effcal peak --json)")));
+    }
     Ok((peaks, cal.system.clock_ghz_measured))
 }
 

@@ -229,6 +229,23 @@ pub fn peak_arithmetic(p: Precision, has: impl Fn(Arith) -> bool, rate: impl Fn(
     pick
 }
 
+/// The rows of CPU peaks that [`peak_arithmetic`] would not choose from the peaks' own
+/// rates (a row measures an arithmetic's rate where it is that arithmetic's own row), each
+/// said as "<format> row computes in <a>, <b> measured <x>× its rate".
+pub fn stale_rows(peaks: &Peaks) -> Vec<String> {
+    let rate = |a: Arith| peaks.per_precision.get(a.name()).filter(|pk| pk.compute_precision == a.name()).map(|pk| pk.empirical.median);
+    let mut stale = Vec::new();
+    for p in Precision::ALL {
+        let Some(row) = peaks.per_precision.get(p.name()) else { continue };
+        let want = peak_arithmetic(p, |a| rate(a).is_some(), rate);
+        if want.name() != row.compute_precision {
+            let ratio = rate(want).zip(peaks.per_precision.get(&row.compute_precision).map(|pk| pk.empirical.median)).map_or(f64::NAN, |(x, y)| x / y);
+            stale.push(format!("{p} row computes in {}, {} measured {ratio:.2}× its rate", row.compute_precision, want.name()));
+        }
+    }
+    stale
+}
+
 /// The theoretical peak (GFLOP/s) of each precision on this run's cores, as [`measure`]
 /// finds it, but running nothing except the clock: for `effcal run --dry-run`. The
 /// arithmetic of each row is chosen by the table's FLOP/cycle instead of measured rates.
