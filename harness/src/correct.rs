@@ -27,10 +27,7 @@ pub fn with_system(cal: &mut Calibration, described: &Checked) -> Result<String>
         peaks.clock_source = cite("clock_ghz");
     }
     for (name, pk) in peaks.per_precision.iter_mut() {
-        // A row's own figure; for a format computed in another precision's arithmetic, that
-        // one's, else the row's (as the peaks take them: bench::peak).
-        let order: &[&str] = if pk.compute_precision == *name { &[name] } else { &[&pk.compute_precision, name] };
-        let figure = order.iter().find_map(|n| n.parse::<Precision>().ok().and_then(|p| described.flop_per_cycle.get(&p).copied()));
+        let figure = crate::bench::peak::configured_figure(&described.flop_per_cycle, name, &pk.compute_precision);
         if let Some(f) = figure {
             changed.push(format!("{name} {f} FLOP/cycle/core (was {})", pk.flop_per_cycle_per_core.map_or("unknown".into(), |o| o.to_string())));
             pk.flop_per_cycle_per_core = Some(f);

@@ -36,13 +36,9 @@ impl PeakSettings {
         Self { fma_seconds, triad_elements, clock_ghz: None, flop_per_cycle: BTreeMap::new(), memory_bandwidth_gbs: None, sources: BTreeMap::new(), description: None, reuse: None }
     }
 
-    /// The FLOP/cycle the plan gives for `p` computed in `arith`: `p`'s own figure where
-    /// `arith` is `p`'s own arithmetic; else the figure of `arith`'s precision (f32 for a
-    /// format computed in f32), or `p`'s where the plan gives none for it.
+    /// The FLOP/cycle the plan gives for `p` computed in `arith` ([`configured_figure`]).
     fn configured(&self, p: Precision, arith: Arith) -> Option<f64> {
-        let own = Arith::of(p) == Some(arith);
-        let borrowed = arith.name().parse::<Precision>().ok().filter(|_| !own).and_then(|q| self.flop_per_cycle.get(&q));
-        borrowed.or_else(|| self.flop_per_cycle.get(&p)).copied()
+        configured_figure(&self.flop_per_cycle, p.name(), arith.name())
     }
 
     /// "config", or "config: <source>" when the plan cites one for `key`.
@@ -193,6 +189,16 @@ impl Cpu {
             fma_units: self.units,
         })
     }
+}
+
+/// The FLOP/cycle a plan's `[system] flop_per_cycle` (`figures`) gives the peak row `row`
+/// computed in the arithmetic named `compute`: the row's own figure where it computes in its
+/// own arithmetic; else the figure of that arithmetic's precision (f32's for a format
+/// computed in f32), or the row's where the plan gives none for it. The peaks take them so
+/// when measured, and `--system` when it corrects a calibration afterwards.
+pub fn configured_figure(figures: &BTreeMap<Precision, f64>, row: &str, compute: &str) -> Option<f64> {
+    let order: &[&str] = if compute == row { &[row] } else { &[compute, row] };
+    order.iter().find_map(|n| n.parse::<Precision>().ok().and_then(|p| figures.get(&p).copied()))
 }
 
 /// The arithmetics that compute the products of values stored in `p` exactly and sum them
