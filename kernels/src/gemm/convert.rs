@@ -73,7 +73,7 @@ pub(super) fn tensor_scaled<T: Element>(
 /// products on one of 2⁻¹¹⁸ and every f32 sum of them is zero or at least 2⁻¹¹⁸: normal,
 /// so `vdpbf16ps`, which treats subnormal inputs as zero and flushes subnormal results,
 /// computes what an f32 FMA computes on the same products.
-pub(super) const BF16_EXACT_MIN: f32 = 1.0 / (1u64 << 56) as f32;
+const BF16_EXACT_MIN: f32 = 1.0 / (1u64 << 56) as f32;
 
 /// The values of `x` (MX block scales applied; a per-tensor scale stays out, as in
 /// [`gemm`]) as bf16, when every one is exactly a bf16 that is zero or of magnitude at least
