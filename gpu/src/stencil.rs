@@ -51,18 +51,22 @@ SEVEN(seven_f32, float, float, LD_F32, ST_F32)
 SEVEN(seven_bf16, unsigned short, float, LD_BF16, ST_BF16)
 SEVEN(seven_f16, unsigned short, float, LD_F16, ST_F16)
 
-// s summed from +0 over the nine rows (i+di, j+dj), di then dj from -1 to 1, each adding
-// u[k-1], u[k] (+0 for the centre row) and u[k+1], as sweep27.
+// s summed as effcal-kernels' sweep27: each row (i+di, j+dj) (u[k-1] + u[k]) + u[k+1]
+// (the centre row u[k-1] + u[k+1]), each plane di (row -1 + row 0) + row +1, then
+// (plane -1 + plane 0) + plane +1.
 #define TWENTY_SEVEN(NAME, T, A, LD, ST)                                                \
 SWEEP_HEAD(NAME, T, A)                                                                  \
-    A s = (A)0;                                                                         \
-    for (int di = -1; di <= 1; ++di)                                                    \
+    A pl[3];                                                                            \
+    for (int di = -1; di <= 1; ++di) {                                                  \
+        A q[3];                                                                         \
         for (int dj = -1; dj <= 1; ++dj) {                                              \
             const T *r = u + AT(i + di, j + dj, k);                                     \
-            s = s + LD(r[-1]);                                                          \
-            s = s + ((di == 0 && dj == 0) ? (A)0 : LD(r[0]));                           \
-            s = s + LD(r[1]);                                                           \
+            q[dj + 1] = (di == 0 && dj == 0) ? LD(r[-1]) + LD(r[1])                     \
+                                             : (LD(r[-1]) + LD(r[0])) + LD(r[1]);       \
         }                                                                               \
+        pl[di + 1] = (q[0] + q[1]) + q[2];                                              \
+    }                                                                                   \
+    A s = (pl[0] + pl[1]) + pl[2];                                                      \
 SWEEP_TAIL(A, LD, ST)
 TWENTY_SEVEN(twentyseven_f64, double, double, LD_F64, ST_F64)
 TWENTY_SEVEN(twentyseven_f32, float, float, LD_F32, ST_F32)

@@ -52,33 +52,51 @@ macro_rules! row7_asm {
     };
 }
 
-/// Adds row `$r`'s values at k − 1, k, k + 1 (or, `centre`, at k − 1 and k + 1) to zmm0.
-macro_rules! add_row {
-    ($r:literal) => {
+/// Row `$r`'s sum into `$x`: its values at k − 1, k and k + 1, `(a + b) + c` (or,
+/// `centre`, those at k − 1 and k + 1).
+macro_rules! row_sum {
+    ($x:literal, $r:literal) => {
         concat!(
-            "vaddph zmm0, zmm0, zmmword ptr [{r", $r, "}]\n",
-            "vaddph zmm0, zmm0, zmmword ptr [{r", $r, "} + 2]\n",
-            "vaddph zmm0, zmm0, zmmword ptr [{r", $r, "} + 4]\n",
+            "vmovdqu16 zmm", $x, ", zmmword ptr [{r", $r, "}]\n",
+            "vaddph zmm", $x, ", zmm", $x, ", zmmword ptr [{r", $r, "} + 2]\n",
+            "vaddph zmm", $x, ", zmm", $x, ", zmmword ptr [{r", $r, "} + 4]\n",
         )
     };
-    ($r:literal, centre) => {
-        concat!("vaddph zmm0, zmm0, zmmword ptr [{r", $r, "}]\n", "vaddph zmm0, zmm0, zmmword ptr [{r", $r, "} + 4]\n",)
+    ($x:literal, $r:literal, centre) => {
+        concat!("vmovdqu16 zmm", $x, ", zmmword ptr [{r", $r, "}]\n", "vaddph zmm", $x, ", zmm", $x, ", zmmword ptr [{r", $r, "} + 4]\n",)
+    };
+}
+
+/// The sum of plane `$d`'s three rows into `$p` (`$t` a scratch register):
+/// `(row 3d + row 3d+1) + row 3d+2`.
+macro_rules! plane_sum {
+    ($p:literal, $t:literal, $r0:literal, $r1:literal, $r2:literal $(, $centre:ident)?) => {
+        concat!(
+            row_sum!($p, $r0),
+            row_sum!($t, $r1 $(, $centre)?),
+            "vaddph zmm", $p, ", zmm", $p, ", zmm", $t, "\n",
+            row_sum!($t, $r2),
+            "vaddph zmm", $p, ", zmm", $p, ", zmm", $t, "\n",
+        )
     };
 }
 
 /// The 27-point row's loop. Operands: `{r0}` … `{r8}` the nine rows (i + di, j + dj) at
 /// k − 1 (di, then dj, in −1..=1; r4 the centre), `{o}`, `{w}` and `{n}` as for
-/// [`row7_asm`]. Per chunk: s = 0, plus the 26 neighbours in that order (k fastest); new =
-/// c0·u + c1·s, each operation rounded to f16.
+/// [`row7_asm`]. Per chunk: s = the 26 neighbours summed as `super::twenty_seven`'s tree
+/// (rows, planes, point; the three planes in zmm0, zmm2, zmm3); new = c0·u + c1·s, each
+/// operation rounded to f16.
 macro_rules! row27_asm {
     () => {
         concat!(
             "vpbroadcastw zmm30, word ptr [{w}]\n",
             "vpbroadcastw zmm31, word ptr [{w} + 2]\n",
             "2:\n",
-            "vpxord zmm0, zmm0, zmm0\n",
-            add_row!(0), add_row!(1), add_row!(2), add_row!(3), add_row!(4, centre),
-            add_row!(5), add_row!(6), add_row!(7), add_row!(8),
+            plane_sum!("0", "1", "0", "1", "2"),
+            plane_sum!("2", "4", "3", "4", "5", centre),
+            plane_sum!("3", "5", "6", "7", "8"),
+            "vaddph zmm0, zmm0, zmm2\n",
+            "vaddph zmm0, zmm0, zmm3\n",
             "vmulph zmm0, zmm0, zmm31\n",
             "vmulph zmm1, zmm30, zmmword ptr [{r4} + 2]\n",
             "vaddph zmm0, zmm1, zmm0\n",
@@ -132,7 +150,8 @@ unsafe fn row27(r: [*const f16; 9], o: *mut f16, w: &[f16; 2], n: usize) {
             r3 = inout(reg) r[3] => _, r4 = inout(reg) r[4] => _, r5 = inout(reg) r[5] => _,
             r6 = inout(reg) r[6] => _, r7 = inout(reg) r[7] => _, r8 = inout(reg) r[8] => _,
             o = inout(reg) o => _, w = in(reg) w.as_ptr(), n = inout(reg) n => _,
-            out("zmm0") _, out("zmm1") _, out("zmm30") _, out("zmm31") _,
+            out("zmm0") _, out("zmm1") _, out("zmm2") _, out("zmm3") _, out("zmm4") _, out("zmm5") _,
+            out("zmm30") _, out("zmm31") _,
             options(nostack),
         );
     }
@@ -207,12 +226,7 @@ pub(super) fn sweep27(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f1
     let at = |i: usize, j: usize, k: usize| src.at(i, j, k);
     let w = [c0, c1];
     let point = |i: usize, j: usize, k: usize| {
-        let mut s = f16::ZERO;
-        for n in 0..9 {
-            for dk in (0..3).filter(|&dk| (n, dk) != (4, 1)) {
-                s += src.data[at(i + n / 3 - 1, j + n % 3 - 1, k + dk - 1)];
-            }
-        }
+        let s = super::twenty_seven::neighbours27(|n, d| src.data[at(i + n / 3 - 1, j + n % 3 - 1, k + d - 1)]);
         c0 * src.data[at(i, j, k)] + c1 * s
     };
     let chunks = |i: usize, j: usize, k: usize, o: *mut f16, n: usize| {

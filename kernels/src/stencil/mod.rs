@@ -9,7 +9,7 @@
 //!   original's count); returns gosa, Σ ss² (accumulated in f64).
 //! - [`Kind::TwentySeven`]: `u' = c0·u + c1·Σ(26 neighbours)`, HPCG's 27-point operator
 //!   counted as HPCG counts it, 2 FLOPs per matrix entry: 54 per point (the sweep itself
-//!   does 26 additions and 3 operations more).
+//!   does 25 additions, summed as a tree, and 3 operations more).
 //!
 //! Layout: index (i, j, k), k fastest, each of the three extents padded by one ghost point
 //! on both sides, so block point (i, j, k) for i in 1..=ni is local, 0 and ni+1 are
