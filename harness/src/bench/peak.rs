@@ -323,7 +323,7 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
         let note = match own {
             Some(o) if o == arith => None,
             Some(o) => Some(format!(
-                "computed in {}: exact for {p} and measured faster here ({:.1} GFLOP/s against {}'s {:.1})",
+                "computed in {}: exact for {p} and measured faster here (median {:.1} GFLOP/s against {}'s {:.1})",
                 arith.name(),
                 median(arith).unwrap_or(f64::NAN),
                 native[&o].1,
@@ -331,7 +331,7 @@ pub fn measure(ctx: &Ctx, s: &PeakSettings) -> (Peaks, Option<f64>) {
             )),
             None if arith == Arith::F32 => Some("computed in f32 (no native arithmetic)".to_string()),
             None => Some(format!(
-                "computed in {} (no native arithmetic; exact for {p}, and measured faster here than f32: {:.1} GFLOP/s against {:.1})",
+                "computed in {} (no native arithmetic; exact for {p}, and measured faster here than f32: median {:.1} GFLOP/s against {:.1})",
                 arith.name(),
                 median(arith).unwrap_or(f64::NAN),
                 median(Arith::F32).unwrap_or(f64::NAN)

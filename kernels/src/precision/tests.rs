@@ -339,4 +339,35 @@ fn vector_rounding_is_the_portable_rounding_bit_for_bit() {
     }
     check::<bf16>(bfloat16::from_f32_scalar, |x| x.to_bits());
     check::<f16>(binary16::from_f32_scalar, |x| x.to_bits());
+    // Each vector width the CPU has, not only the widest that from_f32_slice takes.
+    #[cfg(target_arch = "x86_64")]
+    for w in super::x86::Width::available() {
+        type Round = fn(super::x86::Width, &[f32], &mut [u16], Overflow) -> usize;
+        type Portable = fn(&[f32], Overflow) -> Vec<u16>;
+        let each: [(Precision, Round, Portable); 2] = [
+            (Precision::Bf16, super::x86::bf16_from_f32_as, |x, o| {
+                let mut d = vec![bf16::ZERO; x.len()];
+                bfloat16::from_f32_scalar(x, &mut d, o);
+                d.iter().map(|v| v.to_bits()).collect()
+            }),
+            (Precision::F16, super::x86::f16_from_f32_as, |x, o| {
+                let mut d = vec![f16::ZERO; x.len()];
+                binary16::from_f32_scalar(x, &mut d, o);
+                d.iter().map(|v| v.to_bits()).collect()
+            }),
+        ];
+        for (p, round, portable) in each {
+            let mut src = stress_inputs(&p.layout().unwrap());
+            src.extend([f32::from_bits(0x7fa0_1234), f32::from_bits(0xffc0_0001), f32::from_bits(0x7f80_0001), 65519.99, 65520.0, -65520.0, 3.4e38, -3.4e38]);
+            for overflow in [Overflow::Saturate, Overflow::NonSaturating] {
+                let mut fast = vec![0u16; src.len()];
+                let done = round(w, &src, &mut fast, overflow);
+                assert_eq!(done, src.len() / 16 * 16, "{p} {w:?}");
+                let want = portable(&src, overflow);
+                for (x, (f, s)) in src.iter().zip(fast.iter().zip(&want)).take(done) {
+                    assert_eq!(f, s, "{p} {w:?}: {x:e} ({:#010x}), {overflow:?}", x.to_bits());
+                }
+            }
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! f32 → bf16 and f32 → f16 rounding of slices with x86-64 vector instructions, chosen at
-//! run time: AVX2 integer arithmetic for bf16 (the same round-to-nearest-even sum as the
+//! run time (512-bit where the CPU has AVX-512F, else 256-bit): integer arithmetic for bf16 (the same round-to-nearest-even sum as the
 //! scalar [`super::bfloat16::encode_f32`]), F16C `vcvtps2ph` for f16 (the hardware rounds
 //! to nearest even; saturation is a clamp to ±65504 before it, which rounds the same as
 //! rounding first and clamping ±Inf after). NaN becomes the scalar path's quiet NaN
@@ -16,24 +16,111 @@ use std::arch::x86_64::*;
 /// Values per step: two 256-bit registers of f32.
 const STEP: usize = 16;
 
-/// Rounds `src` into `dst` as bf16 bit patterns with AVX2 where the CPU has it; returns
-/// how many leading values it rounded (a multiple of 16; 0 without AVX2).
-pub(crate) fn bf16_from_f32(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
-    if !is_x86_feature_detected!("avx2") {
-        return 0;
-    }
-    // SAFETY: AVX2 is present (checked above).
-    unsafe { bf16_avx2(src, dst, overflow) }
+/// The vector widths the roundings come in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Width {
+    /// 256-bit: AVX2 (and F16C for f16).
+    Avx2,
+    /// 512-bit: AVX-512F (and AVX2, F16C for the 16-bit NaN fix-up).
+    Avx512,
 }
 
-/// Rounds `src` into `dst` as binary16 bit patterns with F16C (and AVX) where the CPU has
-/// them; returns how many leading values it rounded (a multiple of 16; 0 without F16C).
-pub(crate) fn f16_from_f32(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
-    if !(is_x86_feature_detected!("f16c") && is_x86_feature_detected!("avx2")) {
-        return 0;
+impl Width {
+    /// The widest this CPU runs, if any.
+    pub(crate) fn best() -> Option<Width> {
+        Width::available().last()
     }
-    // SAFETY: F16C and AVX2 are present (checked above).
-    unsafe { f16_f16c(src, dst, overflow) }
+
+    /// Every width this CPU runs, narrowest first.
+    pub(crate) fn available() -> impl DoubleEndedIterator<Item = Width> {
+        let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c");
+        let avx512 = avx2 && is_x86_feature_detected!("avx512f");
+        [avx2.then_some(Width::Avx2), avx512.then_some(Width::Avx512)].into_iter().flatten()
+    }
+}
+
+/// Rounds `src` into `dst` as bf16 bit patterns with the widest vectors the CPU has;
+/// returns how many leading values it rounded (a multiple of 16; 0 without AVX2).
+pub(crate) fn bf16_from_f32(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
+    Width::best().map_or(0, |w| bf16_from_f32_as(w, src, dst, overflow))
+}
+
+/// [`bf16_from_f32`] with vectors of width `w`, which the CPU must have ([`Width::available`]).
+pub(crate) fn bf16_from_f32_as(w: Width, src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
+    assert!(Width::available().any(|a| a == w), "bf16_from_f32_as: no {w:?} on this CPU");
+    // SAFETY: the features of `w` are present (asserted above).
+    unsafe {
+        match w {
+            Width::Avx2 => bf16_avx2(src, dst, overflow),
+            Width::Avx512 => bf16_avx512(src, dst, overflow),
+        }
+    }
+}
+
+/// Rounds `src` into `dst` as binary16 bit patterns with F16C and the widest vectors the
+/// CPU has; returns how many leading values it rounded (a multiple of 16; 0 without F16C).
+pub(crate) fn f16_from_f32(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
+    Width::best().map_or(0, |w| f16_from_f32_as(w, src, dst, overflow))
+}
+
+/// [`f16_from_f32`] with vectors of width `w`, which the CPU must have ([`Width::available`]).
+pub(crate) fn f16_from_f32_as(w: Width, src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
+    assert!(Width::available().any(|a| a == w), "f16_from_f32_as: no {w:?} on this CPU");
+    // SAFETY: the features of `w` are present (asserted above).
+    unsafe {
+        match w {
+            Width::Avx2 => f16_f16c(src, dst, overflow),
+            Width::Avx512 => f16_avx512(src, dst, overflow),
+        }
+    }
+}
+
+/// [`bf16_avx2`]'s rounding on 16 lanes at once.
+#[target_feature(enable = "avx512f")]
+unsafe fn bf16_avx512(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
+    let n = src.len().min(dst.len()) / STEP * STEP;
+    let saturate = overflow == Overflow::Saturate;
+    for at in (0..n).step_by(STEP) {
+        // SAFETY: at + 16 ≤ n ≤ both lengths; unaligned loads and stores.
+        unsafe {
+            let bits = _mm512_loadu_si512(src.as_ptr().add(at).cast());
+            let high = _mm512_srli_epi32::<16>(bits);
+            let lsb = _mm512_and_si512(high, _mm512_set1_epi32(1));
+            let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))));
+            let abs = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
+            let is_nan = _mm512_cmpgt_epi32_mask(abs, _mm512_set1_epi32(0x7f80_0000));
+            let mut code = _mm512_mask_mov_epi32(rounded, is_nan, _mm512_or_si512(high, _mm512_set1_epi32(0x0040)));
+            if saturate {
+                // ±Inf (0x7f80 with either sign) becomes ±max (0x7f7f).
+                let is_inf = _mm512_cmpeq_epi32_mask(_mm512_and_si512(code, _mm512_set1_epi32(0x7fff)), _mm512_set1_epi32(0x7f80));
+                code = _mm512_mask_sub_epi32(code, is_inf, code, _mm512_set1_epi32(1));
+            }
+            _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), _mm512_cvtepi32_epi16(code));
+        }
+    }
+    n
+}
+
+/// [`f16_f16c`]'s rounding with one 512-bit `vcvtps2ph` per 16 values.
+#[target_feature(enable = "avx512f,avx2,f16c")]
+unsafe fn f16_avx512(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
+    let n = src.len().min(dst.len()) / STEP * STEP;
+    let saturate = overflow == Overflow::Saturate;
+    let (max, low) = (_mm512_set1_ps(65504.0), _mm512_set1_ps(-65504.0));
+    for at in (0..n).step_by(STEP) {
+        // SAFETY: at + 16 ≤ n ≤ both lengths; unaligned loads and stores.
+        unsafe {
+            let x = _mm512_loadu_ps(src.as_ptr().add(at));
+            // max/min return their second operand where either is NaN: NaN passes through.
+            let x = if saturate { _mm512_min_ps(max, _mm512_max_ps(low, x)) } else { x };
+            let h = _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
+            // NaN → sign | 0x7e00, as the scalar path.
+            let is_nan = _mm256_cmpgt_epi16(_mm256_and_si256(h, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(0x7c00));
+            let quiet = _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi16(i16::MIN)), _mm256_set1_epi16(0x7e00));
+            _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), _mm256_blendv_epi8(h, quiet, is_nan));
+        }
+    }
+    n
 }
 
 #[target_feature(enable = "avx2")]
