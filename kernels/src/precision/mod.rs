@@ -29,7 +29,7 @@ pub(crate) mod minifloat;
 pub mod real;
 pub mod scaling;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 
 pub use bfloat16::bf16;
 pub use binary16::f16;

@@ -75,50 +75,54 @@ pub(crate) fn f16_from_f32_as(w: Width, src: &[f32], dst: &mut [u16], overflow: 
     }
 }
 
-/// [`bf16_avx2`]'s rounding on 16 lanes at once.
+/// 16 f32 lanes rounded to bf16 codes ([`bf16_avx2`]'s rounding, 512 bits wide).
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn bf16_round16(x: __m512, saturate: bool) -> __m256i {
+    let bits = _mm512_castps_si512(x);
+    let high = _mm512_srli_epi32::<16>(bits);
+    let lsb = _mm512_and_si512(high, _mm512_set1_epi32(1));
+    let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))));
+    let abs = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
+    let is_nan = _mm512_cmpgt_epi32_mask(abs, _mm512_set1_epi32(0x7f80_0000));
+    let mut code = _mm512_mask_mov_epi32(rounded, is_nan, _mm512_or_si512(high, _mm512_set1_epi32(0x0040)));
+    if saturate {
+        // ±Inf (0x7f80 with either sign) becomes ±max (0x7f7f).
+        let is_inf = _mm512_cmpeq_epi32_mask(_mm512_and_si512(code, _mm512_set1_epi32(0x7fff)), _mm512_set1_epi32(0x7f80));
+        code = _mm512_mask_sub_epi32(code, is_inf, code, _mm512_set1_epi32(1));
+    }
+    _mm512_cvtepi32_epi16(code)
+}
+
+/// 16 f32 lanes rounded to binary16 codes ([`f16_f16c`]'s rounding, one 512-bit `vcvtps2ph`).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,f16c")]
+pub(crate) fn f16_round16(x: __m512, saturate: bool) -> __m256i {
+    // max/min return their second operand where either is NaN: NaN passes through.
+    let x = if saturate { _mm512_min_ps(_mm512_set1_ps(65504.0), _mm512_max_ps(_mm512_set1_ps(-65504.0), x)) } else { x };
+    let h = _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
+    // NaN → sign | 0x7e00, as the scalar path.
+    let is_nan = _mm256_cmpgt_epi16(_mm256_and_si256(h, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(0x7c00));
+    let quiet = _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi16(i16::MIN)), _mm256_set1_epi16(0x7e00));
+    _mm256_blendv_epi8(h, quiet, is_nan)
+}
+
 #[target_feature(enable = "avx512f")]
 unsafe fn bf16_avx512(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
     let n = src.len().min(dst.len()) / STEP * STEP;
-    let saturate = overflow == Overflow::Saturate;
     for at in (0..n).step_by(STEP) {
         // SAFETY: at + 16 ≤ n ≤ both lengths; unaligned loads and stores.
-        unsafe {
-            let bits = _mm512_loadu_si512(src.as_ptr().add(at).cast());
-            let high = _mm512_srli_epi32::<16>(bits);
-            let lsb = _mm512_and_si512(high, _mm512_set1_epi32(1));
-            let rounded = _mm512_srli_epi32::<16>(_mm512_add_epi32(bits, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))));
-            let abs = _mm512_and_si512(bits, _mm512_set1_epi32(0x7fff_ffff));
-            let is_nan = _mm512_cmpgt_epi32_mask(abs, _mm512_set1_epi32(0x7f80_0000));
-            let mut code = _mm512_mask_mov_epi32(rounded, is_nan, _mm512_or_si512(high, _mm512_set1_epi32(0x0040)));
-            if saturate {
-                // ±Inf (0x7f80 with either sign) becomes ±max (0x7f7f).
-                let is_inf = _mm512_cmpeq_epi32_mask(_mm512_and_si512(code, _mm512_set1_epi32(0x7fff)), _mm512_set1_epi32(0x7f80));
-                code = _mm512_mask_sub_epi32(code, is_inf, code, _mm512_set1_epi32(1));
-            }
-            _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), _mm512_cvtepi32_epi16(code));
-        }
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), bf16_round16(_mm512_loadu_ps(src.as_ptr().add(at)), overflow == Overflow::Saturate)) };
     }
     n
 }
 
-/// [`f16_f16c`]'s rounding with one 512-bit `vcvtps2ph` per 16 values.
 #[target_feature(enable = "avx512f,avx2,f16c")]
 unsafe fn f16_avx512(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
     let n = src.len().min(dst.len()) / STEP * STEP;
-    let saturate = overflow == Overflow::Saturate;
-    let (max, low) = (_mm512_set1_ps(65504.0), _mm512_set1_ps(-65504.0));
     for at in (0..n).step_by(STEP) {
         // SAFETY: at + 16 ≤ n ≤ both lengths; unaligned loads and stores.
-        unsafe {
-            let x = _mm512_loadu_ps(src.as_ptr().add(at));
-            // max/min return their second operand where either is NaN: NaN passes through.
-            let x = if saturate { _mm512_min_ps(max, _mm512_max_ps(low, x)) } else { x };
-            let h = _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
-            // NaN → sign | 0x7e00, as the scalar path.
-            let is_nan = _mm256_cmpgt_epi16(_mm256_and_si256(h, _mm256_set1_epi16(0x7fff)), _mm256_set1_epi16(0x7c00));
-            let quiet = _mm256_or_si256(_mm256_and_si256(h, _mm256_set1_epi16(i16::MIN)), _mm256_set1_epi16(0x7e00));
-            _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), _mm256_blendv_epi8(h, quiet, is_nan));
-        }
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), f16_round16(_mm512_loadu_ps(src.as_ptr().add(at)), overflow == Overflow::Saturate)) };
     }
     n
 }

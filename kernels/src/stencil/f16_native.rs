@@ -6,7 +6,7 @@
 //! through [`crate::asm_interp`] on any CPU (and, on AVX-512 CPUs without FP16, as compiled
 //! code with the FP16 instructions emulated: [`crate::avx512fp16`]).
 
-use super::window::{plane_blocks, stream_copy};
+use super::window::each_row_in_place;
 use super::{Block, Region, Stores};
 use crate::precision::f16;
 
@@ -157,12 +157,7 @@ unsafe fn row27(r: [*const f16; 9], o: *mut f16, w: &[f16; 2], n: usize) {
     }
 }
 
-/// Computes every new row (i, j) of `r`: `chunks(i, j, k_at, out, n)` writes n chunks of
-/// 32 points from k = `k_at` at `out` (they cover r.k, the last one overlapping the one
-/// before where r.k is not a multiple of 32); a row shorter than 32 is done point by point
-/// with `point(i, j, k)`. Parallel over blocks of planes ([`plane_blocks`]); streamed
-/// through a row buffer with `Stores::Streaming`.
-/// Panics where the CPU lacks AVX512_FP16 or `src` and `dst` differ in shape.
+/// [`each_row_in_place`] in 32-point chunks; panics where the CPU lacks AVX512_FP16.
 fn each_row(
     src: &Block<f16>,
     dst: &mut Block<f16>,
@@ -172,34 +167,7 @@ fn each_row(
     point: impl Fn(usize, usize, usize) -> f16 + Sync,
 ) {
     assert!(available(), "f16_native: the CPU has no AVX512_FP16");
-    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
-    let (plane, row, len) = (dst.plane(), dst.row(), r.k.len());
-    plane_blocks(dst, r, stores, |i0, block| {
-        let mut buf = vec![f16::ZERO; if stores == Stores::Streaming { len } else { 0 }];
-        for (n, p) in block.chunks_mut(plane).enumerate() {
-            let i = i0 + n;
-            for j in r.j.clone() {
-                let out = &mut p[j * row + r.k.start..j * row + r.k.end];
-                let target: &mut [f16] = if stores == Stores::Streaming { &mut buf } else { out };
-                if len < LANES {
-                    for (k, x) in target.iter_mut().enumerate() {
-                        *x = point(i, j, r.k.start + k);
-                    }
-                } else {
-                    let o = target.as_mut_ptr();
-                    chunks(i, j, r.k.start, o, len / LANES);
-                    if len % LANES != 0 {
-                        // SAFETY: len − 32 + 32 points lie inside `target`.
-                        chunks(i, j, r.k.start + len - LANES, unsafe { o.add(len - LANES) }, 1);
-                    }
-                }
-                if stores == Stores::Streaming {
-                    stream_copy(&buf, &mut p[j * row + r.k.start..j * row + r.k.end]);
-                }
-            }
-        }
-        0.0
-    });
+    each_row_in_place(src, dst, r, stores, LANES, chunks, point);
 }
 
 /// The 7-point sweep of `r` in f16 arithmetic, natively (panics without AVX512_FP16).

@@ -19,7 +19,8 @@
 //! One file per sweep ([`seven`], [`twenty_seven`], [`himeno`]) over what they share
 //! ([`window`]: the rolling plane window, rows in fixed chunks, prefetch); [`f16_arith`]
 //! has the 7- and 27-point sweeps of f16 fields computed in f16 (every operation rounded to
-//! f16) instead of f32, emulated, or native on AVX512_FP16 (`f16_native`). FLOP and byte
+//! f16) instead of f32, emulated, or native on AVX512_FP16 (`f16_native`). The 7-point sweep of bf16
+//! and f16 fields has rows with AVX-512F that read the field in place (`seven_x86`). FLOP and byte
 //! weights are in [`crate::cost::stencil`].
 
 mod f16_arith;
@@ -27,6 +28,8 @@ mod f16_arith;
 mod f16_native;
 mod himeno;
 mod seven;
+#[cfg(target_arch = "x86_64")]
+mod seven_x86;
 mod twenty_seven;
 mod window;
 

@@ -5,8 +5,21 @@ use super::window::{LANES, chunked, each_row, window};
 use super::{Block, Region, Stores};
 use crate::precision::{Element, Real};
 
-/// One 7-point sweep of `r`: dst = c0·src + c1·Σ(6 neighbours).
+/// One 7-point sweep of `r`: dst = c0·src + c1·Σ(6 neighbours); bf16 and f16 fields by
+/// `super::seven_x86`'s rows where the CPU has AVX-512F.
 pub fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc, stores: Stores)
+where
+    T::Acc: Real,
+{
+    #[cfg(target_arch = "x86_64")]
+    if super::seven_x86::sweep7(src, dst, r, c0, c1, stores) {
+        return;
+    }
+    sweep7_window(src, dst, r, c0, c1, stores);
+}
+
+/// [`sweep7`] through the window of widened planes (every format, every CPU).
+pub(super) fn sweep7_window<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc, stores: Stores)
 where
     T::Acc: Real,
 {

@@ -68,6 +68,12 @@ where
                     _ => sweep27(&src, &mut got, &whole(&src), c0, c1, stores),
                 }
                 assert_eq!(got, want, "{} {} {n:?} {stores:?}", T::PRECISION, kind.name());
+                // The window path too, which the dispatch passes by for bf16 and f16 on AVX-512.
+                if kind == Kind::Seven {
+                    let mut got = src.clone();
+                    super::seven::sweep7_window(&src, &mut got, &whole(&src), c0, c1, stores);
+                    assert_eq!(got, want, "{} window {n:?} {stores:?}", T::PRECISION);
+                }
             }
         }
     }

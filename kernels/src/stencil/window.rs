@@ -204,6 +204,61 @@ pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r:
     });
 }
 
+/// Computes every new row (i, j) of `r` straight from the old field, where it lies (no
+/// window): `chunks(i, j, k_at, out, n)` writes n chunks of `lanes` points from k = `k_at`
+/// at `out` (they cover r.k, the last one overlapping the one before where r.k is not a
+/// multiple of `lanes`); a row shorter than `lanes` is done point by point with
+/// `point(i, j, k)`. Parallel over blocks of planes ([`plane_blocks`]); streamed through a
+/// row buffer with `Stores::Streaming`. Panics where `src` and `dst` differ in shape.
+pub(super) fn each_row_in_place<T: Copy + Default + Send + Sync>(
+    src: &Block<T>,
+    dst: &mut Block<T>,
+    r: &Region,
+    stores: Stores,
+    lanes: usize,
+    chunks: impl Fn(usize, usize, usize, *mut T, usize) + Sync,
+    point: impl Fn(usize, usize, usize) -> T + Sync,
+) {
+    assert_eq!(src.n, dst.n, "sweep: blocks of different shapes");
+    let (plane, row, len) = (dst.plane(), dst.row(), r.k.len());
+    let planes = src.data.len() / plane;
+    plane_blocks(dst, r, stores, |i0, block| {
+        let mut buf = vec![T::default(); if stores == Stores::Streaming { len } else { 0 }];
+        for (n, p) in block.chunks_mut(plane).enumerate() {
+            let i = i0 + n;
+            for j in r.j.clone() {
+                // The old field's plane i + 2 (which the sweep reads first as plane i + 1 of
+                // the next plane) into L2, row by row; and the new row four ahead, to be
+                // written (streamed rows are not read).
+                if i + 2 < planes {
+                    prefetch::<INTO_L2, _>(&src.data[(i + 2) * plane + j * row..(i + 2) * plane + (j + 1) * row]);
+                }
+                if stores == Stores::Normal && (j + 5) * row <= p.len() {
+                    prefetch::<FOR_WRITE, _>(&p[(j + 4) * row..(j + 5) * row]);
+                }
+                let out = &mut p[j * row + r.k.start..j * row + r.k.end];
+                let target: &mut [T] = if stores == Stores::Streaming { &mut buf } else { out };
+                if len < lanes {
+                    for (k, x) in target.iter_mut().enumerate() {
+                        *x = point(i, j, r.k.start + k);
+                    }
+                } else {
+                    let o = target.as_mut_ptr();
+                    chunks(i, j, r.k.start, o, len / lanes);
+                    if len % lanes != 0 {
+                        // SAFETY: len − lanes + lanes points lie inside `target`.
+                        chunks(i, j, r.k.start + len - lanes, unsafe { o.add(len - lanes) }, 1);
+                    }
+                }
+                if stores == Stores::Streaming {
+                    stream_copy(&buf, &mut p[j * row + r.k.start..j * row + r.k.end]);
+                }
+            }
+        }
+        0.0
+    });
+}
+
 /// Copies `src` into `dst`, with non-temporal stores for the whole cache lines of `dst` on
 /// x86-64, and ordinary stores for the partial lines at its ends (which the neighbouring
 /// rows share: a line is never written both ways) and everywhere on other CPUs.
