@@ -212,20 +212,26 @@ fn the_native_f16_rows_assembly_computes_the_f16_operations() {
     }
 }
 
-/// A bf16 Himeno sweep (its planes widened into the window, rows of 3000 points) is the
-/// f32 sweep of the widened values (read in place), rounded.
+/// A bf16 or f16 Himeno sweep (its planes widened into the window; bf16 coefficients in the
+/// row loop, f16 ones in buffers; rows of 3000 points) is the f32 sweep of the widened values
+/// (read in place), rounded.
 #[test]
-fn a_bf16_himeno_sweep_is_the_f32_sweep_of_its_widened_values_rounded() {
+fn a_16_bit_himeno_sweep_is_the_f32_sweep_of_its_widened_values_rounded() {
+    himeno_16_bit::<bf16>();
+    himeno_16_bit::<f16>();
+}
+
+fn himeno_16_bit<T: Element<Acc = f32> + Send + PartialEq + std::fmt::Debug>() {
     let global = [5, 13, 3000];
     let n = [global[0] - 2, global[1] - 2, global[2] - 2];
     let (p32, co32) = himeno_init::<f32>(n, [1, 1, 1], global);
-    // Perturb p so that the sweep's results are not all representable in bf16.
+    // Perturb p so that the sweep's results are not all representable in 16 bits.
     let mut p32 = p32;
     for (x, v) in p32.data.iter_mut().enumerate() {
         *v += crate::rng::uniform_f32(5, x as u64) / 64.0;
     }
-    let narrow = |b: &Block<f32>| Block { data: b.data.iter().map(|&v| <bf16 as Element>::from_f64(v as f64, Overflow::Saturate)).collect(), n: b.n };
-    let widen = |b: &Block<bf16>| Block { data: b.data.iter().map(|&v| Element::to_f64(v) as f32).collect(), n: b.n };
+    let narrow = |b: &Block<f32>| Block { data: b.data.iter().map(|&v| <T as Element>::from_f64(v as f64, Overflow::Saturate)).collect(), n: b.n };
+    let widen = |b: &Block<T>| Block { data: b.data.iter().map(|&v| Element::to_f64(v) as f32).collect(), n: b.n };
     let p16 = narrow(&p32);
     let co16 = HimenoCoefficients { a: co32.a.each_ref().map(narrow), b: co32.b.each_ref().map(narrow), c: co32.c.each_ref().map(narrow), wrk1: narrow(&co32.wrk1), bnd: narrow(&co32.bnd) };
     let co32 = HimenoCoefficients { a: co16.a.each_ref().map(widen), b: co16.b.each_ref().map(widen), c: co16.c.each_ref().map(widen), wrk1: widen(&co16.wrk1), bnd: widen(&co16.bnd) };
@@ -234,8 +240,8 @@ fn a_bf16_himeno_sweep_is_the_f32_sweep_of_its_widened_values_rounded() {
     let (mut out16, mut out32) = (p16.clone(), p32.clone());
     let gosa16 = himeno(&p16, &mut out16, &co16, &r, Stores::Normal);
     let gosa32 = himeno(&p32, &mut out32, &co32, &r, Stores::Normal);
-    assert_eq!(out16, narrow(&out32));
-    assert!((gosa16 - gosa32).abs() <= 1e-12 * gosa32, "gosa {gosa16} in bf16 vs {gosa32}");
+    assert_eq!(out16, narrow(&out32), "{}", T::PRECISION);
+    assert!((gosa16 - gosa32).abs() <= 1e-12 * gosa32, "gosa {gosa16} in {} vs {gosa32}", T::PRECISION);
 }
 
 #[test]
