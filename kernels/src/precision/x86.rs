@@ -75,7 +75,7 @@ pub(crate) fn f16_from_f32_as(w: Width, src: &[f32], dst: &mut [u16], overflow: 
     }
 }
 
-/// 16 f32 lanes rounded to bf16 codes ([`bf16_avx2`]'s rounding, 512 bits wide).
+/// 16 f32 lanes rounded to bf16 codes ([`bf16_round8`]'s rounding, 512 bits wide).
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(crate) fn bf16_round16(x: __m512, saturate: bool) -> __m256i {
@@ -94,7 +94,7 @@ pub(crate) fn bf16_round16(x: __m512, saturate: bool) -> __m256i {
     _mm512_cvtepi32_epi16(code)
 }
 
-/// 16 f32 lanes rounded to binary16 codes ([`f16_f16c`]'s rounding, one 512-bit `vcvtps2ph`).
+/// 16 f32 lanes rounded to binary16 codes ([`f16_round8`]'s rounding, one 512-bit `vcvtps2ph`).
 #[inline]
 #[target_feature(enable = "avx512f,avx2,f16c")]
 pub(crate) fn f16_round16(x: __m512, saturate: bool) -> __m256i {
@@ -127,36 +127,47 @@ unsafe fn f16_avx512(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize 
     n
 }
 
+/// 8 f32 lanes rounded to bf16 codes: the scalar [`super::bfloat16::encode_f32`]'s
+/// round-to-nearest-even sum in 32-bit lanes, NaN quieted, ±Inf to ±max when saturating.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bf16_round8(x: __m256, saturate: bool) -> __m128i {
+    let bits = _mm256_castps_si256(x);
+    let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(bits), _mm256_set1_epi32(1));
+    let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))));
+    let nan = _mm256_or_si256(_mm256_srli_epi32::<16>(bits), _mm256_set1_epi32(0x0040));
+    let abs = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fff_ffff));
+    let is_nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f80_0000));
+    let mut code = _mm256_blendv_epi8(rounded, nan, is_nan);
+    if saturate {
+        // ±Inf (0x7f80 with either sign) becomes ±max (0x7f7f): subtract 1 there.
+        let is_inf = _mm256_cmpeq_epi32(_mm256_and_si256(code, _mm256_set1_epi32(0x7fff)), _mm256_set1_epi32(0x7f80));
+        code = _mm256_add_epi32(code, is_inf);
+    }
+    // Codes fit 16 bits: the unsigned saturating pack keeps them.
+    _mm_packus_epi32(_mm256_castsi256_si128(code), _mm256_extracti128_si256::<1>(code))
+}
+
+/// 8 f32 lanes rounded to binary16 codes: F16C's `vcvtps2ph` (nearest even), clamped to
+/// ±65504 first when saturating, NaN as the scalar path's.
+#[inline]
+#[target_feature(enable = "avx2,f16c")]
+fn f16_round8(x: __m256, saturate: bool) -> __m128i {
+    // max/min return their second operand where either is NaN: NaN passes through.
+    let x = if saturate { _mm256_min_ps(_mm256_set1_ps(65504.0), _mm256_max_ps(_mm256_set1_ps(-65504.0), x)) } else { x };
+    let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
+    // NaN (exponent all ones, mantissa not 0) → sign | 0x7e00, as the scalar path.
+    let is_nan = _mm_cmpgt_epi16(_mm_and_si128(h, _mm_set1_epi16(0x7fff)), _mm_set1_epi16(0x7c00));
+    let quiet = _mm_or_si128(_mm_and_si128(h, _mm_set1_epi16(i16::MIN)), _mm_set1_epi16(0x7e00));
+    _mm_blendv_epi8(h, quiet, is_nan)
+}
+
 #[target_feature(enable = "avx2")]
 unsafe fn bf16_avx2(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
     let n = src.len().min(dst.len()) / STEP * STEP;
-    let saturate = overflow == Overflow::Saturate;
-    // Eight f32 bit patterns → eight codes in the low halves of 32-bit lanes.
-    let round = |bits: __m256i| {
-        let lsb = _mm256_and_si256(_mm256_srli_epi32::<16>(bits), _mm256_set1_epi32(1));
-        let rounded = _mm256_srli_epi32::<16>(_mm256_add_epi32(bits, _mm256_add_epi32(lsb, _mm256_set1_epi32(0x7fff))));
-        let nan = _mm256_or_si256(_mm256_srli_epi32::<16>(bits), _mm256_set1_epi32(0x0040));
-        let abs = _mm256_and_si256(bits, _mm256_set1_epi32(0x7fff_ffff));
-        let is_nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7f80_0000));
-        let code = _mm256_blendv_epi8(rounded, nan, is_nan);
-        if saturate {
-            // ±Inf (0x7f80 with either sign) becomes ±max (0x7f7f): subtract 1 there.
-            let is_inf = _mm256_cmpeq_epi32(_mm256_and_si256(code, _mm256_set1_epi32(0x7fff)), _mm256_set1_epi32(0x7f80));
-            _mm256_add_epi32(code, is_inf)
-        } else {
-            code
-        }
-    };
-    for at in (0..n).step_by(STEP) {
-        // SAFETY: at + 16 ≤ n ≤ both lengths; unaligned loads and stores.
-        unsafe {
-            let s = src.as_ptr().add(at);
-            let lo = round(_mm256_castps_si256(_mm256_loadu_ps(s)));
-            let hi = round(_mm256_castps_si256(_mm256_loadu_ps(s.add(8))));
-            // packus works within 128-bit halves: lo0-3 hi0-3 lo4-7 hi4-7, put back in order.
-            let packed = _mm256_permute4x64_epi64::<0b11_01_10_00>(_mm256_packus_epi32(lo, hi));
-            _mm256_storeu_si256(dst.as_mut_ptr().add(at).cast(), packed);
-        }
+    for at in (0..n).step_by(8) {
+        // SAFETY: at + 8 ≤ n ≤ both lengths; unaligned loads and stores.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(at).cast(), bf16_round8(_mm256_loadu_ps(src.as_ptr().add(at)), overflow == Overflow::Saturate)) };
     }
     n
 }
@@ -164,25 +175,9 @@ unsafe fn bf16_avx2(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn f16_f16c(src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
     let n = src.len().min(dst.len()) / STEP * STEP;
-    let saturate = overflow == Overflow::Saturate;
-    let (max, low) = (_mm256_set1_ps(65504.0), _mm256_set1_ps(-65504.0));
-    let round = |x: __m256| {
-        // max/min return their second operand where either is NaN: NaN passes through.
-        let x = if saturate { _mm256_min_ps(max, _mm256_max_ps(low, x)) } else { x };
-        let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x);
-        // NaN (exponent all ones, mantissa not 0) → sign | 0x7e00, as the scalar path.
-        let is_nan = _mm_cmpgt_epi16(_mm_and_si128(h, _mm_set1_epi16(0x7fff)), _mm_set1_epi16(0x7c00));
-        let quiet = _mm_or_si128(_mm_and_si128(h, _mm_set1_epi16(i16::MIN)), _mm_set1_epi16(0x7e00));
-        _mm_blendv_epi8(h, quiet, is_nan)
-    };
-    for at in (0..n).step_by(STEP) {
-        // SAFETY: at + 16 ≤ n ≤ both lengths; unaligned loads and stores.
-        unsafe {
-            let s = src.as_ptr().add(at);
-            let d = dst.as_mut_ptr().add(at);
-            _mm_storeu_si128(d.cast(), round(_mm256_loadu_ps(s)));
-            _mm_storeu_si128(d.add(8).cast(), round(_mm256_loadu_ps(s.add(8))));
-        }
+    for at in (0..n).step_by(8) {
+        // SAFETY: at + 8 ≤ n ≤ both lengths; unaligned loads and stores.
+        unsafe { _mm_storeu_si128(dst.as_mut_ptr().add(at).cast(), f16_round8(_mm256_loadu_ps(src.as_ptr().add(at)), overflow == Overflow::Saturate)) };
     }
     n
 }
