@@ -210,6 +210,7 @@ pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r:
 /// multiple of `lanes`); a row shorter than `lanes` is done point by point with
 /// `point(i, j, k)`. Parallel over blocks of planes ([`plane_blocks`]); streamed through a
 /// row buffer with `Stores::Streaming`. Panics where `src` and `dst` differ in shape.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // its callers are x86-64 rows
 pub(super) fn each_row_in_place<T: Copy + Default + Send + Sync>(
     src: &Block<T>,
     dst: &mut Block<T>,
