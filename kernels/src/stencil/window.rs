@@ -185,16 +185,18 @@ pub(super) fn each_row<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r:
     };
     let _ = each_plane(src, dst, r, &slabs, stores, |w, i, js, out| {
         let mut row_out = RowOut::<T>::new(len, stores);
-        // The plane the window widens after the next step, prefetched into L2 row by row
-        // while this plane is swept (so that widening does not wait on memory).
-        let ahead = (w.direct.is_none() && i + 2 < src.data.len() / plane).then(|| &src.data[(i + 2) * plane..(i + 3) * plane]);
+        // Plane i + 2 of the old field (which the window widens, or the direct sweep reads
+        // first, one plane on), prefetched into L2 row by row while this plane is swept, so
+        // that the sweep does not wait on memory (direct f64 and f32 1.1–1.2× on one Zen 4
+        // core at 256³).
+        let ahead = (i + 2 < src.data.len() / plane).then(|| &src.data[(i + 2) * plane..(i + 3) * plane]);
         for j in js {
             if let Some(next) = ahead {
                 prefetch::<INTO_L2, _>(&next[j * row..(j + 1) * row]);
                 // And the row four ahead of the new field, ready to be written (rounded
                 // storage rows are written whole); on the direct f64/f32 path it costs more
                 // than it saves, measured; streamed rows are not read at all.
-                if stores == Stores::Normal && j + 4 < out.len() / row {
+                if w.direct.is_none() && stores == Stores::Normal && j + 4 < out.len() / row {
                     prefetch::<FOR_WRITE, _>(&out[(j + 4) * row..(j + 5) * row]);
                 }
             }
