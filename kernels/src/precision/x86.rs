@@ -1,6 +1,7 @@
 //! f32 → bf16 and f32 → f16 rounding of slices with x86-64 vector instructions, chosen at
-//! run time (512-bit where the CPU has AVX-512F, else 256-bit): integer arithmetic for bf16 (the same round-to-nearest-even sum as the
-//! scalar [`super::bfloat16::encode_f32`]), F16C `vcvtps2ph` for f16 (the hardware rounds
+//! run time (512-bit where the CPU has AVX-512F, else 256-bit): integer arithmetic for
+//! bf16 (the same round-to-nearest-even sum as the scalar
+//! [`super::bfloat16::encode_f32`]), F16C `vcvtps2ph` for f16 (the hardware rounds
 //! to nearest even; saturation is a clamp to ±65504 before it, which rounds the same as
 //! rounding first and clamping ±Inf after). NaN becomes the scalar path's quiet NaN
 //! (sign kept, payload dropped), so the result is the same bits on every CPU. The scalar
@@ -13,7 +14,8 @@
 use super::Overflow;
 use std::arch::x86_64::*;
 
-/// Values per step: two 256-bit registers of f32.
+/// The slice roundings take whole multiples of this many values (one 512-bit or two
+/// 256-bit registers of f32); the scalar loop rounds the rest.
 const STEP: usize = 16;
 
 /// The vector widths the roundings come in.
@@ -47,14 +49,7 @@ pub(crate) fn bf16_from_f32(src: &[f32], dst: &mut [u16], overflow: Overflow) ->
 
 /// [`bf16_from_f32`] with vectors of width `w`, which the CPU must have ([`Width::available`]).
 pub(crate) fn bf16_from_f32_as(w: Width, src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
-    assert!(Width::available().any(|a| a == w), "bf16_from_f32_as: no {w:?} on this CPU");
-    // SAFETY: the features of `w` are present (asserted above).
-    unsafe {
-        match w {
-            Width::Avx2 => bf16_avx2(src, dst, overflow),
-            Width::Avx512 => bf16_avx512(src, dst, overflow),
-        }
-    }
+    round_as(w, [bf16_avx2, bf16_avx512], src, dst, overflow)
 }
 
 /// Rounds `src` into `dst` as binary16 bit patterns with F16C and the widest vectors the
@@ -65,14 +60,23 @@ pub(crate) fn f16_from_f32(src: &[f32], dst: &mut [u16], overflow: Overflow) -> 
 
 /// [`f16_from_f32`] with vectors of width `w`, which the CPU must have ([`Width::available`]).
 pub(crate) fn f16_from_f32_as(w: Width, src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
-    assert!(Width::available().any(|a| a == w), "f16_from_f32_as: no {w:?} on this CPU");
-    // SAFETY: the features of `w` are present (asserted above).
-    unsafe {
-        match w {
-            Width::Avx2 => f16_f16c(src, dst, overflow),
-            Width::Avx512 => f16_avx512(src, dst, overflow),
-        }
-    }
+    round_as(w, [f16_f16c, f16_avx512], src, dst, overflow)
+}
+
+/// A slice rounding: the 256-bit and the 512-bit form of one format's.
+type Rounding = unsafe fn(&[f32], &mut [u16], Overflow) -> usize;
+
+/// Runs the form of `forms` (256-bit, 512-bit) for width `w`, after checking that the CPU
+/// has `w`.
+fn round_as(w: Width, forms: [Rounding; 2], src: &[f32], dst: &mut [u16], overflow: Overflow) -> usize {
+    assert!(Width::available().any(|a| a == w), "rounding: no {w:?} on this CPU");
+    let form = match w {
+        Width::Avx2 => forms[0],
+        Width::Avx512 => forms[1],
+    };
+    // SAFETY: the CPU has the features of `w` (asserted above), which are those `form` is
+    // compiled for.
+    unsafe { form(src, dst, overflow) }
 }
 
 /// 16 f32 lanes rounded to bf16 codes ([`bf16_round8`]'s rounding, 512 bits wide).
