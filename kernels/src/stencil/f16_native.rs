@@ -174,10 +174,7 @@ fn each_row(
 pub(super) fn sweep7(src: &Block<f16>, dst: &mut Block<f16>, r: &Region, c0: f16, c1: f16, stores: Stores) {
     let v = |i: usize, j: usize, k: usize| src.data[src.at(i, j, k)];
     let w = [c0, c1];
-    let point = |i: usize, j: usize, k: usize| {
-        let s = ((v(i, j, k - 1) + v(i, j, k + 1)) + (v(i - 1, j, k) + v(i + 1, j, k))) + (v(i, j - 1, k) + v(i, j + 1, k));
-        c0 * v(i, j, k) + c1 * s
-    };
+    let point = |i: usize, j: usize, k: usize| super::seven::update7(c0, c1, v(i, j, k), [v(i, j, k - 1), v(i, j, k + 1), v(i - 1, j, k), v(i + 1, j, k), v(i, j - 1, k), v(i, j + 1, k)]);
     let chunks = |i: usize, j: usize, k: usize, o: *mut f16, n: usize| {
         // Every row read spans k − 1 .. k + 32·n + 1 within the block (ghosts included).
         assert!(src.at(i + 1, j + 1, k + LANES * n) < src.data.len() && k >= 1);

@@ -5,9 +5,10 @@
 //! planes into a window and rounding rows from a buffer. The same operations in the same
 //! order and the same rounding, so the same bits; a third fewer bytes through the caches.
 
+use super::seven::update7;
 use super::window::each_row_in_place;
 use super::{Block, Region, Stores};
-use crate::precision::x86::{bf16_round16, f16_round16};
+use crate::precision::x86::{Width, bf16_round16, f16_round16};
 use crate::precision::{Element, Overflow, bf16, f16};
 use std::any::TypeId;
 use std::arch::x86_64::*;
@@ -19,16 +20,17 @@ const LANES: usize = 16;
 /// and the CPU has what the rows need; returns false (nothing done) otherwise.
 pub(super) fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &Region, c0: T::Acc, c1: T::Acc, stores: Stores) -> bool {
     let bf = TypeId::of::<T>() == TypeId::of::<bf16>();
-    if !(bf || TypeId::of::<T>() == TypeId::of::<f16>()) || !available() {
+    // The 512-bit width: AVX-512F with AVX2 and F16C, what the rows are compiled for.
+    if !(bf || TypeId::of::<T>() == TypeId::of::<f16>()) || Width::best() != Some(Width::Avx512) {
         return false;
     }
     // T::Acc is f32 for both formats: the conversion is exact.
     let (c0, c1) = (c0.into() as f32, c1.into() as f32);
     let v = |i: usize, j: usize, k: usize| src.data[src.at(i, j, k)].to_f64() as f32;
     let point = |i: usize, j: usize, k: usize| {
-        let s = ((v(i, j, k - 1) + v(i, j, k + 1)) + (v(i - 1, j, k) + v(i + 1, j, k))) + (v(i, j - 1, k) + v(i, j + 1, k));
+        let x = update7(c0, c1, v(i, j, k), [v(i, j, k - 1), v(i, j, k + 1), v(i - 1, j, k), v(i + 1, j, k), v(i, j - 1, k), v(i, j + 1, k)]);
         let mut out = [T::default()];
-        T::from_f32_slice(&[c0 * v(i, j, k) + c1 * s], &mut out, Overflow::Saturate);
+        T::from_f32_slice(&[x], &mut out, Overflow::Saturate);
         out[0]
     };
     let chunks = |i: usize, j: usize, k: usize, o: *mut T, n: usize| {
@@ -36,7 +38,7 @@ pub(super) fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &
         assert!(src.at(i + 1, j + 1, k + LANES * n) < src.data.len() && k >= 1);
         let p = |i: usize, j: usize, k: usize| src.data[src.at(i, j, k)..].as_ptr().cast::<u16>();
         let rows = (p(i, j, k - 1), [p(i - 1, j, k), p(i + 1, j, k), p(i, j - 1, k), p(i, j + 1, k)]);
-        // SAFETY: available() was checked; the rows hold the points read (asserted above), `o`
+        // SAFETY: the CPU has the 512-bit width (checked above); the rows hold the points read (asserted above), `o`
         // holds 16·n points (each_row_in_place's contract); T is bf16 or f16, 16-bit codes.
         unsafe {
             if bf {
@@ -48,11 +50,6 @@ pub(super) fn sweep7<T: Element + Send>(src: &Block<T>, dst: &mut Block<T>, r: &
     };
     each_row_in_place(src, dst, r, stores, LANES, chunks, point);
     true
-}
-
-/// True where the CPU has AVX-512F, AVX2 and F16C.
-fn available() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") && is_x86_feature_detected!("f16c")
 }
 
 /// 16 values of a bf16 (`BF16`) or f16 field from `p`, as f32.
