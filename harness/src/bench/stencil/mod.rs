@@ -17,7 +17,8 @@ use super::wire::Pod;
 use super::{Ctx, with_element};
 use crate::error::{Error, Result};
 use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
-use crate::timing::{self, Stats};
+use crate::timing::{self, Slowest, Stats};
+use crate::world::World;
 use effcal_kernels::precision::Real;
 use effcal_kernels::precision::{Element, Overflow, f16};
 use effcal_kernels::stencil::{self, Block, HimenoCoefficients, Kind, Region, Stores};
@@ -25,7 +26,6 @@ use effcal_kernels::{Precision, cost, rng};
 use halo::{Halo, Neighbours};
 use mpi::topology::{CartesianCommunicator, Communicator};
 use serde_json::json;
-use std::cell::RefCell;
 use std::time::Instant;
 
 /// Himeno's grid sizes (points i × j × k, k fastest, boundary planes included): XS, S, M, L as
@@ -498,33 +498,29 @@ where
         _ => (Stores::Normal, None),
     };
     let gold = gold_check::<T>(ctx, s, &pl, &mut halo, stores);
-    // Made afresh (untimed) before every repetition.
-    let state: RefCell<Option<State<T>>> = RefCell::new(None);
+    // Made afresh (untimed) before every repetition; the last one's is kept.
+    let mut last: Option<State<T>> = None;
     let label = format!("{} {} {}x{}x{}", s.kind.name(), s.precision, s.global[0], s.global[1], s.global[2]);
     ctx.progress.set_message(label);
     ctx.progress.set_length((ctx.warmup + ctx.reps) as u64);
     ctx.progress.reset();
-    let times = timing::time_reps_after(
-        &ctx.world,
-        ctx.warmup,
-        ctx.reps,
-        || {
-            // Drop the last repetition's fields before allocating the next ones.
-            *state.borrow_mut() = None;
-            *state.borrow_mut() = Some(State::new(s.kind, &pl, s.global, ctx.seed, stores, s.arithmetic));
-        },
-        || {
-            let mut guard = state.borrow_mut();
-            let st = guard.as_mut().expect("set up before every repetition");
-            for _ in 0..s.iters {
-                st.step(s.kind, &mut halo, &pl.region, s.overlap);
-            }
-        },
-        || ctx.progress.inc(1),
-    );
+    let reps = timing::repetitions(&ctx.world, ctx.warmup, ctx.reps, |_, start| {
+        // Drop the last repetition's fields before allocating the next ones.
+        last = None;
+        let mut st = State::new(s.kind, &pl, s.global, ctx.seed, stores, s.arithmetic);
+        let t = start();
+        for _ in 0..s.iters {
+            st.step(s.kind, &mut halo, &pl.region, s.overlap);
+        }
+        let rep = Rep { time: t.elapsed().as_secs_f64(), halo: st.halo_s };
+        ctx.progress.inc(1);
+        last = Some(st);
+        Ok::<Rep, std::convert::Infallible>(rep)
+    });
+    let reps = reps.unwrap_or_else(|never| match never {});
     ctx.progress.finish_and_clear();
-    // The last repetition's state: its field, gosa and halo time are reported.
-    let st = state.into_inner().expect("at least one repetition");
+    // The last repetition's state: its field and gosa are reported.
+    let st = last.expect("at least one repetition");
     let w = &ctx.world;
 
     // The answer: every point finite, gosa finite; the checksum is exact (a wrapping sum of
@@ -536,9 +532,10 @@ where
 
     let (max_err, rms_err) = error_vs_f64(ctx, s, &pl, &mut halo, &mine);
 
-    let time_s = Stats::of(&times);
+    let time_s = Stats::of(&reps.iter().map(|r| r.time).collect::<Vec<_>>());
     let rates = Rates::of(s, &time_s);
-    let halo_s = w.max(st.halo_s);
+    // The median repetition's halo time, against the median repetition's time.
+    let halo_s = Stats::of(&reps.iter().map(|r| r.halo).collect::<Vec<_>>()).median;
     let gold_failed = gold.filter(|(change, bound)| change > bound);
     let valid = finite && gold_failed.is_none();
     let failure = if !finite {
@@ -565,7 +562,7 @@ where
     let results = [
         ("stores_probe_s", probe.map_or(json!(null), |[normal, streaming]| json!({"normal": normal, "streaming": streaming}))),
         ("mpoints_per_s", json!(rates.mpts)),
-        ("halo_fraction", json!(halo_s / time_s.max)),
+        ("halo_fraction", json!(halo_s / time_s.median)),
         ("halo_s", json!(halo_s)),
         ("rel_error_max_vs_f64", json!(max_err)),
         ("rel_error_rms_vs_f64", json!(rms_err)),
@@ -579,6 +576,19 @@ where
     ];
     let keep = |v: Vec<(&str, serde_json::Value)>| v.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.to_string(), v)).collect();
     Ok(rates.record(s, peaks, time_s, (keep(params.to_vec()), keep(results.to_vec())), (valid, failure), checksum))
+}
+
+/// One timed repetition: its time and the part of it spent on halo exchanges, each the
+/// slowest rank's.
+struct Rep {
+    time: f64,
+    halo: f64,
+}
+
+impl Slowest for Rep {
+    fn slowest(self, w: &World) -> Self {
+        Rep { time: w.max(self.time), halo: w.max(self.halo) }
+    }
 }
 
 /// A record's params or results.
