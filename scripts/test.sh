@@ -30,4 +30,17 @@ if [ "$(uname -m)" = x86_64 ] && [ ! -f "$nvrtc/nvidia/cu13/lib/libnvrtc.so.13" 
     python3 -c 'import sys, zipfile, glob; zipfile.ZipFile(glob.glob(sys.argv[1] + "/nvidia_cuda_nvrtc-*.whl")[0]).extractall(sys.argv[1])' "$nvrtc"
 fi
 [ -f "$nvrtc/nvidia/cu13/lib/libnvrtc.so.13" ] && export EFFCAL_NVRTC_TEST=1 LD_LIBRARY_PATH="$nvrtc/nvidia/cu13/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# ReFrame from PyPI, in a virtual environment of its own: tests/reframe.rs runs the check in
+# slurm/reframe/ under it.
+rfm="$PWD/target/reframe"
+if [ ! -x "$rfm/bin/reframe" ]; then
+    if ! python3 -m venv "$rfm" >/dev/null 2>&1; then
+        rm -rf "$rfm"
+        sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+        $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >&2
+        python3 -m venv "$rfm"
+    fi
+    "$rfm/bin/python" -m pip install -q reframe-hpc==4.10.4 >&2
+fi
+export EFFCAL_REFRAME="$rfm/bin/reframe"
 cargo test --release --workspace "$@"
