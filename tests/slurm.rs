@@ -4,6 +4,7 @@
 //! physical core (as its header says), and the calibration JSON it wrote is checked. The daemons are stopped by their PIDs whatever
 //! happens. A second test brings up 2 nodes on the test bed (scripts/testbed.sh: one slurmd
 //! per host) and runs the scripts `effcal slurm` renders for 1 and 2 nodes, then merges them.
+//! The first test also runs the ReFrame check (slurm/reframe/) on that cluster.
 //! Skipped, with a message, only where Slurm cannot be installed (exit 77).
 
 mod common;
@@ -136,6 +137,33 @@ fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
     let (code, logs) = gpu_job("tests/slurm/plan.toml", "gpu-cpu-plan");
     assert_eq!(code, Some(2), "job output:\n{logs}");
     assert!(logs.contains("effcal-gpu.sbatch: tests/slurm/plan.toml is not a GPU plan"), "job output:\n{logs}");
+
+    // The ReFrame check (slurm/reframe/) on the same cluster: sbatch, squeue and srun.
+    let Ok(reframe) = std::env::var("EFFCAL_REFRAME") else {
+        eprintln!("EFFCAL_REFRAME is not set (scripts/test.sh sets it): the ReFrame check does not run under Slurm");
+        return;
+    };
+    let prefix = dir.join("reframe");
+    let out = Command::new(reframe)
+        .current_dir(ROOT)
+        .env("SLURM_CONF", &cluster.conf)
+        .env("HOME", &prefix) // ReFrame's own files (~/.reframe) stay in the prefix
+        .args(["--nocolor", "-C", "tests/reframe/settings-slurm.py", "-c", "slurm/reframe/effcal_check.py", "--prefix"])
+        .arg(&prefix)
+        .args(["-S", &format!("effcal={BIN}"), "-S", "plan=tests/slurm/plan.toml", "-S", "ranks_per_node=2", "-r"])
+        .output()
+        .expect("reframe runs");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "the ReFrame check failed under Slurm:\n{stdout}\n{}", text(&out.stderr));
+    let output = prefix.join("output/testcluster/debug/builtin/effcal_plan");
+    let job = std::fs::read_to_string(output.join("rfm_job.sh")).unwrap();
+    for line in ["#SBATCH --ntasks=2", "#SBATCH --ntasks-per-node=2", "#SBATCH --cpus-per-task=1", "#SBATCH --hint=nomultithread", "srun "] {
+        assert!(job.contains(line), "no {line:?} in the job script:\n{job}");
+    }
+    let doc = calibration(&output.join("calibration.json"));
+    assert_eq!(doc["system"]["ranks"], 2);
+    assert!(doc["records"].as_array().unwrap().iter().all(|r| r["valid"] == true));
+    assert!(stdout.contains("\nP: gemm_f64_n256: ") && stdout.contains("\nP: stencil_7pt_f32_64x32x32_eff: "), "{stdout}");
 }
 
 /// Runs a rendered script with `sbatch --wait` and returns its calibration.

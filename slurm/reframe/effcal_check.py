@@ -120,6 +120,7 @@ class effcal_plan(rfm.RunOnlyRegressionTest):
         self.num_tasks_per_node = per_node
         self.num_tasks = self.nodes * per_node
         self.num_cpus_per_task = self.threads
+        self.use_multithreading = False  # a rank per physical core (Slurm: --hint=nomultithread)
         self.executable = self.effcal
         plan = os.path.join(ROOT, self.plan) if not os.path.isabs(self.plan) else self.plan
         self.executable_opts = ['--threads', str(self.threads), 'run', '--config', plan, '--out', 'calibration.json']
