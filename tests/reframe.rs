@@ -2,7 +2,7 @@
 //! mpirun (slurm/reframe/settings.py), on a small plan (tests/reframe/plan.toml): it passes,
 //! reports every record as performance variables named by what sets them apart, and keeps
 //! the calibration JSON; against a baseline it fails exactly the variables that fall short;
-//! a run whose rank fails fails its sanity check.
+//! a run whose rank fails fails its sanity check, and so does a GPU plan without a GPU.
 //!
 //! scripts/test.sh installs ReFrame from PyPI in target/reframe and names it in
 //! EFFCAL_REFRAME; without it these tests say so and check nothing.
@@ -32,8 +32,11 @@ fn prefix(name: &str) -> PathBuf {
     dir
 }
 
-/// `reframe -r` on the check with the test plan on 2 ranks, plus `extra` (-S name=value).
-fn reframe(bin: &str, prefix: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+/// The test plan on 2 ranks (-S name=value).
+const PLAN: [&str; 2] = ["plan=tests/reframe/plan.toml", "ranks_per_node=2"];
+
+/// `reframe -r` on the check with the variables `vars` (-S name=value).
+fn reframe(bin: &str, prefix: &Path, vars: &[&str], env: &[(&str, &str)]) -> Output {
     let ompi = prefix.join("ompi");
     std::fs::create_dir_all(&ompi).unwrap();
     let mut cmd = Command::new(bin);
@@ -44,8 +47,8 @@ fn reframe(bin: &str, prefix: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ou
         .env("HOME", prefix) // ReFrame's own files (~/.reframe) stay in the prefix
         .args(["--nocolor", "-C", "slurm/reframe/settings.py", "-c", "slurm/reframe/effcal_check.py", "--prefix"])
         .arg(prefix)
-        .args(["-S", &format!("effcal={BIN}"), "-S", "plan=tests/reframe/plan.toml", "-S", "ranks_per_node=2"]);
-    for s in extra {
+        .args(["-S", &format!("effcal={BIN}")]);
+    for s in vars {
         cmd.args(["-S", s]);
     }
     for (k, v) in env {
@@ -82,7 +85,7 @@ fn variables(stdout: &str) -> Vec<(String, f64)> {
 fn the_reframe_check_reports_every_record_and_checks_a_baseline() {
     let Some(bin) = reframe_bin() else { return };
     let dir = prefix("plan");
-    let out = reframe(&bin, &dir, &[], &[]);
+    let out = reframe(&bin, &dir, &PLAN, &[]);
     let stdout = plain(&text(&out.stdout));
     assert!(out.status.success(), "reframe failed:\n{stdout}\n{}", text(&out.stderr));
     assert!(stdout.contains("Ran 1/1 test case(s) from 1 check(s) (0 failure(s)"), "{stdout}");
@@ -132,7 +135,8 @@ fn the_reframe_check_reports_every_record_and_checks_a_baseline() {
     let base_path = dir.join("baseline.json");
     std::fs::write(&base_path, serde_json::to_string(&base).unwrap()).unwrap();
     let dir2 = prefix("baseline");
-    let out = reframe(&bin, &dir2, &[&format!("baseline={}", base_path.display()), "tolerance=0.1"], &[]);
+    let baseline = format!("baseline={}", base_path.display());
+    let out = reframe(&bin, &dir2, &[PLAN[0], PLAN[1], &baseline, "tolerance=0.1"], &[]);
     let stdout = plain(&text(&out.stdout));
     assert!(!out.status.success(), "a baseline ten times the f64 GEMM rate passed:\n{stdout}");
     // "failed to meet reference(s): NAME=VALUE UNIT, expected REF (l=LOW, u=inf)", one or more.
@@ -146,8 +150,18 @@ fn the_reframe_check_reports_every_record_and_checks_a_baseline() {
 fn a_failed_run_fails_the_reframe_sanity_check() {
     let Some(bin) = reframe_bin() else { return };
     let dir = prefix("failed");
-    let out = reframe(&bin, &dir, &[], &[("EFFCAL_FAIL_RANK", "1")]);
+    let out = reframe(&bin, &dir, &PLAN, &[("EFFCAL_FAIL_RANK", "1")]);
     let stdout = text(&out.stdout);
     assert!(!out.status.success(), "a run whose rank failed passed:\n{stdout}");
     assert!(stdout.contains("Failing phase: sanity"), "{stdout}");
+
+    // A GPU plan on one rank: the host's cores are its threads; effcal refuses without CUDA.
+    let dir = prefix("gpu");
+    let out = reframe(&bin, &dir, &["plan=configs/gpu-node.toml", "ranks_per_node=1"], &[]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success() && stdout.contains("Failing phase: sanity"), "{stdout}");
+    let lscpu = Command::new("lscpu").arg("-p=Core,Socket").output().expect("lscpu runs");
+    let cores = text(&lscpu.stdout).lines().filter(|l| !l.starts_with('#')).collect::<std::collections::BTreeSet<_>>().len();
+    let job = std::fs::read_to_string(dir.join("stage/workstation/default/builtin/effcal_plan/rfm_job.sh")).unwrap();
+    assert!(job.contains(&format!("mpirun -np 1 {BIN} --threads {cores} run --config {ROOT}/configs/gpu-node.toml")), "{job}");
 }

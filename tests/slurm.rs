@@ -143,16 +143,21 @@ fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
         eprintln!("EFFCAL_REFRAME is not set (scripts/test.sh sets it): the ReFrame check does not run under Slurm");
         return;
     };
-    let prefix = dir.join("reframe");
-    let out = Command::new(reframe)
-        .current_dir(ROOT)
-        .env("SLURM_CONF", &cluster.conf)
-        .env("HOME", &prefix) // ReFrame's own files (~/.reframe) stay in the prefix
-        .args(["--nocolor", "-C", "tests/reframe/settings-slurm.py", "-c", "slurm/reframe/effcal_check.py", "--prefix"])
-        .arg(&prefix)
-        .args(["-S", &format!("effcal={BIN}"), "-S", "plan=tests/slurm/plan.toml", "-S", "ranks_per_node=2", "-r"])
-        .output()
-        .expect("reframe runs");
+    let check = |name: &str, vars: &[&str]| {
+        let prefix = dir.join(name);
+        let mut cmd = Command::new(&reframe);
+        cmd.current_dir(ROOT)
+            .env("SLURM_CONF", &cluster.conf)
+            .env("HOME", &prefix) // ReFrame's own files (~/.reframe) stay in the prefix
+            .args(["--nocolor", "-C", "tests/reframe/settings-slurm.py", "-c", "slurm/reframe/effcal_check.py", "--prefix"])
+            .arg(&prefix)
+            .args(["-S", &format!("effcal={BIN}")]);
+        for v in vars {
+            cmd.args(["-S", v]);
+        }
+        (prefix, cmd.arg("-r").output().expect("reframe runs"))
+    };
+    let (prefix, out) = check("reframe", &["plan=tests/slurm/plan.toml", "ranks_per_node=2"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "the ReFrame check failed under Slurm:\n{stdout}\n{}", text(&out.stderr));
     let output = prefix.join("output/testcluster/debug/builtin/effcal_plan");
@@ -164,6 +169,19 @@ fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
     assert_eq!(doc["system"]["ranks"], 2);
     assert!(doc["records"].as_array().unwrap().iter().all(|r| r["valid"] == true));
     assert!(stdout.contains("\nP: gemm_f64_n256: ") && stdout.contains("\nP: stencil_7pt_f32_64x32x32_eff: "), "{stdout}");
+    // A GPU plan: a rank per GPU of the partition's (gres), up to effcal's refusal without
+    // CUDA, which fails the check's sanity. The configuration does not give the partition's
+    // processor, so a rank gets one thread (with it: the node's cores over its GPUs).
+    let (prefix, out) = check("reframe-gpu", &["plan=configs/gpu-node.toml"]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success() && stdout.contains("Failing phase: sanity"), "{stdout}\n{}", text(&out.stderr));
+    let stage = prefix.join("stage/testcluster/debug/builtin/effcal_plan");
+    let job = std::fs::read_to_string(stage.join("rfm_job.sh")).unwrap();
+    for line in ["#SBATCH --ntasks=2".to_string(), "#SBATCH --gres=gpu:2".into(), "#SBATCH --cpus-per-task=1".into(), format!("--threads 1 run --config {ROOT}/configs/gpu-node.toml")] {
+        assert!(job.contains(&line), "no {line:?} in the job script:\n{job}");
+    }
+    let err = std::fs::read_to_string(stage.join("rfm_job.err")).unwrap();
+    assert!(err.contains("effcal: error: invalid --device 'gpu': a machine with a usable NVIDIA GPU"), "{err}");
 }
 
 /// Runs a rendered script with `sbatch --wait` and returns its calibration.

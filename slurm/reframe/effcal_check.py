@@ -8,10 +8,12 @@
 #   reframe ... -S baseline=results/acceptance.json -S tolerance=0.1 -r
 #
 # Variables (-S name=value): effcal (the binary), plan, nodes, ranks_per_node (0: one per
-# core of the partition, as ReFrame detected it), threads (per rank), baseline (a calibration
-# JSON: each variable must reach its value less `tolerance`, a fraction).
+# core of the partition, or one per GPU for a GPU plan), threads (per rank; 0: 1, or for a
+# GPU plan the node's cores over its GPUs), baseline (a calibration JSON: each variable must
+# reach its value less `tolerance`, a fraction).
 import json
 import os
+import re
 
 import reframe as rfm
 import reframe.utility.sanity as sn
@@ -27,6 +29,20 @@ def load(path):
             return json.load(f)
     except (OSError, ValueError) as e:
         raise SanityError(f'{path}: not a calibration JSON: {e}') from e
+
+
+def gpu_plan(path):
+    '''True where the plan runs on GPUs ([run] device = "gpu").'''
+    try:
+        try:
+            import tomllib
+        except ImportError:  # Python < 3.11
+            with open(path) as f:
+                return re.search(r'(?m)^\s*device\s*=\s*"gpu"', f.read()) is not None
+        with open(path, 'rb') as f:
+            return tomllib.load(f).get('run', {}).get('device') == 'gpu'
+    except (OSError, ValueError) as e:
+        raise ValueError(f'plan {path}: {e}') from e
 
 
 def host_cores():
@@ -101,29 +117,41 @@ class effcal_plan(rfm.RunOnlyRegressionTest):
     plan = variable(str, value=os.path.join(ROOT, 'configs', 'local.toml'))
     nodes = variable(int, value=1)
     ranks_per_node = variable(int, value=0)
-    threads = variable(int, value=1)
+    threads = variable(int, value=0)
     baseline = variable(str, value='')
     tolerance = variable(float, value=0.1)
 
     @run_after('setup')
     def set_job(self):
+        plan = self.plan if os.path.isabs(self.plan) else os.path.join(ROOT, self.plan)
+        gpus = gpu_plan(plan)
+        part = self.current_partition
+        cores = part.processor.num_cores
+        if not cores and part.scheduler.registered_name == 'local':
+            cores = host_cores()
         per_node = self.ranks_per_node
-        if per_node <= 0:
-            part = self.current_partition
-            cores = part.processor.num_cores
-            if not cores and part.scheduler.registered_name == 'local':
-                cores = host_cores()
+        if per_node <= 0 and gpus:
+            per_node = sum(d.num_devices for d in part.select_devices('gpu'))
+            if not per_node:
+                raise ValueError(f'{plan} is a GPU plan, a rank per GPU: ranks_per_node=0 needs the GPUs of {part.fullname}: '
+                                 'give its devices (type "gpu") in the ReFrame configuration, or set -S ranks_per_node=N')
+        elif per_node <= 0:
             if not cores:
                 raise ValueError(f'ranks_per_node=0 needs the cores of {part.fullname}: give its processor in the '
                                  'ReFrame configuration (or run reframe --detect-host-topology), or set -S ranks_per_node=N')
-            per_node = max(1, cores // self.threads)
+            per_node = max(1, cores // max(1, self.threads))
+        threads = self.threads
+        if threads <= 0:
+            # A rank per core on CPUs; on GPUs the node's cores shared among the GPUs' ranks.
+            threads = max(1, cores // per_node) if gpus and cores else 1
         self.num_tasks_per_node = per_node
         self.num_tasks = self.nodes * per_node
-        self.num_cpus_per_task = self.threads
+        self.num_cpus_per_task = threads
         self.use_multithreading = False  # a rank per physical core (Slurm: --hint=nomultithread)
+        if gpus:
+            self.num_gpus_per_node = per_node
         self.executable = self.effcal
-        plan = os.path.join(ROOT, self.plan) if not os.path.isabs(self.plan) else self.plan
-        self.executable_opts = ['--threads', str(self.threads), 'run', '--config', plan, '--out', 'calibration.json']
+        self.executable_opts = ['--threads', str(threads), 'run', '--config', plan, '--out', 'calibration.json']
 
     @sanity_function
     def passed(self):

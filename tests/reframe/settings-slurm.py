@@ -13,6 +13,9 @@ site_configuration = {
                     'launcher': 'srun',
                     'environs': ['builtin'],
                     'max_jobs': 1,
+                    # The test cluster's two stand-in GPUs (gres on /dev/null and /dev/zero).
+                    'devices': [{'type': 'gpu', 'num_devices': 2}],
+                    'resources': [{'name': '_rfm_gpu', 'options': ['--gres=gpu:{num_gpus_per_node}']}],
                 }
             ],
         }
