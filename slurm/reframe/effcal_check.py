@@ -80,8 +80,8 @@ def record_name(r):
 
 def variables(calibration):
     '''{name: (value, unit)} for a calibration: each record's median rate (GFLOP/s; stencils:
-    GB/s by the STREAM count) and efficiency (% of the precision's measured FMA peak; stencils:
-    of the run's triad), the measured peaks and the triad.'''
+    GB/s by the STREAM count) and efficiency (% of the best rate of the FMA kernel of its
+    arithmetic; stencils: of the run's triad), and the medians of the peaks and the triad.'''
     out = {}
     for prec, p in sorted(calibration.get('peaks', {}).get('per_precision', {}).items()):
         if p.get('empirical'):
