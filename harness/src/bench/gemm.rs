@@ -8,6 +8,7 @@ use effcal_kernels::{Precision, cost};
 use crate::error::Result;
 use crate::calibration::{Accuracy, Efficiency, Peaks, Record};
 use crate::timing::{self, Stats};
+use crate::world::World;
 use effcal_kernels::gemm::{self, Backend, GemmElement, GemmParams, accuracy};
 use effcal_kernels::precision::scaling::{KAxis, Quantized, ScaleMode};
 use effcal_kernels::rng::{stream, uniform_f32};
@@ -151,15 +152,7 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         stream(ctx.seed, 1_000_000 + rank),
         params.accumulate,
     );
-    let valid = ctx.world.all(acc.valid());
-    let accuracy = Accuracy {
-        rel_error_vs_f64: Some(ctx.world.max(acc.rel_error_vs_f64)),
-        rel_error_vs_rounded: Some(ctx.world.max(acc.rel_error_vs_rounded)),
-        arithmetic_bound: Some(acc.arithmetic_bound),
-        expected_error: Some(acc.expected_error),
-        samples: Some(acc.samples),
-        ..Default::default()
-    };
+    let (valid, accuracy) = over_ranks(&ctx.world, &acc);
 
     let ranks = ctx.world.size();
     let flops = ranks as f64 * cost::gemm::flops(m, n, k);
@@ -195,4 +188,18 @@ fn run<T: GemmElement>(ctx: &Ctx, s: &GemmSettings, peaks: Option<&Peaks>) -> Re
         bandwidth_gbs: None,
         checksum: None,
     })
+}
+
+/// A GEMM record's accuracy from each rank's sampled check: valid on every rank, the errors
+/// the largest over ranks (collectives: every rank calls it).
+pub(super) fn over_ranks(world: &World, acc: &accuracy::Accuracy) -> (bool, Accuracy) {
+    let accuracy = Accuracy {
+        rel_error_vs_f64: Some(world.max(acc.rel_error_vs_f64)),
+        rel_error_vs_rounded: Some(world.max(acc.rel_error_vs_rounded)),
+        arithmetic_bound: Some(acc.arithmetic_bound),
+        expected_error: Some(acc.expected_error),
+        samples: Some(acc.samples),
+        ..Default::default()
+    };
+    (world.all(acc.valid()), accuracy)
 }

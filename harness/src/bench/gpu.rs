@@ -359,15 +359,7 @@ where
         stream(ctx.seed, 1_000_000 + rank),
         bound,
     );
-    let valid = ctx.world.all(acc.valid());
-    let accuracy = Accuracy {
-        rel_error_vs_f64: Some(ctx.world.max(acc.rel_error_vs_f64)),
-        rel_error_vs_rounded: Some(ctx.world.max(acc.rel_error_vs_rounded)),
-        arithmetic_bound: Some(acc.arithmetic_bound),
-        expected_error: Some(acc.expected_error),
-        samples: Some(acc.samples),
-        ..Default::default()
-    };
+    let (valid, accuracy) = super::gemm::over_ranks(&ctx.world, &acc);
     Ok(gemm_record(ctx, dev, s, peaks, batch, accuracy, valid, model, algo_id, workspace))
 }
 
