@@ -421,6 +421,20 @@ pub fn network_table(n: &crate::calibration::Network) -> String {
     out
 }
 
+/// A note for a CPU record of FLOPs that ran faster than the measured peak of its arithmetic
+/// (the FMA kernel's best rate): that peak was measured on cores that were not all free, so
+/// the record's efficiency against it is too high. None otherwise, and for stencils (their
+/// efficiency is against the triad, which a sweep in cache may pass) and GPU records.
+pub fn above_peak_note(r: &Record, peaks: Option<&Peaks>) -> Option<String> {
+    let peaks = peaks.filter(|p| p.gpus.is_none())?;
+    let ratio = r.efficiency.vs_empirical.filter(|e| *e > 1.0 && r.bandwidth_gbs.is_none())?;
+    let pk = peaks.per_precision.get(&r.precision)?;
+    Some(format!(
+        "  note: {} {} ran at {ratio:.3} of the measured {} peak ({:.1} GFLOP/s, the FMA kernel's best): the peaks were measured on cores that were not all free, so its efficiency against them is too high; measure them again (`effcal peak --json FILE` on free cores, then --peaks FILE)\n",
+        r.kernel, r.precision, pk.compute_precision, pk.empirical_gflops
+    ))
+}
+
 /// Sets `results.halo_model_s` on every stencil record: its exchanges timed by the network
 /// table (`bench::net::halo_model_s`), beside the measured `halo_s`. Returns the lines that
 /// report them (empty if none).
@@ -503,5 +517,30 @@ mod tests {
         assert_eq!(rows[..3], ["f64_fma", "f16", "int8"], "{t}");
         assert!(t.starts_with("Peaks for 1 GPU(s). Theoretical = the vendor's dense figure × GPUs"), "{t}");
         assert!(t.contains("(GOP/s)") && t.contains("SUSPECT") && t.contains("WARNING: the f16 theoretical peak is suspect"), "{t}");
+    }
+
+    #[test]
+    fn a_record_above_the_measured_peak_gets_a_note() {
+        let peaks = |gpus: Option<usize>| -> Peaks {
+            serde_json::from_value(json!({
+                "clock_ghz": 3.5, "clock_source": "measured", "cores": 2, "gpus": gpus,
+                "per_precision": { "e4m3": { "compute_precision": "bf16", "theoretical_gflops": 448.0, "flop_per_cycle_per_core": 64.0,
+                    "flop_per_cycle_source": "table", "empirical_gflops": 300.0, "empirical": stats(300.0), "isa": "avx512bf16 (bf16)" } },
+                "stream_triad_gbs": null, "stream_triad": null,
+            }))
+            .unwrap()
+        };
+        let mut r = gpu_record(json!({}));
+        r.precision = "e4m3".into();
+        r.efficiency.vs_empirical = Some(1.05);
+        let note = above_peak_note(&r, Some(&peaks(None))).expect("a note");
+        assert!(note.starts_with("  note: gemm e4m3 ran at 1.050 of the measured bf16 peak (300.0 GFLOP/s, the FMA kernel's best): the peaks were measured on cores that were not all free"), "{note}");
+        assert_eq!(above_peak_note(&r, Some(&peaks(Some(1)))), None, "GPU records");
+        assert_eq!(above_peak_note(&r, None), None, "no peaks");
+        r.efficiency.vs_empirical = Some(0.99);
+        assert_eq!(above_peak_note(&r, Some(&peaks(None))), None, "below the peak");
+        r.efficiency.vs_empirical = Some(1.5);
+        r.bandwidth_gbs = Some(r.gflops.clone());
+        assert_eq!(above_peak_note(&r, Some(&peaks(None))), None, "stencils: against the triad");
     }
 }

@@ -190,6 +190,9 @@ impl<'a> Session<'a> {
     /// Adds a record, printing `text` for it, and rewrites the JSON.
     pub(crate) fn add(&mut self, record: Record, text: &str) -> Result<()> {
         self.print(text);
+        if let Some(note) = output::above_peak_note(&record, self.doc.peaks.as_ref()) {
+            self.print(&note);
+        }
         if !record.valid {
             self.outcome = Outcome::Failed;
         }
