@@ -540,7 +540,7 @@ mod tests {
         r.efficiency.vs_empirical = Some(0.99);
         assert_eq!(above_peak_note(&r, Some(&peaks(None))), None, "below the peak");
         r.efficiency.vs_empirical = Some(1.5);
-        r.bandwidth_gbs = Some(r.gflops.clone());
+        r.bandwidth_gbs = Some(r.gflops);
         assert_eq!(above_peak_note(&r, Some(&peaks(None))), None, "stencils: against the triad");
     }
 }
