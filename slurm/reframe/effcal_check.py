@@ -59,8 +59,8 @@ def host_cores():
 
 
 def record_name(r):
-    '''A record's variable name: kernel, precision, size, and what sets it apart from its
-    siblings (scaling, f16 accumulation, refinement, f16 stencil arithmetic).'''
+    '''A record's variable name: kernel, precision, size, and each setting that is not the
+    plain one (input scaling, f16 accumulation, refinement, f16 stencil arithmetic).'''
     p = r.get('params', {})
     parts = [r['kernel'], r['precision']]
     if 'n' in p:
