@@ -9,10 +9,10 @@
 
 mod common;
 
-use common::{calibration, text, BIN};
+use common::{calibration, physical_cores, reframe_command, text, BIN};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -39,15 +39,8 @@ const PLAN: [&str; 2] = ["plan=tests/reframe/plan.toml", "ranks_per_node=2"];
 fn reframe(bin: &str, prefix: &Path, vars: &[&str], env: &[(&str, &str)]) -> Output {
     let ompi = prefix.join("ompi");
     std::fs::create_dir_all(&ompi).unwrap();
-    let mut cmd = Command::new(bin);
-    cmd.current_dir(ROOT)
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .env("OMPI_MCA_orte_tmpdir_base", &ompi)
-        .env("HOME", prefix) // ReFrame's own files (~/.reframe) stay in the prefix
-        .args(["--nocolor", "-C", "slurm/reframe/settings.py", "-c", "slurm/reframe/effcal_check.py", "--prefix"])
-        .arg(prefix)
-        .args(["-S", &format!("effcal={BIN}")]);
+    let mut cmd = reframe_command(bin, "slurm/reframe/settings.py", prefix);
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1").env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1").env("OMPI_MCA_orte_tmpdir_base", &ompi);
     for s in vars {
         cmd.args(["-S", s]);
     }
@@ -160,8 +153,7 @@ fn a_failed_run_fails_the_reframe_sanity_check() {
     let out = reframe(&bin, &dir, &["plan=configs/gpu-node.toml", "ranks_per_node=1"], &[]);
     let stdout = text(&out.stdout);
     assert!(!out.status.success() && stdout.contains("Failing phase: sanity"), "{stdout}");
-    let lscpu = Command::new("lscpu").arg("-p=Core,Socket").output().expect("lscpu runs");
-    let cores = text(&lscpu.stdout).lines().filter(|l| !l.starts_with('#')).collect::<std::collections::BTreeSet<_>>().len();
+    let cores = physical_cores();
     let job = std::fs::read_to_string(dir.join("stage/workstation/default/builtin/effcal_plan/rfm_job.sh")).unwrap();
     assert!(job.contains(&format!("mpirun -np 1 {BIN} --threads {cores} run --config {ROOT}/configs/gpu-node.toml")), "{job}");
 }

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{calibration, effcal, ok, text, BIN};
+use common::{calibration, effcal, ok, physical_cores, reframe_command, text, BIN};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -71,13 +71,12 @@ fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
     let doc = calibration(&json);
     let system = &doc["system"];
     // As its header says: the node whole, one rank per physical core.
-    let lscpu = Command::new("lscpu").arg("-p=Core,Socket").output().expect("lscpu runs");
-    let cores: std::collections::BTreeSet<String> = text(&lscpu.stdout).lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
-    assert_eq!(system["ranks"], cores.len(), "{system}");
+    let cores = physical_cores();
+    assert_eq!(system["ranks"], cores, "{system}");
     let script = std::fs::read_to_string(Path::new(ROOT).join("slurm/effcal.sbatch")).unwrap();
     assert!(script.contains("#SBATCH --exclusive") && !script.contains("#SBATCH --ntasks-per-node"), "slurm/effcal.sbatch");
     let bindings = system["bindings"].as_array().unwrap();
-    assert_eq!(bindings.len(), cores.len());
+    assert_eq!(bindings.len(), cores);
     // effcal binds each rank's threads to its own cores when the launcher did not.
     assert_ne!(bindings[0]["cpus"], bindings[1]["cpus"], "ranks share cores: {bindings:?}");
     let records = doc["records"].as_array().unwrap();
@@ -130,7 +129,7 @@ fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
     };
     let (code, logs) = gpu_job("configs/gpu-node.toml", "gpu");
     assert_eq!(code, Some(2), "job output:\n{logs}");
-    let threads = (cores.len() / 2).max(1);
+    let threads = (cores / 2).max(1);
     assert!(logs.contains(&format!(": 2 rank(s), one per GPU, × {threads} thread(s); configs/gpu-node.toml")), "job output:\n{logs}");
     assert_eq!(logs.matches("effcal: error: invalid --device 'gpu': a machine with a usable NVIDIA GPU").count(), 1, "job output:\n{logs}");
     assert!(!gpu_json.exists());
@@ -145,13 +144,8 @@ fn the_sbatch_script_runs_one_rank_per_core_under_slurm() {
     };
     let check = |name: &str, vars: &[&str]| {
         let prefix = dir.join(name);
-        let mut cmd = Command::new(&reframe);
-        cmd.current_dir(ROOT)
-            .env("SLURM_CONF", &cluster.conf)
-            .env("HOME", &prefix) // ReFrame's own files (~/.reframe) stay in the prefix
-            .args(["--nocolor", "-C", "tests/reframe/settings-slurm.py", "-c", "slurm/reframe/effcal_check.py", "--prefix"])
-            .arg(&prefix)
-            .args(["-S", &format!("effcal={BIN}")]);
+        let mut cmd = reframe_command(&reframe, "tests/reframe/settings-slurm.py", &prefix);
+        cmd.env("SLURM_CONF", &cluster.conf);
         for v in vars {
             cmd.args(["-S", v]);
         }

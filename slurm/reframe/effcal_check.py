@@ -90,10 +90,11 @@ def variables(calibration):
     if triad and triad.get('gbs'):
         out['triad'] = (triad['gbs']['median'], 'GB/s')
     for r in calibration.get('records', []):
-        name, again = record_name(r), 1
+        base = record_name(r)
+        name, again = base, 1
         while name in out:
             again += 1
-            name = f'{record_name(r)}_{again}'
+            name = f'{base}_{again}'
         if r.get('bandwidth_gbs'):
             out[name] = (r['bandwidth_gbs']['median'], 'GB/s')
         else:

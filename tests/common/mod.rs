@@ -66,3 +66,23 @@ pub fn calibration(path: &Path) -> Value {
     doc
 }
 
+
+/// The physical cores of this machine (distinct core and socket ids, as lscpu lists them).
+pub fn physical_cores() -> usize {
+    let lscpu = Command::new("lscpu").arg("-p=Core,Socket").output().expect("lscpu runs");
+    text(&lscpu.stdout).lines().filter(|l| !l.starts_with('#')).collect::<std::collections::BTreeSet<_>>().len()
+}
+
+/// `reframe` (the binary `bin`) on effcal's check (slurm/reframe/effcal_check.py) with the
+/// configuration `settings`, `prefix` its output and stage directories (and HOME, so that
+/// ReFrame's own files stay there), from the project's root, the check's binary the one
+/// under test. The caller adds `-S` variables, environment and `-r`.
+pub fn reframe_command(bin: &str, settings: &str, prefix: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("HOME", prefix)
+        .args(["--nocolor", "-C", settings, "-c", "slurm/reframe/effcal_check.py", "--prefix"])
+        .arg(prefix)
+        .args(["-S", &format!("effcal={BIN}")]);
+    cmd
+}
